@@ -1,0 +1,3 @@
+"""vseg: self-supervised video representation learning (SCRL, HiCo) and video scene segmentation."""
+
+__version__ = "0.1.0"

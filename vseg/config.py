@@ -1,0 +1,211 @@
+"""Stage configurations: one pydantic model per stage, loaded from YAML and dotted ``--set`` overrides.
+
+Precedence, lowest first: the model's defaults, the YAML file given with ``--config``, each
+``--set key.sub=value`` in order, then options given explicitly on the command line. Values from
+``--set`` are parsed as YAML scalars (``0.1`` is a float, ``true`` a bool, ``null`` None, ``[1, 2]`` a
+list) and then validated by the model. Unknown keys are rejected with the nearest valid key suggested.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from vseg import __version__
+from vseg.errors import ConfigError
+
+
+class StageConfig(BaseModel):
+    """Base of every stage's configuration: unknown keys are errors, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+_SIZE_RE = re.compile(r"^(\d+)x(\d+)$")
+_SHARD_RE = re.compile(r"^(\d+)/(\d+)$")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"426x240"`` -> ``(426, 240)`` (width, height)."""
+    match = _SIZE_RE.match(text.strip())
+    if not match or int(match[1]) == 0 or int(match[2]) == 0:
+        raise ValueError(f"expected WIDTHxHEIGHT such as 426x240, got {text!r}")
+    return int(match[1]), int(match[2])
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"1/4"`` -> ``(1, 4)``: this machine takes the second of four shards (0-based, as torchrun's RANK)."""
+    match = _SHARD_RE.match(text.strip())
+    if not match or int(match[2]) == 0 or int(match[1]) >= int(match[2]):
+        raise ValueError(f"expected INDEX/COUNT with 0 <= INDEX < COUNT such as 0/4, got {text!r}")
+    return int(match[1]), int(match[2])
+
+
+class SynthConfig(StageConfig):
+    """``vseg prep synth``: a MovieNet-layout dataset of procedurally drawn movies with known scenes."""
+
+    movies: int = Field(12, ge=1, description="number of movies")
+    shots_per_movie: int = Field(240, ge=2, description="shots in each movie")
+    seed: int = Field(0, description="random seed; the same seed writes the same bytes")
+    scene_shots: tuple[int, int] = Field((3, 12), description="min and max shots per scene")
+    shot_frames: tuple[int, int] = Field((24, 144), description="min and max frames per shot")
+    fps: float = Field(24.0, gt=0, description="frame rate written to the frame tables' metadata")
+    width: int = Field(426, ge=32, description="keyframe width in pixels")
+    height: int = Field(240, ge=32, description="keyframe height in pixels")
+    jpeg_quality: int = Field(90, ge=1, le=100, description="JPEG quality of the keyframes")
+    val_fraction: float = Field(0.2, ge=0, lt=1, description="share of movies in the val split")
+    test_fraction: float = Field(0.2, ge=0, lt=1, description="share of movies in the test split")
+    lighting_jitter: float = Field(
+        0.25, ge=0, le=0.9, description="per-shot brightness/colour change, a nuisance that encoders must ignore"
+    )
+    workers: int | None = Field(None, ge=1, description="worker processes; unset: one per CPU core")
+
+    @field_validator("scene_shots", "shot_frames")
+    @classmethod
+    def _ordered_range(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if not 1 <= value[0] <= value[1]:
+            raise ValueError(f"expected [min, max] with 1 <= min <= max, got {list(value)}")
+        return value
+
+
+class PuzzlesConfig(StageConfig):
+    """``vseg prep puzzles``: SCRL's puzzle images (scrl.md 1.3), 16 shots as rows x 3 keyframes as columns."""
+
+    split_file: Path | None = Field(
+        None, description="split JSON; unset: <keyframe root>/../meta/split318.json when a split is named"
+    )
+    split: str | None = Field(None, description="split to take from the split file (train, val, test); unset: every movie folder")
+    shots_per_puzzle: int = Field(16, ge=1, description="consecutive shots per puzzle (rows); SCRL uses 16")
+    keyframes_per_shot: int = Field(3, ge=1, description="keyframes per shot (columns); MovieNet has 3")
+    jpeg_quality: int = Field(95, ge=1, le=100, description="JPEG quality of the puzzles; SCRL (OpenCV) uses 95")
+    resize: str | None = Field(None, description="resize every keyframe to WIDTHxHEIGHT; unset: keep the size (as SCRL)")
+    workers: int | None = Field(None, ge=1, description="worker processes; unset: one per CPU core")
+    strict: bool = Field(False, description="stop at the first bad movie instead of skipping it")
+    shard: str = Field("0/1", description="INDEX/COUNT: take every COUNT-th movie starting at INDEX")
+
+    @field_validator("resize")
+    @classmethod
+    def _valid_size(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_size(value)
+        return value
+
+    @field_validator("shard")
+    @classmethod
+    def _valid_shard(cls, value: str) -> str:
+        parse_shard(value)
+        return value
+
+
+ConfigT = TypeVar("ConfigT", bound=StageConfig)
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """``"optim.lr=0.1"`` -> ``("optim.lr", 0.1)``; the value is read as a YAML scalar or list."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set expects KEY=VALUE (such as jpeg_quality=90), got {item!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    node = data
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    node[parts[-1]] = value
+
+
+def _field_names(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
+    """Valid keys of the (possibly nested) model at ``loc``."""
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def _describe(error: Mapping[str, Any], model: type[BaseModel], origin: Mapping[str, str]) -> str:
+    loc = [str(part) for part in error["loc"]]
+    key = ".".join(loc)
+    where = origin.get(key) or origin.get(loc[0], "")
+    where = f" ({where})" if where else ""
+    if error["type"] == "extra_forbidden":
+        names = _field_names(model, loc[:-1])
+        close = difflib.get_close_matches(loc[-1], names, n=1, cutoff=0.5)
+        hint = f"; did you mean '{'.'.join([*loc[:-1], close[0]])}'?" if close else ""
+        valid = f" Valid keys: {', '.join(names)}." if not close and names else ""
+        return f"unknown config key '{key}'{where}{hint}{valid}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"config key '{key}'{where}: {message} (got {error.get('input')!r})"
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """Read a YAML file whose top level must be a mapping (an empty file is an empty mapping)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{line}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
+    return data
+
+
+def load_config(
+    model: type[ConfigT],
+    path: Path | None = None,
+    overrides: Sequence[str] = (),
+    values: Mapping[str, Any] | None = None,
+) -> ConfigT:
+    """Build a stage config: defaults < YAML file < ``--set`` overrides < explicit ``values``.
+
+    Raises ConfigError naming the offending key (and where it came from) on any invalid input.
+    """
+    data = read_yaml_mapping(path) if path is not None else {}
+    origin = {key: f"in {path}" for key in data}
+    for item in overrides:
+        key, value = parse_override(item)
+        _set_dotted(data, key, value)
+        origin[key] = "from --set"
+    for key, value in (values or {}).items():
+        _set_dotted(data, key, value)
+        origin[key] = "from the command line"
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc.errors()[0], model, origin)) from None
+
+
+def config_to_yaml(config: StageConfig, stage: str) -> str:
+    """The effective config as YAML, with a header naming the stage and the vseg version.
+
+    The result loads back with ``load_config(type(config), path)`` to the same config.
+    """
+    body = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    return f"# effective config of `vseg {stage}`, written by vseg {__version__}\n{body}"

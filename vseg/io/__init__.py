@@ -1,0 +1,1 @@
+"""File formats: each is read and written in one place."""

@@ -1,0 +1,276 @@
+"""The MovieNet / SceneSeg318 data layout (scrl.md section 1, peers.md section 1).
+
+```
+<root>/240P/<imdb>/shot_SSSS_img_J.jpg   keyframes: J in 0..2 (first, middle, last frame of the shot)
+<root>/label318/<imdb>.txt               "SSSS label" per shot except the last; 1 = last shot of a scene,
+                                         0 = same scene as the next shot, -1 = uncertain (read as 1)
+<root>/shot_movie318/<imdb>.txt          a row per shot: start frame, end frame (more columns ignored)
+<root>/meta/split318.json                {"train": [imdb, ...], "val": [...], "test": [...]}
+```
+
+The readers validate as they read and raise :class:`~vseg.errors.DataError` naming the file and line.
+:func:`check_dataset` collects every problem of a whole root instead of stopping at the first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vseg.errors import DataError
+
+KEYFRAMES_PER_SHOT = 3
+KEYFRAME_RE = re.compile(r"^shot_(\d{4,})_img_(\d+)\.jpg$")
+
+
+def keyframe_name(shot: int, index: int) -> str:
+    """File name of keyframe ``index`` of shot ``shot``: ``shot_0012_img_1.jpg``."""
+    return f"shot_{shot:04d}_img_{index}.jpg"
+
+
+@dataclass(frozen=True)
+class MovieNetLayout:
+    """Paths of a MovieNet-layout root; nothing is read until asked."""
+
+    root: Path
+
+    @property
+    def keyframes(self) -> Path:
+        return self.root / "240P"
+
+    @property
+    def labels(self) -> Path:
+        return self.root / "label318"
+
+    @property
+    def shot_tables(self) -> Path:
+        return self.root / "shot_movie318"
+
+    @property
+    def split_file(self) -> Path:
+        return self.root / "meta" / "split318.json"
+
+    def label_file(self, imdb: str) -> Path:
+        return self.labels / f"{imdb}.txt"
+
+    def shot_table_file(self, imdb: str) -> Path:
+        return self.shot_tables / f"{imdb}.txt"
+
+
+@dataclass(frozen=True)
+class MovieKeyframes:
+    """The keyframes found in one movie's folder.
+
+    ``num_shots`` is the highest shot index found plus one; ``missing`` lists every (shot, keyframe)
+    below it whose file is absent.
+    """
+
+    imdb: str
+    directory: Path
+    num_shots: int
+    keyframes_per_shot: int = KEYFRAMES_PER_SHOT
+    missing: tuple[tuple[int, int], ...] = field(default=())
+
+    def path(self, shot: int, index: int) -> Path:
+        return self.directory / keyframe_name(shot, index)
+
+    def shot_paths(self, shot: int) -> tuple[Path, ...]:
+        return tuple(self.path(shot, j) for j in range(self.keyframes_per_shot))
+
+
+def index_movie(directory: Path, keyframes_per_shot: int = KEYFRAMES_PER_SHOT) -> MovieKeyframes:
+    """Index the keyframes of one movie folder with a single directory listing."""
+    directory = Path(directory)
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        raise DataError(directory, "movie folder not found") from None
+    except NotADirectoryError:
+        raise DataError(directory, "not a folder") from None
+    found: set[tuple[int, int]] = set()
+    for name in names:
+        match = KEYFRAME_RE.match(name)
+        if match and int(match[2]) < keyframes_per_shot:
+            found.add((int(match[1]), int(match[2])))
+    num_shots = max((shot for shot, _ in found), default=-1) + 1
+    missing = tuple(
+        (shot, j) for shot in range(num_shots) for j in range(keyframes_per_shot) if (shot, j) not in found
+    )
+    return MovieKeyframes(directory.name, directory, num_shots, keyframes_per_shot, missing)
+
+
+def list_movies(keyframe_root: Path) -> list[str]:
+    """The movie folders under a keyframe root, sorted (hidden folders such as ``.partial`` excluded)."""
+    keyframe_root = Path(keyframe_root)
+    if not keyframe_root.is_dir():
+        raise DataError(keyframe_root, "keyframe folder not found")
+    return sorted(e.name for e in os.scandir(keyframe_root) if e.is_dir() and not e.name.startswith("."))
+
+
+def read_split(path: Path) -> dict[str, list[str]]:
+    """Read a split JSON: an object mapping split names to lists of movie ids."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(path, "split file not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(path, f"not a readable JSON file ({exc})") from None
+    if not isinstance(data, dict) or not all(
+        isinstance(ids, list) and all(isinstance(i, str) for i in ids) for ids in data.values()
+    ):
+        raise DataError(path, 'expected {"train": ["tt...", ...], "val": [...], "test": [...]}')
+    return data
+
+
+def split_movies(path: Path, split: str) -> list[str]:
+    """The movie ids of one split of a split file."""
+    splits = read_split(path)
+    if split not in splits:
+        raise DataError(path, f"has no split '{split}' (it has: {', '.join(splits) or 'none'})")
+    return list(splits[split])
+
+
+def _read_lines(path: Path, what: str) -> list[str]:
+    try:
+        return Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise DataError(path, f"{what} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(path, f"cannot read {what} ({exc})") from None
+
+
+def read_labels(path: Path) -> np.ndarray:
+    """Read a SceneSeg318 label file into an int64 array of 0/1, one per shot except the movie's last.
+
+    Lines are ``SSSS label`` with shot ids 0, 1, 2, ... in order; ``-1`` (uncertain) is read as 1, as
+    LGSS and SCRL do.
+    """
+    labels = []
+    for number, line in enumerate(_read_lines(path, "label file"), start=1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 2 or not parts[0].isdigit() or parts[1] not in {"0", "1", "-1"}:
+            raise DataError(path, f"line {number}: expected 'SHOT LABEL' with LABEL in 0, 1, -1, got {line!r}")
+        if int(parts[0]) != len(labels):
+            raise DataError(path, f"line {number}: expected shot {len(labels):04d}, got {parts[0]}")
+        labels.append(1 if parts[1] == "-1" else int(parts[1]))
+    if not labels:
+        raise DataError(path, "label file is empty")
+    return np.asarray(labels, dtype=np.int64)
+
+
+def read_shot_table(path: Path) -> np.ndarray:
+    """Read a shot frame table into an int64 array (num_shots, 2) of start and end frames."""
+    rows = []
+    for number, line in enumerate(_read_lines(path, "shot table"), start=1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        try:
+            start, end = int(parts[0]), int(parts[1])
+        except (IndexError, ValueError):
+            raise DataError(path, f"line {number}: expected 'START END ...' frame numbers, got {line!r}") from None
+        if end < start or (rows and start < rows[-1][0]):
+            raise DataError(path, f"line {number}: frames {start}-{end} are out of order")
+        rows.append((start, end))
+    if not rows:
+        raise DataError(path, "shot table is empty")
+    return np.asarray(rows, dtype=np.int64)
+
+
+def format_labels(labels) -> str:
+    """The text of a label file: ``SSSS label`` for each shot except the movie's last."""
+    return "".join(f"{shot:04d} {int(label)}\n" for shot, label in enumerate(labels))
+
+
+def format_shot_table(rows) -> str:
+    """The text of a shot table: ``start end kf0 kf1 kf2`` per shot (first, middle, last frame)."""
+    return "".join(f"{s} {e} {s} {(s + e) // 2} {e}\n" for s, e in rows)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a dataset, naming the file it is about."""
+
+    path: Path
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+@dataclass
+class DatasetReport:
+    """What :func:`check_dataset` found: the movies it indexed and every problem."""
+
+    movies: dict[str, MovieKeyframes]
+    labelled: int
+    problems: list[Problem]
+
+    @property
+    def shots(self) -> int:
+        return sum(m.num_shots for m in self.movies.values())
+
+
+def check_dataset(layout: MovieNetLayout, split: str | None = None) -> DatasetReport:
+    """Index a MovieNet-layout root and report every problem found, each with its file named.
+
+    Checks: each movie of the split (or every keyframe folder) exists and has all 3 keyframes of every
+    shot; its label file (when ``label318/`` exists) reads and has one label per shot but the last;
+    its shot table (when ``shot_movie318/`` exists) reads and has a row per shot.
+    """
+    problems: list[Problem] = []
+    if split is not None:
+        movie_ids = split_movies(layout.split_file, split)
+    elif layout.split_file.exists():
+        movie_ids = sorted({m for ids in read_split(layout.split_file).values() for m in ids})
+    else:
+        movie_ids = list_movies(layout.keyframes)
+    movies: dict[str, MovieKeyframes] = {}
+    labelled = 0
+    for imdb in movie_ids:
+        try:
+            movie = index_movie(layout.keyframes / imdb)
+        except DataError as exc:
+            problems.append(Problem(exc.path, exc.reason))
+            continue
+        if movie.num_shots == 0:
+            problems.append(Problem(movie.directory, "no keyframes named shot_SSSS_img_J.jpg"))
+            continue
+        movies[imdb] = movie
+        problems.extend(Problem(movie.path(s, j), "keyframe missing") for s, j in movie.missing)
+        if layout.labels.is_dir():
+            labelled += _check_table(
+                layout.label_file(imdb), read_labels, movie, extra=1, what="labels", problems=problems
+            )
+        if layout.shot_tables.is_dir():
+            _check_table(
+                layout.shot_table_file(imdb), read_shot_table, movie, extra=0, what="rows", problems=problems
+            )
+    return DatasetReport(movies, labelled, problems)
+
+
+def _check_table(path, reader, movie: MovieKeyframes, extra: int, what: str, problems: list[Problem]) -> int:
+    """Read one per-shot table and check its length against the keyframes; 1 if it is usable."""
+    try:
+        rows = len(reader(path))
+    except DataError as exc:
+        problems.append(Problem(exc.path, exc.reason))
+        return 0
+    if rows + extra != movie.num_shots:
+        problems.append(
+            Problem(
+                path,
+                f"has {rows} {what} for {rows + extra} shots, but {movie.directory} has keyframes of "
+                f"{movie.num_shots} shots",
+            )
+        )
+        return 0
+    return 1

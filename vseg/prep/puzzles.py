@@ -1,0 +1,258 @@
+"""``vseg prep puzzles``: MovieNet keyframes into SCRL's puzzle images (scrl.md section 1.3).
+
+A puzzle holds ``shots_per_puzzle`` (16) consecutive shots of one movie as rows, each row the shot's
+3 keyframes side by side, with no resize: 426x240 keyframes give a 1278x3840 JPEG (quality 95). Puzzle
+``p`` holds shots ``16p .. 16p+15``; the ``shots % 16`` tail shots are dropped, as in SCRL.
+
+Output: ``<out>/<imdb>/<pppp>.jpg``, ``<out>/manifest.json`` (every puzzle with its shot range) and the
+effective config ``<out>/vseg_puzzles.yaml``. A movie's puzzles are built in ``<out>/.partial/<imdb>``
+and moved into place when all are written, so a movie folder in ``<out>`` is always complete; each
+puzzle file is itself written atomically, so an interrupted run resumes from the last finished puzzle.
+A movie with a missing, corrupt or odd-sized keyframe is reported and left out (nothing of it is kept).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from vseg import ui
+from vseg.config import PuzzlesConfig, config_to_yaml, parse_shard, parse_size, read_yaml_mapping
+from vseg.errors import ConfigError, DataError
+from vseg.io import atomic
+from vseg.io.images import image_size, load_rgb
+from vseg.io.movienet import MovieKeyframes, index_movie, list_movies, split_movies
+from vseg.parallel import default_workers, run_jobs
+
+CONFIG_NAME = "vseg_puzzles.yaml"
+MANIFEST_NAME = "manifest.json"
+PUZZLE_RE = re.compile(r"^(\d{4,})\.jpg$")
+# Settings that change the bytes of a puzzle: a resumed run must use the same ones.
+LAYOUT_KEYS = ("shots_per_puzzle", "keyframes_per_shot", "jpeg_quality", "resize")
+
+
+def puzzle_name(index: int) -> str:
+    return f"{index:04d}.jpg"
+
+
+@dataclass(frozen=True)
+class PuzzleJob:
+    """One puzzle to write: the keyframe paths as rows (shots) x columns (keyframes)."""
+
+    movie: str
+    index: int
+    keyframes: tuple[tuple[str, ...], ...]
+    out: str
+    resize: tuple[int, int] | None
+    quality: int
+
+
+def make_puzzle(job: PuzzleJob) -> tuple[int, int]:
+    """Decode each keyframe once, paste it into place, write the JPEG atomically; return the keyframe size."""
+    canvas = None
+    size = (0, 0)
+    first = job.keyframes[0][0]
+    for row, shot in enumerate(job.keyframes):
+        for column, path in enumerate(shot):
+            image = load_rgb(path, job.resize)
+            if canvas is None:
+                size = image.size
+                canvas = Image.new("RGB", (size[0] * len(shot), size[1] * len(job.keyframes)))
+            elif image.size != size:
+                raise DataError(path, _size_mismatch(image.size, size, first))
+            canvas.paste(image, (column * size[0], row * size[1]))
+    with atomic.atomic_path(Path(job.out)) as tmp:
+        canvas.save(tmp, format="JPEG", quality=job.quality)
+    return size
+
+
+def _size_mismatch(size: tuple[int, int], expected: tuple[int, int], first: str | Path) -> str:
+    return (
+        f"keyframe is {size[0]}x{size[1]} but {Path(first).name} of the same movie is "
+        f"{expected[0]}x{expected[1]}; keyframes of a movie must share one size (or pass --resize WIDTHxHEIGHT)"
+    )
+
+
+@dataclass
+class PuzzlesReport:
+    """What a run did; ``failed`` maps each movie left out to its error (which names the file)."""
+
+    out: Path
+    movies: int = 0
+    written: int = 0
+    skipped: int = 0
+    shots: int = 0
+    dropped_shots: int = 0
+    too_short: list[str] = field(default_factory=list)
+    failed: dict[str, DataError] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def select_movies(keyframe_root: Path, config: PuzzlesConfig) -> list[str]:
+    """The movies of the configured split (or every movie folder), then this machine's shard of them."""
+    if config.split is None:
+        movies = list_movies(keyframe_root)
+    else:
+        split_file = config.split_file or keyframe_root.parent / "meta" / "split318.json"
+        movies = split_movies(split_file, config.split)
+    index, count = parse_shard(config.shard)
+    return movies[index::count]
+
+
+def _check_resume_settings(out: Path, config: PuzzlesConfig) -> None:
+    """Refuse to mix puzzles made with different layout settings in one output folder."""
+    previous_file = out / CONFIG_NAME
+    if not previous_file.exists():
+        return
+    previous = read_yaml_mapping(previous_file)
+    for key in LAYOUT_KEYS:
+        if key in previous and previous[key] != getattr(config, key):
+            raise ConfigError(
+                f"{previous_file}: puzzles here were made with {key}={previous[key]!r}, this run asks for "
+                f"{getattr(config, key)!r}; use another --out or the same setting"
+            )
+
+
+def make_puzzles(keyframe_root: Path, out: Path, config: PuzzlesConfig) -> PuzzlesReport:
+    """Write the puzzles of the selected movies; see the module docstring. Resumes where a run stopped.
+
+    Raises DataError at the first bad movie when ``config.strict``; otherwise bad movies are listed in
+    the report's ``failed`` and the others are written.
+    """
+    keyframe_root, out = Path(keyframe_root), Path(out)
+    started = time.perf_counter()
+    movies = select_movies(keyframe_root, config)
+    _check_resume_settings(out, config)
+    atomic.write_text(out / CONFIG_NAME, config_to_yaml(config, "prep puzzles"))
+    report = PuzzlesReport(out=out, movies=len(movies))
+    resize = parse_size(config.resize) if config.resize else None
+    rows = config.shots_per_puzzle
+
+    def fail(movie: str, error: DataError) -> None:
+        report.failed.setdefault(movie, error)
+        if config.strict:
+            raise error
+
+    todo: dict[str, list[PuzzleJob]] = {}
+    for movie in movies:
+        try:
+            keyframes = index_movie(keyframe_root / movie, config.keyframes_per_shot)
+        except DataError as exc:
+            fail(movie, exc)
+            continue
+        jobs = _plan_movie(keyframes, out, rows, resize, config.jpeg_quality, report)
+        if keyframes.missing:
+            shot, j = keyframes.missing[0]
+            missing = f"keyframe missing ({len(keyframes.missing)} missing in this movie)"
+            fail(movie, DataError(keyframes.path(shot, j), missing))
+        elif jobs:
+            todo[movie] = jobs
+
+    remaining = {movie: len(jobs) for movie, jobs in todo.items()}
+    first_size: dict[str, tuple[tuple[int, int], str]] = {}
+    pending = (job for movie, jobs in todo.items() for job in jobs if movie not in report.failed)
+    workers = config.workers or default_workers()
+    try:
+        with (
+            ui.progress("puzzles", total=sum(remaining.values()) * rows, unit="shots") as advance,
+            closing(run_jobs(make_puzzle, pending, workers)) as results,
+        ):
+            for job, size, error in results:
+                if isinstance(error, DataError):
+                    fail(job.movie, error)
+                elif error is not None:
+                    raise error
+                else:
+                    first = job.keyframes[0][0]
+                    expected, expected_path = first_size.setdefault(job.movie, (size, first))
+                    if size != expected:
+                        fail(job.movie, DataError(first, _size_mismatch(size, expected, expected_path)))
+                advance(rows)
+                remaining[job.movie] -= 1
+                if remaining[job.movie] == 0 and job.movie not in report.failed:
+                    report.written += len(todo[job.movie])
+                    final = out / job.movie
+                    atomic.commit_dir(atomic.staging_dir(final), final)
+    finally:
+        for movie in report.failed:
+            atomic.discard_dir(atomic.staging_dir(out / movie))
+        write_manifest(out, config)
+        report.seconds = time.perf_counter() - started
+    return report
+
+
+def _plan_movie(
+    keyframes: MovieKeyframes,
+    out: Path,
+    rows: int,
+    resize: tuple[int, int] | None,
+    quality: int,
+    report: PuzzlesReport,
+) -> list[PuzzleJob]:
+    """The puzzles of one movie still to write; finished ones are counted in ``report.skipped``."""
+    count = keyframes.num_shots // rows
+    report.shots += count * rows
+    report.dropped_shots += keyframes.num_shots - count * rows
+    if count == 0:
+        report.too_short.append(keyframes.imdb)
+        return []
+    final = out / keyframes.imdb
+    if final.is_dir():
+        report.skipped += count
+        return []
+    staging = atomic.staging_dir(final)
+    atomic.clean_staging(staging)
+    staging.mkdir(parents=True, exist_ok=True)
+    done = set(os.listdir(staging))
+    jobs = []
+    for index in range(count):
+        if puzzle_name(index) in done:
+            report.skipped += 1
+            continue
+        shots = range(index * rows, (index + 1) * rows)
+        paths = tuple(tuple(str(p) for p in keyframes.shot_paths(shot)) for shot in shots)
+        jobs.append(PuzzleJob(keyframes.imdb, index, paths, str(staging / puzzle_name(index)), resize, quality))
+    return jobs
+
+
+def write_manifest(out: Path, config: PuzzlesConfig) -> dict:
+    """Describe every complete movie folder in ``out`` (movie, puzzle, file, shot range) in manifest.json."""
+    rows, columns = config.shots_per_puzzle, config.keyframes_per_shot
+    movies = []
+    for movie in list_movies(out):
+        indices = sorted(int(m[1]) for name in os.listdir(out / movie) if (m := PUZZLE_RE.match(name)))
+        if not indices:
+            continue
+        width, height = image_size(out / movie / puzzle_name(indices[0]))
+        movies.append(
+            {
+                "movie": movie,
+                "keyframe_size": [width // columns, height // rows],
+                "puzzles": [
+                    {
+                        "puzzle": i,
+                        "file": f"{movie}/{puzzle_name(i)}",
+                        "first_shot": i * rows,
+                        "last_shot": (i + 1) * rows - 1,
+                    }
+                    for i in indices
+                ],
+            }
+        )
+    manifest = {
+        "format": "vseg-puzzles/1",
+        "shots_per_puzzle": rows,
+        "keyframes_per_shot": columns,
+        "jpeg_quality": config.jpeg_quality,
+        "puzzles": sum(len(m["puzzles"]) for m in movies),
+        "movies": movies,
+    }
+    atomic.write_text(out / MANIFEST_NAME, json.dumps(manifest, indent=1) + "\n")
+    return manifest

@@ -1,0 +1,113 @@
+"""Terminal output: rich progress bars with rates and ETAs, summary tables, and the quiet switch.
+
+Progress goes to stderr so that stdout carries only results (summary tables). ``--quiet`` silences both;
+errors are always printed by the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+
+@dataclass
+class Settings:
+    """Process-wide output settings, set once by the CLI's global options."""
+
+    quiet: bool = False
+    debug: bool = False
+
+
+settings = Settings()
+stdout = Console()
+stderr = Console(stderr=True)
+
+
+class RateColumn(ProgressColumn):
+    """Items per second, in the unit of the job (shots/s, frames/s)."""
+
+    def __init__(self, unit: str):
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        shown = f"{speed:,.1f}" if speed is not None else "?"
+        return Text(f"{shown} {self.unit}/s", style="progress.data.speed")
+
+
+@contextmanager
+def progress(description: str, total: int, unit: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar for ``total`` items of ``unit``; yields ``advance(n)``. Silent with ``--quiet``."""
+    if settings.quiet:
+        yield lambda n=1: None
+        return
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(unit),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=stderr,
+    )
+    with bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n=1: bar.advance(task, n)
+
+
+def summary(title: str, rows: Sequence[tuple[str, object]]) -> None:
+    """Print a two-column summary table to stdout (not with ``--quiet``)."""
+    if settings.quiet:
+        return
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for name, value in rows:
+        table.add_row(name, f"{value:,}" if isinstance(value, int) else str(value))
+    stdout.print(table)
+
+
+def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """Print a table with a header row to stdout (not with ``--quiet``)."""
+    if settings.quiet:
+        return
+    shown = Table(title=title, title_justify="left")
+    for header in headers:
+        shown.add_column(header)
+    for row in rows:
+        shown.add_row(*(str(cell) for cell in row))
+    stdout.print(shown)
+
+
+def info(message: str) -> None:
+    """A one-line note to stderr (not with ``--quiet``)."""
+    if not settings.quiet:
+        stderr.print(message, highlight=False)
+
+
+def error(message: str, label: str = "error") -> None:
+    """A red one-line error to stderr (never wrapped, never silenced)."""
+    stderr.print(f"[red]{label}:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    """A yellow one-line warning to stderr, printed even with ``--quiet``."""
+    stderr.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False, soft_wrap=True)
