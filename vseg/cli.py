@@ -121,7 +121,9 @@ def prep_synth(
 @prep_app.command("puzzles")
 def prep_puzzles(
     ctx: typer.Context,
-    keyframe_root: Path = typer.Argument(..., help="Keyframe folder in MovieNet layout: <root>/<imdb>/shot_SSSS_img_J.jpg."),
+    keyframe_root: Path = typer.Argument(
+        ..., help="Keyframe folder in MovieNet layout: <root>/<imdb>/shot_SSSS_img_J.jpg."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: <out>/<imdb>/<pppp>.jpg and manifest.json."),
     split_file: Path | None = _option(PuzzlesConfig, "split_file", "--split-file"),
     split: str | None = _option(PuzzlesConfig, "split", "--split"),
@@ -174,8 +176,12 @@ def _exit_on_failures(failed: dict[str, VsegError], advice: str) -> None:
 
 @prep_app.command("check")
 def prep_check(
-    root: Path = typer.Argument(..., help="MovieNet-layout root holding 240P/ and, optionally, label318/, shot_movie318/, meta/."),
-    split: str | None = typer.Option(None, "--split", help="Check only this split of meta/split318.json [default: every movie]."),
+    root: Path = typer.Argument(
+        ..., help="MovieNet-layout root holding 240P/ and, optionally, label318/, shot_movie318/, meta/."
+    ),
+    split: str | None = typer.Option(
+        None, "--split", help="Check only this split of meta/split318.json [default: every movie]."
+    ),
 ) -> None:
     """Index a MovieNet-layout root and list every problem: missing keyframes, label/shot mismatches."""
     from vseg.io.movienet import MovieNetLayout, check_dataset
@@ -185,7 +191,12 @@ def prep_check(
         ui.error(str(problem), label="problem")
     ui.summary(
         f"vseg prep check {root}",
-        [("movies", len(report.movies)), ("shots", report.shots), ("movies with valid labels", report.labelled), ("problems", len(report.problems))],
+        [
+            ("movies", len(report.movies)),
+            ("shots", report.shots),
+            ("movies with valid labels", report.labelled),
+            ("problems", len(report.problems)),
+        ],
     )
     if report.problems:
         raise typer.Exit(1)
@@ -212,7 +223,9 @@ def embed() -> None:
     _not_available("embed", "embedding extraction is a later milestone")
 
 
-@segment_app.callback(invoke_without_command=True, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@segment_app.callback(
+    invoke_without_command=True, context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
 def segment(ctx: typer.Context) -> None:
     """Train and evaluate the BiLSTM boundary model: AP, F1, mIoU, Recall@3s."""
     if ctx.invoked_subcommand is None:

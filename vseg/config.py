@@ -80,11 +80,15 @@ class PuzzlesConfig(StageConfig):
     split_file: Path | None = Field(
         None, description="split JSON; unset: <keyframe root>/../meta/split318.json when a split is named"
     )
-    split: str | None = Field(None, description="split to take from the split file (train, val, test); unset: every movie folder")
+    split: str | None = Field(
+        None, description="split to take from the split file (train, val, test); unset: every movie folder"
+    )
     shots_per_puzzle: int = Field(16, ge=1, description="consecutive shots per puzzle (rows); SCRL uses 16")
     keyframes_per_shot: int = Field(3, ge=1, description="keyframes per shot (columns); MovieNet has 3")
     jpeg_quality: int = Field(95, ge=1, le=100, description="JPEG quality of the puzzles; SCRL (OpenCV) uses 95")
-    resize: str | None = Field(None, description="resize every keyframe to WIDTHxHEIGHT; unset: keep the size (as SCRL)")
+    resize: str | None = Field(
+        None, description="resize every keyframe to WIDTHxHEIGHT; unset: keep the size (as SCRL)"
+    )
     workers: int | None = Field(None, ge=1, description="worker processes; unset: one per CPU core")
     strict: bool = Field(False, description="stop at the first bad movie instead of skipping it")
     shard: str = Field("0/1", description="INDEX/COUNT: take every COUNT-th movie starting at INDEX")

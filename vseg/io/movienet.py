@@ -98,9 +98,7 @@ def index_movie(directory: Path, keyframes_per_shot: int = KEYFRAMES_PER_SHOT) -
         if match and int(match[2]) < keyframes_per_shot:
             found.add((int(match[1]), int(match[2])))
     num_shots = max((shot for shot, _ in found), default=-1) + 1
-    missing = tuple(
-        (shot, j) for shot in range(num_shots) for j in range(keyframes_per_shot) if (shot, j) not in found
-    )
+    missing = tuple((shot, j) for shot in range(num_shots) for j in range(keyframes_per_shot) if (shot, j) not in found)
     return MovieKeyframes(directory.name, directory, num_shots, keyframes_per_shot, missing)
 
 
@@ -251,9 +249,7 @@ def check_dataset(layout: MovieNetLayout, split: str | None = None) -> DatasetRe
                 layout.label_file(imdb), read_labels, movie, extra=1, what="labels", problems=problems
             )
         if layout.shot_tables.is_dir():
-            _check_table(
-                layout.shot_table_file(imdb), read_shot_table, movie, extra=0, what="rows", problems=problems
-            )
+            _check_table(layout.shot_table_file(imdb), read_shot_table, movie, extra=0, what="rows", problems=problems)
     return DatasetReport(movies, labelled, problems)
 
 

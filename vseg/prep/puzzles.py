@@ -17,6 +17,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,51 +142,64 @@ def make_puzzles(keyframe_root: Path, out: Path, config: PuzzlesConfig) -> Puzzl
             raise error
 
     todo: dict[str, list[PuzzleJob]] = {}
-    for movie in movies:
-        try:
-            keyframes = index_movie(keyframe_root / movie, config.keyframes_per_shot)
-        except DataError as exc:
-            fail(movie, exc)
-            continue
-        jobs = _plan_movie(keyframes, out, rows, resize, config.jpeg_quality, report)
-        if keyframes.missing:
-            shot, j = keyframes.missing[0]
-            missing = f"keyframe missing ({len(keyframes.missing)} missing in this movie)"
-            fail(movie, DataError(keyframes.path(shot, j), missing))
-        elif jobs:
-            todo[movie] = jobs
-
-    remaining = {movie: len(jobs) for movie, jobs in todo.items()}
-    first_size: dict[str, tuple[tuple[int, int], str]] = {}
-    pending = (job for movie, jobs in todo.items() for job in jobs if movie not in report.failed)
-    workers = config.workers or default_workers()
     try:
-        with (
-            ui.progress("puzzles", total=sum(remaining.values()) * rows, unit="shots") as advance,
-            closing(run_jobs(make_puzzle, pending, workers)) as results,
-        ):
-            for job, size, error in results:
-                if isinstance(error, DataError):
-                    fail(job.movie, error)
-                elif error is not None:
-                    raise error
-                else:
-                    first = job.keyframes[0][0]
-                    expected, expected_path = first_size.setdefault(job.movie, (size, first))
-                    if size != expected:
-                        fail(job.movie, DataError(first, _size_mismatch(size, expected, expected_path)))
-                advance(rows)
-                remaining[job.movie] -= 1
-                if remaining[job.movie] == 0 and job.movie not in report.failed:
-                    report.written += len(todo[job.movie])
-                    final = out / job.movie
-                    atomic.commit_dir(atomic.staging_dir(final), final)
+        for movie in movies:
+            try:
+                keyframes = index_movie(keyframe_root / movie, config.keyframes_per_shot)
+            except DataError as exc:
+                fail(movie, exc)
+                continue
+            if keyframes.missing:
+                shot, j = keyframes.missing[0]
+                missing = f"keyframe missing ({len(keyframes.missing)} missing in this movie)"
+                fail(movie, DataError(keyframes.path(shot, j), missing))
+                continue
+            jobs = _plan_movie(keyframes, out, rows, resize, config.jpeg_quality, report)
+            if jobs:
+                todo[movie] = jobs
+        _write_puzzles(todo, out, config, report, fail)
     finally:
-        for movie in report.failed:
-            atomic.discard_dir(atomic.staging_dir(out / movie))
+        for movie in todo:  # failed movies leave nothing; unstarted ones no empty staging folder
+            staging = atomic.staging_dir(out / movie)
+            if movie in report.failed or (staging.is_dir() and not any(staging.iterdir())):
+                atomic.discard_dir(staging)
         write_manifest(out, config)
         report.seconds = time.perf_counter() - started
     return report
+
+
+def _write_puzzles(
+    todo: dict[str, list[PuzzleJob]],
+    out: Path,
+    config: PuzzlesConfig,
+    report: PuzzlesReport,
+    fail: Callable[[str, DataError], None],
+) -> None:
+    """Run the puzzle jobs in parallel; move each movie into place when its last puzzle is written."""
+    rows = config.shots_per_puzzle
+    remaining = {movie: len(jobs) for movie, jobs in todo.items()}
+    first_size: dict[str, tuple[tuple[int, int], str]] = {}
+    pending = (job for movie, jobs in todo.items() for job in jobs if movie not in report.failed)
+    with (
+        ui.progress("puzzles", total=sum(remaining.values()) * rows, unit="shots") as advance,
+        closing(run_jobs(make_puzzle, pending, config.workers or default_workers())) as results,
+    ):
+        for job, size, error in results:
+            if isinstance(error, DataError):
+                fail(job.movie, error)
+            elif error is not None:
+                raise error
+            else:
+                first = job.keyframes[0][0]
+                expected, expected_path = first_size.setdefault(job.movie, (size, first))
+                if size != expected:
+                    fail(job.movie, DataError(first, _size_mismatch(size, expected, expected_path)))
+            advance(rows)
+            remaining[job.movie] -= 1
+            if remaining[job.movie] == 0 and job.movie not in report.failed:
+                report.written += len(todo[job.movie])
+                final = out / job.movie
+                atomic.commit_dir(atomic.staging_dir(final), final)
 
 
 def _plan_movie(

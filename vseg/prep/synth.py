@@ -157,7 +157,9 @@ def _draw_actor(image: Image.Image, colours, x: float, scale: float) -> None:
     head = body_h * 0.28
     top = height - body_h
     draw.ellipse((x - head / 2, top, x + head / 2, top + head), fill=colours[0])
-    draw.rounded_rectangle((x - head * 0.7, top + head * 1.05, x + head * 0.7, height), radius=head / 3, fill=colours[1])
+    draw.rounded_rectangle(
+        (x - head * 0.7, top + head * 1.05, x + head * 0.7, height), radius=head / 3, fill=colours[1]
+    )
 
 
 def render_shot(

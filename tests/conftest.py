@@ -1,0 +1,44 @@
+"""Shared fixtures: a small synthetic MovieNet-layout dataset, made once per test session."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from vseg import ui
+from vseg.config import SynthConfig
+from vseg.prep.synth import make_synth
+
+SYNTH = SynthConfig(movies=3, shots_per_movie=40, seed=7, workers=1)
+
+
+@pytest.fixture(scope="session")
+def synth_root(tmp_path_factory) -> Path:
+    """A read-only synthetic dataset: 3 movies x 40 shots (2 puzzles each, 8 tail shots dropped)."""
+    root = tmp_path_factory.mktemp("synth")
+    make_synth(root, SYNTH)
+    return root
+
+
+@pytest.fixture
+def dataset(synth_root, tmp_path) -> Path:
+    """A private copy of the synthetic dataset that a test may damage."""
+    copy = tmp_path / "movienet"
+    shutil.copytree(synth_root, copy)
+    return copy
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _reset_ui_settings():
+    """The CLI's global options set process-wide state; start every test from the defaults."""
+    yield
+    ui.settings.quiet = False
+    ui.settings.debug = False

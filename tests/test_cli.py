@@ -1,0 +1,126 @@
+"""The CLI surface: help for every group, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from vseg import __version__
+from vseg.cli import app
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        ([], "prep"),
+        (["prep"], "puzzles"),
+        (["prep", "synth"], "--shots-per-movie"),
+        (["prep", "puzzles"], "--strict"),
+        (["prep", "check"], "--split"),
+        (["pretrain"], "scrl"),
+        (["pretrain", "scrl"], "SCRL"),
+        (["pretrain", "hico"], "HiCo"),
+        (["embed"], "embeddings"),
+        (["segment"], "predict"),
+        (["demo"], "--out"),
+    ],
+)
+def test_every_group_and_command_has_help(runner, args, expected):
+    result = runner.invoke(app, [*args, "--help"])
+    assert result.exit_code == 0, result.output
+    assert expected in result.output
+
+
+def test_help_shows_defaults_from_the_config_model(runner):
+    result = runner.invoke(app, ["prep", "puzzles", "--help"], env={"COLUMNS": "200"})
+    assert "[default: 0/1]" in result.output
+    result = runner.invoke(app, ["prep", "synth", "--help"], env={"COLUMNS": "200"})
+    assert "[default: 240]" in result.output and "[default: 12]" in result.output
+
+
+def test_python_dash_m_runs_the_same_cli():
+    result = subprocess.run([sys.executable, "-m", "vseg", "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "pretrain" in result.stdout and "segment" in result.stdout
+    version = subprocess.run([sys.executable, "-m", "vseg", "--version"], capture_output=True, text=True, timeout=120)
+    assert version.stdout.strip() == f"vseg {__version__}"
+
+
+def test_unknown_set_key_fails_with_exit_2_naming_the_key_and_the_nearest(runner, synth_root, tmp_path):
+    result = runner.invoke(
+        app, ["prep", "puzzles", str(synth_root / "240P"), "--out", str(tmp_path / "p"), "--set", "jpeg_qualty=90"]
+    )
+    assert result.exit_code == 2
+    assert "unknown config key 'jpeg_qualty'" in result.output
+    assert "did you mean 'jpeg_quality'" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "p").exists()  # nothing written before the config is valid
+
+
+def test_unknown_key_in_a_config_file_names_the_file(runner, synth_root, tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("shots_per_puzzel: 8\n")
+    result = runner.invoke(
+        app, ["prep", "puzzles", str(synth_root / "240P"), "--out", str(tmp_path / "p"), "--config", str(config)]
+    )
+    assert result.exit_code == 2
+    assert "'shots_per_puzzel'" in result.output and str(config) in result.output
+    assert "'shots_per_puzzle'" in result.output
+
+
+def test_bad_value_type_is_named(runner, tmp_path):
+    result = runner.invoke(app, ["prep", "synth", str(tmp_path / "s"), "--set", "fps=fast"])
+    assert result.exit_code == 2
+    assert "config key 'fps' (from --set)" in result.output and "'fast'" in result.output
+
+
+def test_missing_config_file_is_one_line(runner, tmp_path):
+    result = runner.invoke(app, ["prep", "synth", str(tmp_path / "s"), "--config", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2
+    assert "nope.yaml: no such config file or preset" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_bad_path_is_one_red_line_with_exit_2(runner, tmp_path):
+    result = runner.invoke(app, ["prep", "puzzles", str(tmp_path / "missing"), "--out", str(tmp_path / "p")])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: {tmp_path / 'missing'}: keyframe folder not found"
+
+
+def test_debug_shows_the_traceback(runner, tmp_path):
+    result = runner.invoke(app, ["--debug", "prep", "puzzles", str(tmp_path / "missing"), "--out", str(tmp_path / "p")])
+    assert result.exit_code != 0
+    assert "keyframe folder not found" in str(result.exception)
+
+
+@pytest.mark.parametrize(
+    "args", [["pretrain", "scrl"], ["pretrain", "hico", "--config", "x"], ["embed", "ckpt.pth"], ["segment"]]
+)
+def test_later_stages_say_not_available_yet(runner, args):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert "not available yet" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_presets_load_by_name(runner, tmp_path):
+    result = runner.invoke(
+        app,
+        [
+            "prep",
+            "synth",
+            str(tmp_path / "s"),
+            "--config",
+            "synth/cpu_tiny",
+            "--set",
+            "movies=1",
+            "--shots-per-movie",
+            "3",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    written = (tmp_path / "s" / "vseg_synth.yaml").read_text()
+    assert "movies: 1\n" in written and "shots_per_movie: 3\n" in written
+    assert "scene_shots:\n- 3\n- 10\n" in written  # from the preset

@@ -1,0 +1,125 @@
+"""Config loading: precedence, typed overrides, unknown keys with suggestions, round trips."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel
+
+from vseg.config import (
+    PuzzlesConfig,
+    StageConfig,
+    SynthConfig,
+    config_to_yaml,
+    load_config,
+    parse_override,
+    parse_shard,
+    parse_size,
+)
+from vseg.errors import ConfigError
+
+
+class Optim(StageConfig):
+    lr: float = 0.03
+    momentum: float = 0.9
+
+
+class Nested(StageConfig):
+    optim: Optim = Optim()
+    epochs: int = 100
+
+
+def test_precedence_defaults_file_set_then_explicit(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("movies: 5\nseed: 3\nshots_per_movie: 50\n")
+    config = load_config(SynthConfig, path, ["seed=4", "fps=25"], {"shots_per_movie": 60})
+    assert (config.movies, config.seed, config.fps, config.shots_per_movie) == (5, 4, 25.0, 60)
+    assert config.width == 426  # default
+
+
+@pytest.mark.parametrize(
+    "item, expected",
+    [
+        ("a=1", ("a", 1)),
+        ("a.b=0.5", ("a.b", 0.5)),
+        ("a=true", ("a", True)),
+        ("a=null", ("a", None)),
+        ("a=[3, 8]", ("a", [3, 8])),
+        ("a=426x240", ("a", "426x240")),
+        ("a=", ("a", None)),
+        ("a=x=y", ("a", "x=y")),
+    ],
+)
+def test_override_values_are_parsed_as_yaml(item, expected):
+    assert parse_override(item) == expected
+
+
+def test_override_without_equals_is_an_error():
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_override("jpeg_quality")
+
+
+def test_nested_keys_and_nested_suggestions():
+    config = load_config(Nested, None, ["optim.lr=0.06", "epochs=2"])
+    assert config.optim.lr == 0.06 and config.optim.momentum == 0.9 and config.epochs == 2
+    with pytest.raises(ConfigError) as info:
+        load_config(Nested, None, ["optim.lrr=0.1"])
+    assert "unknown config key 'optim.lrr' (from --set); did you mean 'optim.lr'?" == str(info.value)
+
+
+def test_unknown_key_without_a_close_match_lists_the_valid_keys():
+    with pytest.raises(ConfigError) as info:
+        load_config(Nested, None, ["zzz=1"])
+    assert "Valid keys: optim, epochs." in str(info.value)
+
+
+def test_values_are_validated_with_ranges():
+    with pytest.raises(ConfigError, match="jpeg_quality"):
+        load_config(PuzzlesConfig, None, ["jpeg_quality=101"])
+    with pytest.raises(ConfigError, match="expected WIDTHxHEIGHT"):
+        load_config(PuzzlesConfig, None, ["resize=big"])
+    with pytest.raises(ConfigError, match="0 <= INDEX < COUNT"):
+        load_config(PuzzlesConfig, None, ["shard=4/4"])
+    with pytest.raises(ConfigError, match="min <= max"):
+        load_config(SynthConfig, None, ["scene_shots=[5, 2]"])
+
+
+def test_yaml_errors_name_the_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1,\n")
+    with pytest.raises(ConfigError, match=f"{bad}: not valid YAML at line"):
+        load_config(SynthConfig, bad)
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- 1\n")
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        load_config(SynthConfig, listing)
+
+
+def test_effective_config_round_trips(tmp_path):
+    config = load_config(PuzzlesConfig, None, ["resize=320x180", "shard=1/3", "split=train"])
+    path = tmp_path / "effective.yaml"
+    path.write_text(config_to_yaml(config, "prep puzzles"))
+    assert path.read_text().startswith("# effective config of `vseg prep puzzles`")
+    assert load_config(PuzzlesConfig, path) == config
+
+
+def test_size_and_shard_parsers():
+    assert parse_size("426x240") == (426, 240)
+    assert parse_shard("2/5") == (2, 5)
+    for bad in ("0x10", "426", "x240"):
+        with pytest.raises(ValueError):
+            parse_size(bad)
+    for bad in ("1/0", "3/2", "a/b"):
+        with pytest.raises(ValueError):
+            parse_shard(bad)
+
+
+def test_every_shipped_preset_validates():
+    from vseg.presets import CONFIG_DIR
+
+    models = {"synth": SynthConfig, "puzzles": PuzzlesConfig}
+    presets = sorted(CONFIG_DIR.rglob("*.yaml"))
+    assert presets
+    for path in presets:
+        model = models.get(path.parent.name)
+        assert model is not None, f"no config model for preset folder {path.parent.name}"
+        assert isinstance(load_config(model, path), BaseModel)
