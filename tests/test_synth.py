@@ -43,7 +43,7 @@ def test_labels_mark_the_last_shot_of_every_scene(synth_root):
     for imdb, movie in truth.items():
         scenes = movie["scenes"]
         assert scenes[0][0] == 0 and scenes[-1][1] == SYNTH.shots_per_movie - 1
-        assert all(a[1] + 1 == b[0] for a, b in zip(scenes, scenes[1:]))
+        assert all(a[1] + 1 == b[0] for a, b in zip(scenes[:-1], scenes[1:], strict=True))
         expected = np.zeros(SYNTH.shots_per_movie - 1, dtype=np.int64)
         expected[[last for _, last in scenes[:-1]]] = 1
         assert read_labels(layout.label_file(imdb)).tolist() == expected.tolist()

@@ -62,7 +62,7 @@ class MoviePlan:
     def scenes(self) -> list[tuple[int, int]]:
         """(first shot, last shot) of each scene."""
         ends = np.cumsum(self.scene_lengths)
-        return [(int(end - length), int(end - 1)) for end, length in zip(ends, self.scene_lengths)]
+        return [(int(end - length), int(end - 1)) for end, length in zip(ends, self.scene_lengths, strict=True)]
 
 
 def plan_movie(config: SynthConfig, index: int) -> MoviePlan:
@@ -78,7 +78,7 @@ def plan_movie(config: SynthConfig, index: int) -> MoviePlan:
         lengths[-1] += short
     durations = rng.integers(config.shot_frames[0], config.shot_frames[1] + 1, size=config.shots_per_movie)
     starts = np.concatenate([[0], np.cumsum(durations)[:-1]])
-    frames = tuple((int(s), int(s + d - 1)) for s, d in zip(starts, durations))
+    frames = tuple((int(s), int(s + d - 1)) for s, d in zip(starts, durations, strict=True))
     last_shots = set(np.cumsum(lengths) - 1)
     labels = tuple(
         (-1 if rng.random() < UNCERTAIN_SHARE else 1) if shot in last_shots else 0
