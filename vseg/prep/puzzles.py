@@ -65,7 +65,8 @@ def make_puzzle(job: PuzzleJob) -> tuple[int, int]:
             image = load_rgb(path, job.resize)
             if canvas is None:
                 size = image.size
-                canvas = Image.new("RGB", (size[0] * len(shot), size[1] * len(job.keyframes)))
+                # color=None: no fill, every cell is pasted over (or the job fails before writing).
+                canvas = Image.new("RGB", (size[0] * len(shot), size[1] * len(job.keyframes)), color=None)
             elif image.size != size:
                 raise DataError(path, _size_mismatch(image.size, size, first))
             canvas.paste(image, (column * size[0], row * size[1]))
