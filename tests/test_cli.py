@@ -124,3 +124,13 @@ def test_presets_load_by_name(runner, tmp_path):
     written = (tmp_path / "s" / "vseg_synth.yaml").read_text()
     assert "movies: 1\n" in written and "shots_per_movie: 3\n" in written
     assert "scene_shots:\n- 3\n- 10\n" in written  # from the preset
+
+
+def test_quiet_prints_nothing_on_success_but_still_prints_errors(runner, tmp_path):
+    result = runner.invoke(
+        app, ["--quiet", "prep", "synth", str(tmp_path / "s"), "--movies", "1", "--shots-per-movie", "2"]
+    )
+    assert result.exit_code == 0 and result.output == ""
+    assert (tmp_path / "s" / "240P" / "tt9000000" / "shot_0001_img_2.jpg").is_file()
+    failed = runner.invoke(app, ["-q", "prep", "synth", str(tmp_path / "t"), "--movies", "0"])
+    assert failed.exit_code == 2 and "config key 'movies'" in failed.output

@@ -6,6 +6,7 @@ embedding and scene segmentation join it as they land.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from vseg import ui
@@ -28,10 +29,12 @@ def run_demo(out: Path, workers: int | None = None) -> list[tuple[str, str, floa
     rows.append(("prep synth", f"{synth.movies} movies, {synth.shots:,} shots, {synth.scenes} scenes", synth.seconds))
 
     layout = MovieNetLayout(out / "movienet")
+    started = time.perf_counter()
     check = check_dataset(layout)
     if check.problems:
         raise DataError(check.problems[0].path, check.problems[0].message)
-    rows.append(("prep check", f"{len(check.movies)} movies, {check.labelled} labelled, no problems", 0.0))
+    seconds = time.perf_counter() - started
+    rows.append(("prep check", f"{len(check.movies)} movies, {check.labelled} labelled, no problems", seconds))
 
     puzzles = make_puzzles(
         layout.keyframes, out / "puzzles", load_config(PuzzlesConfig, preset("puzzles/scrl"), values=extra)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -253,7 +254,14 @@ def check_dataset(layout: MovieNetLayout, split: str | None = None) -> DatasetRe
     return DatasetReport(movies, labelled, problems)
 
 
-def _check_table(path, reader, movie: MovieKeyframes, extra: int, what: str, problems: list[Problem]) -> int:
+def _check_table(
+    path: Path,
+    reader: Callable[[Path], np.ndarray],
+    movie: MovieKeyframes,
+    extra: int,
+    what: str,
+    problems: list[Problem],
+) -> int:
     """Read one per-shot table and check its length against the keyframes; 1 if it is usable."""
     try:
         rows = len(reader(path))

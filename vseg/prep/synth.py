@@ -284,7 +284,7 @@ def make_synth(out: Path, config: SynthConfig) -> SynthReport:
     return SynthReport(
         out=layout.root,
         movies=len(plans),
-        shots=sum(config.shots_per_movie for _ in plans),
+        shots=len(plans) * config.shots_per_movie,
         scenes=sum(len(plan.scene_lengths) for plan in plans),
         rendered=len(jobs),
         skipped=len(plans) - len(jobs),
