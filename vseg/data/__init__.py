@@ -1,0 +1,1 @@
+"""Torch datasets and samplers, and the augmentations that draw one parameter set per shot or per clip."""

@@ -1,0 +1,44 @@
+"""Collectives that work the same in one process (no process group) and under torchrun."""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+
+
+def world_size() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+@torch.no_grad()
+def all_gather_nograd(x: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``x`` from every rank along dim 0 (rank order); no gradient flows back."""
+    if world_size() == 1:
+        return x
+    parts = [torch.empty_like(x) for _ in range(world_size())]
+    dist.all_gather(parts, x.contiguous())
+    return torch.cat(parts)
+
+
+@torch.no_grad()
+def shuffle_across_ranks(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """MoCo's batch shuffle (He et al., CVPR 2020, Sec. 3.3): each rank gets a random slice of the global batch.
+
+    Returns this rank's shuffled slice and the permutation that undoes it (for :func:`unshuffle_across_ranks`).
+    The permutation is drawn on rank 0 and broadcast, so every rank agrees on it.
+    """
+    gathered = all_gather_nograd(x)
+    permutation = torch.randperm(gathered.shape[0], device=x.device)
+    if world_size() > 1:
+        dist.broadcast(permutation, src=0)
+    return gathered[permutation.view(world_size(), -1)[rank()]], torch.argsort(permutation)
+
+
+@torch.no_grad()
+def unshuffle_across_ranks(x: torch.Tensor, inverse: torch.Tensor) -> torch.Tensor:
+    """Undo :func:`shuffle_across_ranks`: this rank gets back the rows of its own original samples."""
+    return all_gather_nograd(x)[inverse.view(world_size(), -1)[rank()]]
