@@ -25,10 +25,11 @@ import torchvision
 from PIL import Image
 
 from vseg.config import SynthConfig
+from vseg.data.augment import IMAGENET_MEAN, IMAGENET_STD
 from vseg.prep.synth import make_synth
 
-MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
-STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+MEAN = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+STD = torch.tensor(IMAGENET_STD).view(3, 1, 1)
 
 
 def same_scene_neighbour_rate(features: np.ndarray, scene: np.ndarray) -> float:

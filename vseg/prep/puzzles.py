@@ -160,10 +160,8 @@ def make_puzzles(keyframe_root: Path, out: Path, config: PuzzlesConfig) -> Puzzl
                 todo[movie] = jobs
         _write_puzzles(todo, out, config, report, fail)
     finally:
-        for movie in todo:  # failed movies leave nothing; unstarted ones no empty staging folder
-            staging = atomic.staging_dir(out / movie)
-            if movie in report.failed or (staging.is_dir() and not any(staging.iterdir())):
-                atomic.discard_dir(staging)
+        for movie in report.failed:  # a failed movie leaves nothing behind
+            atomic.discard_dir(atomic.staging_dir(out / movie))
         write_manifest(out, config)
         report.seconds = time.perf_counter() - started
     return report
@@ -223,9 +221,8 @@ def _plan_movie(
         report.skipped += count
         return []
     staging = atomic.staging_dir(final)
-    atomic.clean_staging(staging)
-    staging.mkdir(parents=True, exist_ok=True)
-    done = set(os.listdir(staging))
+    atomic.clean_staging(staging)  # the folder itself is made by the first puzzle written into it
+    done = set(os.listdir(staging)) if staging.is_dir() else set()
     jobs = []
     for index in range(count):
         if puzzle_name(index) in done:

@@ -259,9 +259,8 @@ def make_synth(out: Path, config: SynthConfig) -> SynthReport:
     for index, plan in enumerate(plans):
         final = layout.keyframes / plan.imdb
         if not final.is_dir():
-            staging = atomic.staging_dir(final)
+            staging = atomic.staging_dir(final)  # made by the first keyframe written into it
             atomic.clean_staging(staging)
-            staging.mkdir(parents=True, exist_ok=True)
             jobs.append(RenderJob(index, plan, str(staging), config))
     workers = min(config.workers or default_workers(), max(len(jobs), 1))
     with (
