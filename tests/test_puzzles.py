@@ -98,6 +98,18 @@ def test_interrupted_run_resumes_from_the_finished_puzzles(synth_root, tmp_path)
             assert (out / movie / name).read_bytes() == (tmp_path / "reference" / movie / name).read_bytes()
 
 
+def test_a_movie_finished_in_staging_but_not_moved_is_committed_on_resume(synth_root, tmp_path):
+    out = tmp_path / "puzzles"
+    make_puzzles(synth_root / "240P", tmp_path / "reference", PuzzlesConfig(workers=1))
+    staging = staging_dir(out / "tt9000002")  # killed between the last puzzle and the folder move
+    shutil.copytree(tmp_path / "reference" / "tt9000002", staging)
+    report = make_puzzles(synth_root / "240P", out, PuzzlesConfig(workers=1))
+    assert (report.written, report.skipped) == (4, 2)
+    assert sorted(p.name for p in (out / "tt9000002").iterdir()) == ["0000.jpg", "0001.jpg"]
+    assert _leftovers(out) == []
+    assert json.loads((out / "manifest.json").read_text())["puzzles"] == 6
+
+
 @pytest.mark.parametrize("damage", ["truncate", "garbage"])
 def test_corrupt_keyframe_skips_the_movie_names_the_file_and_keeps_nothing_of_it(runner, dataset, tmp_path, damage):
     bad = dataset / "240P" / "tt9000001" / "shot_0020_img_1.jpg"

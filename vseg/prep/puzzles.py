@@ -231,6 +231,8 @@ def _plan_movie(
         shots = range(index * rows, (index + 1) * rows)
         paths = tuple(tuple(str(p) for p in keyframes.shot_paths(shot)) for shot in shots)
         jobs.append(PuzzleJob(keyframes.imdb, index, paths, str(staging / puzzle_name(index)), resize, quality))
+    if not jobs:  # a run stopped after the movie's last puzzle but before moving the folder into place
+        atomic.commit_dir(staging, final)
     return jobs
 
 
