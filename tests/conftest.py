@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from vseg import ui
-from vseg.config import SynthConfig
+from vseg.config import PuzzlesConfig, SynthConfig
+from vseg.prep.puzzles import make_puzzles
 from vseg.prep.synth import make_synth
 
 SYNTH = SynthConfig(movies=3, shots_per_movie=40, seed=7, workers=1)
@@ -21,6 +22,14 @@ def synth_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synth")
     make_synth(root, SYNTH)
     return root
+
+
+@pytest.fixture(scope="session")
+def puzzle_root(synth_root, tmp_path_factory) -> Path:
+    """Read-only SCRL puzzles of every synthetic movie: 3 movies x 2 puzzles."""
+    out = tmp_path_factory.mktemp("puzzles")
+    make_puzzles(synth_root / "240P", out, PuzzlesConfig(workers=1))
+    return out
 
 
 @pytest.fixture

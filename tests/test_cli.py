@@ -96,7 +96,7 @@ def test_debug_shows_the_traceback(runner, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "args", [["pretrain", "scrl"], ["pretrain", "hico", "--config", "x"], ["embed", "ckpt.pth"], ["segment"]]
+    "args", [["pretrain", "hico", "--config", "x"], ["embed", "ckpt.pth"], ["segment"]]
 )
 def test_later_stages_say_not_available_yet(runner, args):
     result = runner.invoke(app, args)

@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from vseg.config import (
     PuzzlesConfig,
+    ScrlConfig,
     StageConfig,
     SynthConfig,
     config_to_yaml,
@@ -116,7 +117,7 @@ def test_size_and_shard_parsers():
 def test_every_shipped_preset_validates():
     from vseg.presets import CONFIG_DIR
 
-    models = {"synth": SynthConfig, "puzzles": PuzzlesConfig}
+    models = {"synth": SynthConfig, "puzzles": PuzzlesConfig, "scrl": ScrlConfig}
     presets = sorted(CONFIG_DIR.rglob("*.yaml"))
     assert presets
     for path in presets:

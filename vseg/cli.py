@@ -205,10 +205,59 @@ def prep_check(
 # ------------------------------------------------------------------------------- later stages (stubs)
 
 
-@pretrain_app.command("scrl", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def pretrain_scrl() -> None:
-    """SCRL pre-training of the 9-channel ResNet shot encoder (MoCo v2 + scene-consistency positives)."""
-    _not_available("pretrain scrl", "SCRL pre-training is the next milestone")
+@pretrain_app.command("scrl")
+def pretrain_scrl(
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help=f"{CONFIG_HELP} The paper's settings: scrl/with_imagenet, scrl/without_imagenet."
+    ),
+    data: Path | None = typer.Option(
+        None,
+        "--data",
+        "-d",
+        help="Puzzle folder (vseg prep puzzles) or keyframe root (240P/); sets data.root [default: from the config].",
+    ),
+    out: Path = typer.Option(
+        Path("runs/scrl"), "--out", "-o", help="Run folder: config.yaml, metrics.jsonl, checkpoints/."
+    ),
+    epochs: int | None = typer.Option(
+        None, "--epochs", min=1, help="Epochs to train; sets train.epochs [default: from the config, 100 in the paper]."
+    ),
+    resume: str | None = typer.Option(
+        None,
+        "--resume",
+        help="'auto': continue from OUT/checkpoints/last.pth when there is one; or a checkpoint file "
+        "[default: start fresh, and refuse an OUT that already holds a run].",
+    ),
+    overrides: list[str] | None = typer.Option(
+        None, "--set", help="Override one config key, e.g. --set optim.lr=0.06."
+    ),
+) -> None:
+    """SCRL pre-training of the 9-channel ResNet shot encoder (MoCo v2 + scene-consistency positives).
+
+    Runs as one process, or on every rank under torchrun: torchrun --nproc_per_node 8 -m vseg pretrain scrl ...
+    """
+    from vseg.config import ScrlConfig
+    from vseg.train.scrl import ScrlMethod
+    from vseg.train.trainer import pretrain
+
+    explicit = {key: value for key, value in (("data.root", data), ("train.epochs", epochs)) if value is not None}
+    cfg = load_config(ScrlConfig, resolve_config(config), overrides or (), explicit)
+    _train_summary("pretrain scrl", pretrain(ScrlMethod(cfg), out, resume))
+
+
+def _train_summary(stage: str, report: Any) -> None:
+    last = report.last
+    ui.summary(
+        f"vseg {stage} -> {report.out}",
+        [
+            ("epochs", f"{report.start_epoch} -> {report.epochs}" if report.start_epoch else report.epochs),
+            ("optimiser steps", report.steps),
+            *((f"last epoch {name}", f"{value:.4g}") for name, value in last.items()),
+            ("throughput (last epoch)", f"{report.items_per_second:,.1f} /s"),
+            ("checkpoint", report.checkpoint),
+            ("time", f"{report.seconds:.1f} s"),
+        ],
+    )
 
 
 @pretrain_app.command("hico", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

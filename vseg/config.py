@@ -12,7 +12,7 @@ import difflib
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -105,6 +105,95 @@ class PuzzlesConfig(StageConfig):
     def _valid_shard(cls, value: str) -> str:
         parse_shard(value)
         return value
+
+
+class OptimConfig(StageConfig):
+    """The optimiser and learning-rate schedule of a pre-training run."""
+
+    lr: float = Field(0.03, gt=0, description="learning rate for a global batch of reference_batch items")
+    reference_batch: int = Field(
+        1024, ge=1, description="global batch the lr is given for; the lr used is lr * batch_size / reference_batch"
+    )
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
+    weight_decay: float = Field(1e-4, ge=0, description="weight decay, on every parameter (as SCRL)")
+    schedule: Literal["scrl_cosine", "cosine", "step"] = Field(
+        "scrl_cosine",
+        description="scrl_cosine: lr0*0.5*(1+cos(0.5*pi*e/E)) per epoch, SCRL's quarter cosine that ends near "
+        "lr0/2; cosine: full cosine to 0, per step; step: x gamma at each milestone epoch",
+    )
+    warmup_epochs: float = Field(0, ge=0, description="linear warm-up from 0 over this many epochs, per step")
+    milestones: list[int] = Field([50, 100, 150], description="epochs where the step schedule multiplies by gamma")
+    gamma: float = Field(0.1, gt=0, description="factor of the step schedule")
+
+
+class TrainConfig(StageConfig):
+    """How a pre-training run is driven, whatever the method: batch, epochs, devices, checkpoints, logs."""
+
+    epochs: int = Field(100, ge=1, description="epochs to train")
+    batch_size: int = Field(1024, ge=1, description="global batch in items (shots for SCRL), over all ranks")
+    steps_per_epoch: int | None = Field(
+        None, ge=1, description="stop each epoch after this many steps (smoke tests, benchmarks); unset: all data"
+    )
+    workers: int | None = Field(
+        None, ge=0, description="data-loading processes per rank; 0 loads in the training process; unset: cores/ranks"
+    )
+    seed: int = Field(100, description="random seed; rank r seeds with seed + r (SCRL uses 100 on every rank)")
+    device: Literal["auto", "cuda", "cpu"] = Field("auto", description="auto: CUDA when available, else CPU")
+    amp: bool = Field(True, description="bf16 autocast on CUDA (ignored on CPU)")
+    channels_last: bool = Field(True, description="channels_last memory format on CUDA (ignored on CPU)")
+    checkpoint_every: int = Field(4, ge=1, description="write checkpoints/epoch_XXXX.pth every this many epochs")
+    log_every: int = Field(20, ge=1, description="write a metrics.jsonl row every this many steps")
+    tensorboard: bool = Field(False, description="also write TensorBoard logs to OUT/tensorboard (needs tensorboard)")
+    deterministic: bool = Field(False, description="deterministic algorithms only (slower; for exact resume tests)")
+
+
+class ScrlDataConfig(StageConfig):
+    """Where SCRL's shots come from and how they are cut into clips (scrl.md 1.3-1.4, 2.4-2.5)."""
+
+    root: Path | None = Field(None, description="puzzle folder (vseg prep puzzles) or keyframe root (240P/)")
+    source: Literal["auto", "puzzles", "keyframes"] = Field(
+        "auto", description="auto: puzzles when root holds them (manifest.json), else keyframes"
+    )
+    split: str | None = Field(None, description="keyframe source only: take this split (SCRL trains on train)")
+    split_file: Path | None = Field(
+        None, description="keyframe source only: split JSON; unset: root/../meta/split318.json"
+    )
+    shots_per_clip: int = Field(16, ge=1, description="consecutive shots per clip, the clip-shuffling unit")
+    keyframes_per_shot: int = Field(3, ge=1, description="keyframes per shot, stacked on channels")
+    image_size: int = Field(224, ge=16, description="side of the square crop of each keyframe")
+
+
+class ScrlModelConfig(StageConfig):
+    """The shot encoder and the SCRL objective (scrl.md 2.1-2.3)."""
+
+    arch: Literal["resnet18", "resnet34", "resnet50", "resnet101"] = Field("resnet50", description="ResNet depth")
+    dim: int = Field(2048, ge=1, description="output of the MLP projection head")
+    mlp: bool = Field(True, description="MoCo v2 MLP head (Linear-ReLU-Linear); false: one Linear")
+    backbone_pretrain: Path | None = Field(
+        None, description="torchvision ImageNet state-dict file to start from (all but conv1 and fc); unset: random"
+    )
+    queue_size: int = Field(65536, ge=1, description="negative keys in the queue; a multiple of the global batch")
+    momentum: float = Field(0.999, ge=0, le=1, description="EMA momentum of the key encoder")
+    temperature: float = Field(0.07, gt=0, description="InfoNCE temperature")
+    positive: Literal["cluster", "self", "nn"] = Field(
+        "cluster", description="cluster: SCRL scene consistency; self: MoCo v2; nn: nearest shot of the same clip"
+    )
+    clusters: int = Field(24, ge=1, description="K-means clusters per rank's batch")
+    soft_gamma: float = Field(0.5, ge=0, le=1, description="Soft-SC weight of the cluster-centre key (1: hard SC)")
+    renormalize_positive: bool = Field(False, description="L2-normalise the mixed positive key (SCRL does not)")
+    kmeans_iters: int = Field(20, ge=1, description="K-means iteration cap")
+    key_bn_groups: int = Field(
+        1, ge=1, description="one process only: BN groups of the shuffled key batch (shuffle-BN without ranks)"
+    )
+
+
+class ScrlConfig(StageConfig):
+    """``vseg pretrain scrl``: SCRL pre-training (Wu et al., CVPR 2022); defaults are the paper's."""
+
+    data: ScrlDataConfig = ScrlDataConfig()
+    model: ScrlModelConfig = ScrlModelConfig()
+    optim: OptimConfig = OptimConfig()
+    train: TrainConfig = TrainConfig()
 
 
 ConfigT = TypeVar("ConfigT", bound=StageConfig)

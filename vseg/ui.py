@@ -53,10 +53,11 @@ class RateColumn(ProgressColumn):
 
 
 @contextmanager
-def progress(description: str, total: int, unit: str) -> Iterator[Callable[[int], None]]:
-    """A progress bar for ``total`` items of ``unit``; yields ``advance(n)``. Silent with ``--quiet``."""
+def progress(description: str, total: int, unit: str) -> Iterator[Callable[..., None]]:
+    """A progress bar for ``total`` items of ``unit``; yields ``advance(n=1, status=None)``, where ``status`` is a
+    short text shown after the bar (a training loss, say). Silent with ``--quiet``."""
     if settings.quiet:
-        yield lambda n=1: None
+        yield lambda n=1, status=None: None
         return
     bar = Progress(
         TextColumn("[bold]{task.description}"),
@@ -66,11 +67,19 @@ def progress(description: str, total: int, unit: str) -> Iterator[Callable[[int]
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
+        TextColumn("{task.fields[status]}"),
         console=stderr,
     )
     with bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n=1: bar.advance(task, n)
+        task = bar.add_task(description, total=total, status="")
+
+        def advance(n: int = 1, status: str | None = None) -> None:
+            if status is None:
+                bar.advance(task, n)
+            else:
+                bar.update(task, advance=n, status=status)
+
+        yield advance
 
 
 def summary(title: str, rows: Sequence[tuple[str, object]]) -> None:

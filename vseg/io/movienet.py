@@ -135,6 +135,14 @@ def split_movies(path: Path, split: str) -> list[str]:
     return list(splits[split])
 
 
+def select_movies(keyframe_root: Path, split: str | None = None, split_file: Path | None = None) -> list[str]:
+    """The movies of ``split`` (from ``split_file``, by default ``<keyframe root>/../meta/split318.json``), or
+    every movie folder of the keyframe root when no split is named."""
+    if split is None:
+        return list_movies(keyframe_root)
+    return split_movies(split_file or Path(keyframe_root).parent / "meta" / "split318.json", split)
+
+
 def _read_lines(path: Path, what: str) -> list[str]:
     try:
         return Path(path).read_text(encoding="utf-8").splitlines()

@@ -144,7 +144,10 @@ class SCRL(nn.Module):
         return StepOutput(loss, logits.detach(), index)
 
 
-def topk_accuracy(logits: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> list[float]:
-    """Share of rows whose positive (column 0) is among the top-k logits, in percent (MoCo's acc@k)."""
-    top = logits.topk(max(ks), dim=1).indices
-    return [float((top[:, :k] == 0).any(1).float().mean() * 100) for k in ks]
+def topk_accuracy(logits: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> list[torch.Tensor]:
+    """Share of rows whose positive (column 0) is among the top-k logits, in percent (MoCo's acc@k).
+
+    0-d tensors on the logits' device, so that a training step needs no host synchronisation.
+    """
+    top = logits.topk(min(max(ks), logits.shape[1]), dim=1).indices
+    return [(top[:, :k] == 0).any(1).float().mean() * 100 for k in ks]

@@ -13,9 +13,7 @@ A movie with a missing, corrupt or odd-sized keyframe is reported and left out (
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import time
 from collections.abc import Callable
 from contextlib import closing
@@ -28,19 +26,14 @@ from vseg import ui
 from vseg.config import PuzzlesConfig, config_to_yaml, parse_shard, parse_size, read_yaml_mapping
 from vseg.errors import ConfigError, DataError
 from vseg.io import atomic
-from vseg.io.images import image_size, load_rgb
-from vseg.io.movienet import MovieKeyframes, index_movie, list_movies, split_movies
+from vseg.io.images import load_rgb
+from vseg.io.movienet import MovieKeyframes, index_movie, select_movies
+from vseg.io.puzzles import puzzle_name, write_manifest
 from vseg.parallel import default_workers, run_jobs
 
 CONFIG_NAME = "vseg_puzzles.yaml"
-MANIFEST_NAME = "manifest.json"
-PUZZLE_RE = re.compile(r"^(\d{4,})\.jpg$")
 # Settings that change the bytes of a puzzle: a resumed run must use the same ones.
 LAYOUT_KEYS = ("shots_per_puzzle", "keyframes_per_shot", "jpeg_quality", "resize")
-
-
-def puzzle_name(index: int) -> str:
-    return f"{index:04d}.jpg"
 
 
 @dataclass(frozen=True)
@@ -97,15 +90,10 @@ class PuzzlesReport:
     seconds: float = 0.0
 
 
-def select_movies(keyframe_root: Path, config: PuzzlesConfig) -> list[str]:
+def select_shard(keyframe_root: Path, config: PuzzlesConfig) -> list[str]:
     """The movies of the configured split (or every movie folder), then this machine's shard of them."""
-    if config.split is None:
-        movies = list_movies(keyframe_root)
-    else:
-        split_file = config.split_file or keyframe_root.parent / "meta" / "split318.json"
-        movies = split_movies(split_file, config.split)
     index, count = parse_shard(config.shard)
-    return movies[index::count]
+    return select_movies(keyframe_root, config.split, config.split_file)[index::count]
 
 
 def _check_resume_settings(out: Path, config: PuzzlesConfig) -> None:
@@ -130,7 +118,7 @@ def make_puzzles(keyframe_root: Path, out: Path, config: PuzzlesConfig) -> Puzzl
     """
     keyframe_root, out = Path(keyframe_root), Path(out)
     started = time.perf_counter()
-    movies = select_movies(keyframe_root, config)
+    movies = select_shard(keyframe_root, config)
     _check_resume_settings(out, config)
     atomic.write_text(out / CONFIG_NAME, config_to_yaml(config, "prep puzzles"))
     report = PuzzlesReport(out=out, movies=len(movies))
@@ -162,7 +150,7 @@ def make_puzzles(keyframe_root: Path, out: Path, config: PuzzlesConfig) -> Puzzl
     finally:
         for movie in report.failed:  # a failed movie leaves nothing behind
             atomic.discard_dir(atomic.staging_dir(out / movie))
-        write_manifest(out, config)
+        write_manifest(out, config.shots_per_puzzle, config.keyframes_per_shot, config.jpeg_quality)
         report.seconds = time.perf_counter() - started
     return report
 
@@ -234,39 +222,3 @@ def _plan_movie(
     if not jobs:  # a run stopped after the movie's last puzzle but before moving the folder into place
         atomic.commit_dir(staging, final)
     return jobs
-
-
-def write_manifest(out: Path, config: PuzzlesConfig) -> dict:
-    """Describe every complete movie folder in ``out`` (movie, puzzle, file, shot range) in manifest.json."""
-    rows, columns = config.shots_per_puzzle, config.keyframes_per_shot
-    movies = []
-    for movie in list_movies(out):
-        indices = sorted(int(m[1]) for name in os.listdir(out / movie) if (m := PUZZLE_RE.match(name)))
-        if not indices:
-            continue
-        width, height = image_size(out / movie / puzzle_name(indices[0]))
-        movies.append(
-            {
-                "movie": movie,
-                "keyframe_size": [width // columns, height // rows],
-                "puzzles": [
-                    {
-                        "puzzle": i,
-                        "file": f"{movie}/{puzzle_name(i)}",
-                        "first_shot": i * rows,
-                        "last_shot": (i + 1) * rows - 1,
-                    }
-                    for i in indices
-                ],
-            }
-        )
-    manifest = {
-        "format": "vseg-puzzles/1",
-        "shots_per_puzzle": rows,
-        "keyframes_per_shot": columns,
-        "jpeg_quality": config.jpeg_quality,
-        "puzzles": sum(len(m["puzzles"]) for m in movies),
-        "movies": movies,
-    }
-    atomic.write_text(out / MANIFEST_NAME, json.dumps(manifest, indent=1) + "\n")
-    return manifest

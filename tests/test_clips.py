@@ -1,0 +1,119 @@
+"""SCRL's training items: clips from puzzles or keyframes, per-item seeds, the epoch sampler, bad files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from vseg.data.augment import TwoViewShotTransform
+from vseg.data.clips import (
+    EpochSampler,
+    TwoViewClips,
+    collate_or_error,
+    keyframe_clips,
+    puzzle_clips,
+    read_clip_frames,
+)
+from vseg.errors import DataError
+from vseg.io.puzzles import read_manifest
+
+from .conftest import SYNTH
+
+TRANSFORM = TwoViewShotTransform.scrl(32)
+
+
+def test_puzzle_and_keyframe_clips_hold_the_same_shots(synth_root, puzzle_root):
+    from_puzzles = puzzle_clips(puzzle_root, 16, 3)
+    from_keyframes, skipped = keyframe_clips(synth_root / "240P", 16, 3)
+    assert skipped == {}
+    assert [(c.movie, c.first_shot) for c in from_puzzles] == [(c.movie, c.first_shot) for c in from_keyframes]
+    assert [c.first_shot for c in from_puzzles[:2]] == [0, 16] and len(from_puzzles) == 3 * (
+        SYNTH.shots_per_movie // 16
+    )
+    a = read_clip_frames(from_puzzles[3], 16, 3).float()
+    b = read_clip_frames(from_keyframes[3], 16, 3).float()
+    assert a.shape == b.shape == (16, 3, 3, SYNTH.height, SYNTH.width)
+    assert (a - b).abs().mean() < 3  # the same pixels, up to the puzzle's JPEG re-encoding
+    other = read_clip_frames(from_keyframes[4], 16, 3).float()
+    assert (a - other).abs().mean() > 10
+
+
+def test_split_selects_movies_for_keyframe_clips(synth_root):
+    split = json.loads((synth_root / "meta" / "split318.json").read_text())
+    clips, _ = keyframe_clips(synth_root / "240P", 16, 3, split="train")
+    assert {c.movie for c in clips} == set(split["train"])
+
+
+def test_a_movie_with_a_missing_keyframe_is_left_out_and_named(dataset):
+    (dataset / "240P" / "tt9000001" / "shot_0005_img_2.jpg").unlink()
+    clips, skipped = keyframe_clips(dataset / "240P", 16, 3)
+    assert set(skipped) == {"tt9000001"} and "shot_0005_img_2.jpg" in str(skipped["tt9000001"])
+    assert "tt9000001" not in {c.movie for c in clips}
+
+
+def test_manifest_free_scrl_folder_is_indexed_by_listing(puzzle_root, tmp_path):
+    copy = tmp_path / "scrl_puzzles"
+    shutil.copytree(puzzle_root, copy)
+    (copy / "manifest.json").unlink()
+    index = read_manifest(copy)
+    assert [(p.movie, p.first_shot) for p in index.puzzles] == [
+        (p.movie, p.first_shot) for p in read_manifest(puzzle_root).puzzles
+    ]
+
+
+def test_layout_mismatch_with_the_config_is_an_error(puzzle_root):
+    with pytest.raises(DataError, match="16 shots x 3 keyframes, the config asks for 8 x 3"):
+        puzzle_clips(puzzle_root, 8, 3)
+
+
+def test_items_are_two_views_seeded_by_epoch_and_index(puzzle_root):
+    dataset = TwoViewClips(puzzle_clips(puzzle_root, 16, 3), TRANSFORM, seed=5)
+    q, k = dataset[(0, 1)]
+    assert q.shape == k.shape == (16, 9, 32, 32) and q.dtype == torch.float32
+    assert not torch.equal(q, k)
+    q_again, k_again = dataset[(0, 1)]
+    assert torch.equal(q, q_again) and torch.equal(k, k_again)  # same (epoch, index): same views, any worker
+    q_next_epoch, _ = dataset[(1, 1)]
+    assert not torch.equal(q, q_next_epoch)
+    assert not torch.equal(TwoViewClips(dataset.clips, TRANSFORM, seed=6)[(0, 1)][0], q)
+
+
+def test_a_corrupt_puzzle_comes_back_as_its_error_and_stops_the_batch(puzzle_root, tmp_path):
+    copy = tmp_path / "puzzles"
+    shutil.copytree(puzzle_root, copy)
+    bad = copy / "tt9000002" / "0001.jpg"
+    bad.write_bytes(bad.read_bytes()[:200])
+    dataset = TwoViewClips(puzzle_clips(copy, 16, 3), TRANSFORM)
+    items = [dataset[(0, i)] for i in range(len(dataset))]
+    errors = [item for item in items if isinstance(item, DataError)]
+    assert len(errors) == 1 and "tt9000002/0001.jpg" in str(errors[0]) and "corrupt image" in str(errors[0])
+    assert collate_or_error([items[0], errors[0]]) is errors[0]
+    q, k = collate_or_error(items[:2])
+    assert q.shape == (2, 16, 9, 32, 32)
+
+
+def test_a_puzzle_that_is_not_a_16_by_3_grid_is_named(puzzle_root, tmp_path):
+    copy = tmp_path / "puzzles"
+    shutil.copytree(puzzle_root, copy)
+    from PIL import Image
+
+    Image.new("RGB", (100, 70)).save(copy / "tt9000000" / "0000.jpg")
+    clip = puzzle_clips(copy, 16, 3)[0]
+    with pytest.raises(DataError, match="0000.jpg.*100x70, not a grid of 16 rows x 3 keyframes"):
+        read_clip_frames(clip, 16, 3)
+
+
+def test_epoch_sampler_shards_ranks_and_tags_the_epoch():
+    ranks = [EpochSampler(10, num_replicas=2, rank=r, seed=1) for r in range(2)]
+    for sampler in ranks:
+        sampler.set_epoch(3)
+    drawn = [list(sampler) for sampler in ranks]
+    assert all(epoch == 3 for part in drawn for epoch, _ in part)
+    indices = [i for part in drawn for _, i in part]
+    assert len(indices) == 10 and sorted(indices) == list(range(10))  # disjoint shards covering all clips
+    ranks[0].set_epoch(4)
+    assert [i for _, i in ranks[0]] != [i for _, i in drawn[0]]  # reshuffled every epoch
+    assert len(EpochSampler(11, num_replicas=2, rank=0)) == 5  # tail dropped

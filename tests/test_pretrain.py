@@ -1,0 +1,194 @@
+"""``vseg pretrain scrl``: the documented outputs, torchrun on gloo, exact resume, learning, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from vseg.cli import app
+from vseg.config import PuzzlesConfig, ScrlConfig, SynthConfig, load_config
+from vseg.eval.probe import scene_probe
+from vseg.io.movienet import read_split
+from vseg.models.encoder import ShotEncoder
+from vseg.prep.puzzles import make_puzzles
+from vseg.prep.synth import make_synth
+from vseg.train.checkpoint import load_checkpoint, strip_prefix
+
+REPO = Path(__file__).resolve().parent.parent
+TINY = REPO / "configs" / "scrl" / "cpu_tiny.yaml"
+# 2 clips (32 shots) per step, so the 6 clips of the test puzzles make 3 steps in one process.
+SMALL = ["--set", "train.batch_size=32", "--set", "train.workers=0", "--set", "train.log_every=1"]
+
+
+def _pretrain(runner, data, out, *args):
+    return runner.invoke(
+        app, ["pretrain", "scrl", "--config", str(TINY), "--data", str(data), "--out", str(out), *args]
+    )
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)["state_dict"]
+
+
+def test_a_run_writes_the_documented_files_and_checkpoint_keys(runner, puzzle_root, tmp_path):
+    out = tmp_path / "run"
+    result = _pretrain(runner, puzzle_root, out, "--epochs", "2", *SMALL, "--set", "train.checkpoint_every=1")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["epoch_0001.pth", "epoch_0002.pth", "last.pth"]
+    checkpoint = load_checkpoint(out / "checkpoints" / "last.pth")
+    assert {"state_dict", "optimizer", "scheduler", "epoch", "step", "rng", "config", "arch"} <= set(checkpoint)
+    assert checkpoint["epoch"] == 2 and checkpoint["step"] == 6 and checkpoint["arch"] == "resnet18"
+    state = checkpoint["state_dict"]
+    assert state["module.encoder_q.conv1.weight"].shape == (64, 9, 7, 7)
+    assert state["module.encoder_q.fc.2.weight"].shape == (128, 512)  # MLP head 512 -> 512 -> 128
+    assert "module.encoder_k.layer4.1.bn2.weight" in state
+    assert state["module.queue"].shape == (128, 1024) and int(state["module.queue_ptr"]) == (6 * 32) % 1024
+    assert not torch.equal(
+        state["module.encoder_q.conv1.weight"],
+        _weights(out / "checkpoints" / "epoch_0001.pth")["module.encoder_q.conv1.weight"],
+    )
+    # the backbone loads into a plain encoder, as `vseg embed` and SCRL's own tools do it
+    backbone = {k: v for k, v in strip_prefix(state, "module.encoder_q.").items() if not k.startswith("fc.")}
+    missing = ShotEncoder("resnet18", dim=128).load_state_dict(backbone, strict=False)
+    assert sorted(missing.missing_keys) == ["fc.0.bias", "fc.0.weight", "fc.2.bias", "fc.2.weight"]
+    assert not missing.unexpected_keys
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["event"] for r in rows] == ["step"] * 3 + ["epoch"] + ["step"] * 3 + ["epoch"]
+    assert {"loss", "acc1", "acc5", "lr", "shots_per_s"} <= set(rows[-1])
+    saved = load_config(ScrlConfig, out / "config.yaml")
+    assert saved.train.epochs == 2 and saved.data.root == puzzle_root and saved.model.arch == "resnet18"
+    assert "checkpoint" in result.output and "last epoch loss" in result.output
+
+
+def test_torchrun_with_two_gloo_ranks(puzzle_root, tmp_path):
+    out = tmp_path / "ddp"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "vseg", "pretrain", "scrl", "--config", str(TINY), "--data", str(puzzle_root), "--out", str(out),
+        "--epochs", "1", "--set", "train.workers=0",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    checkpoint = load_checkpoint(out / "checkpoints" / "last.pth")
+    assert checkpoint["world_size"] == 2 and len(checkpoint["rng"]) == 2
+    assert not torch.equal(checkpoint["rng"][0]["torch"], checkpoint["rng"][1]["torch"])  # ranks seeded apart
+    assert checkpoint["state_dict"]["module.encoder_q.conv1.weight"].shape == (64, 9, 7, 7)
+    # 6 clips, 2 per rank per step (64 shots over 2 ranks) -> 1 step; the queue got the global batch of 64 keys
+    assert checkpoint["step"] == 1 and int(checkpoint["state_dict"]["module.queue_ptr"]) == 64
+    assert done.stdout.count("vseg pretrain scrl") == 1  # rank 0 alone prints the summary
+
+
+def test_resume_after_one_epoch_ends_with_the_same_weights(runner, puzzle_root, tmp_path):
+    deterministic = [*SMALL, "--set", "train.deterministic=true"]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert _pretrain(runner, puzzle_root, straight, "--epochs", "2", *deterministic).exit_code == 0
+    assert _pretrain(runner, puzzle_root, resumed, "--epochs", "1", *deterministic).exit_code == 0
+    # a run killed in epoch 2 leaves metric rows of the unfinished epoch; resume drops them
+    with (resumed / "metrics.jsonl").open("a") as log:
+        log.write(json.dumps({"event": "step", "epoch": 2, "step": 4, "loss": 9.9}) + "\n")
+    result = _pretrain(runner, puzzle_root, resumed, "--epochs", "2", "--resume", "auto", *deterministic)
+    assert result.exit_code == 0, result.output
+    a, b = _weights(straight / "checkpoints" / "last.pth"), _weights(resumed / "checkpoints" / "last.pth")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:5]
+    rows = [json.loads(line) for line in (resumed / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows if r["event"] == "epoch"] == [1, 2] and all(r["loss"] != 9.9 for r in rows)
+
+
+def test_an_existing_run_is_not_overwritten_and_resume_refuses_another_config(runner, puzzle_root, tmp_path):
+    out = tmp_path / "run"
+    assert _pretrain(runner, puzzle_root, out, "--epochs", "1", *SMALL).exit_code == 0
+    before = (out / "checkpoints" / "last.pth").read_bytes()
+    again = _pretrain(runner, puzzle_root, out, "--epochs", "1", *SMALL)
+    assert again.exit_code == 2 and "already holds a run" in again.output and "--resume auto" in again.output
+    changed = _pretrain(runner, puzzle_root, out, "--resume", "auto", *SMALL, "--set", "optim.lr=0.5")
+    assert changed.exit_code == 2 and "cannot resume with a different config (optim.lr: 0.03 -> 0.5)" in changed.output
+    done = _pretrain(runner, puzzle_root, out, "--epochs", "1", "--resume", "auto", *SMALL)
+    assert done.exit_code == 0 and "nothing to do" in done.output
+    assert (out / "checkpoints" / "last.pth").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "model.queue_sise=64"], "unknown config key 'model.queue_sise' (from --set); did you mean"),
+        (["--set", "train.batch_size=40"], "train.batch_size 40 must be a multiple of ranks x shots per sample"),
+        (["--set", "train.batch_size=48"], "model.queue_size 1024 must be a multiple of the global batch"),
+        (["--set", "model.positive=knn"], "config key 'model.positive' (from --set)"),
+        (["--set", "model.backbone_pretrain=nowhere.pth"], "nowhere.pth: checkpoint not found"),
+    ],
+)
+def test_bad_config_is_one_line_naming_the_key(runner, puzzle_root, tmp_path, args, message):
+    result = _pretrain(runner, puzzle_root, tmp_path / "run", *SMALL, *args)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_missing_or_corrupt_data_is_named(runner, puzzle_root, tmp_path):
+    missing = _pretrain(runner, tmp_path / "nowhere", tmp_path / "a", *SMALL)
+    assert missing.exit_code == 2 and "nowhere: data folder not found" in missing.output
+    copy = tmp_path / "puzzles"
+    shutil.copytree(puzzle_root, copy)
+    for puzzle in copy.rglob("*.jpg"):
+        puzzle.write_bytes(b"\xff\xd8 broken")
+    corrupt = _pretrain(runner, copy, tmp_path / "b", *SMALL)
+    assert corrupt.exit_code == 2 and ".jpg: " in corrupt.output and "not an image" in corrupt.output, corrupt.output
+    assert not (tmp_path / "b" / "checkpoints").exists()
+
+
+def test_imagenet_init_loads_all_but_stem_and_head(runner, puzzle_root, tmp_path):
+    import torchvision
+
+    torch.manual_seed(0)
+    imagenet = torchvision.models.resnet18().state_dict()
+    weights = tmp_path / "resnet18-imagenet.pth"
+    torch.save(imagenet, weights)
+    out = tmp_path / "run"
+    result = _pretrain(
+        runner, puzzle_root, out, "--epochs", "1", *SMALL,
+        "--set", f"model.backbone_pretrain={weights}", "--set", "optim.lr=0.000001",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "tensors loaded; skipped 3 (conv1.weight, fc.weight, fc.bias)" in result.output
+    state = _weights(out / "checkpoints" / "last.pth")
+    assert torch.allclose(state["module.encoder_q.layer3.0.conv1.weight"], imagenet["layer3.0.conv1.weight"], atol=1e-4)
+    assert state["module.encoder_q.conv1.weight"].shape[1] == 9
+
+
+@pytest.fixture(scope="module")
+def tiny_movies(tmp_path_factory) -> Path:
+    """The demo's synthetic set (8 movies x 160 shots) and the puzzles of its train split."""
+    root = tmp_path_factory.mktemp("tiny")
+    make_synth(root / "movienet", load_config(SynthConfig, REPO / "configs" / "synth" / "cpu_tiny.yaml"))
+    make_puzzles(root / "movienet" / "240P", root / "puzzles", PuzzlesConfig(split="train", workers=2))
+    return root
+
+
+def test_scrl_learns_scene_features_on_synthetic_movies(runner, tiny_movies, tmp_path):
+    """4 epochs of cpu_tiny: the loss falls, acc@1 rises, and held-out shots find their scene better than at init."""
+    out = tmp_path / "run"
+    result = _pretrain(runner, tiny_movies / "puzzles", out)
+    assert result.exit_code == 0, result.output
+    epochs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    epochs = [row for row in epochs if row["event"] == "epoch"]
+    # epoch 1 still contrasts against the random initial queue (1024 keys = 16 steps); compare from epoch 2
+    assert epochs[-1]["loss"] < epochs[1]["loss"] and epochs[-1]["acc1"] > epochs[1]["acc1"], epochs
+    split = read_split(tiny_movies / "movienet" / "meta" / "split318.json")
+    held_out = split["val"] + split["test"]
+    torch.manual_seed(0)
+    encoder = ShotEncoder("resnet18", dim=128)
+    at_init = scene_probe(encoder, tiny_movies / "movienet", held_out, image_size=64)
+    state = strip_prefix(load_checkpoint(out / "checkpoints" / "last.pth")["state_dict"], "module.encoder_q.")
+    encoder.load_state_dict(state)
+    trained = scene_probe(encoder, tiny_movies / "movienet", held_out, image_size=64)
+    assert trained > at_init + 0.03, (at_init, trained)
+    assert yaml.safe_load((out / "config.yaml").read_text())["model"]["positive"] == "cluster"

@@ -1,0 +1,41 @@
+"""Learning-rate schedules and the linear scaling rule, checked against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from vseg.config import OptimConfig
+from vseg.train.schedule import base_lr, lr_at
+
+
+def test_linear_scaling_from_the_reference_batch():
+    assert base_lr(OptimConfig(lr=0.03, reference_batch=1024), 1024) == pytest.approx(0.03)
+    assert base_lr(OptimConfig(lr=0.03, reference_batch=1024), 256) == pytest.approx(0.0075)
+
+
+def test_scrl_quarter_cosine_ends_near_half_the_start():
+    optim = OptimConfig(schedule="scrl_cosine")
+    assert lr_at(optim, 0.03, 0, 0, 935, 100) == pytest.approx(0.03)
+    assert lr_at(optim, 0.03, 50, 0, 935, 100) == pytest.approx(0.03 * 0.5 * (1 + math.cos(math.pi / 4)))
+    assert lr_at(optim, 0.03, 99, 0, 935, 100) / 0.03 == pytest.approx(0.5078, abs=1e-4)
+    # per epoch: constant inside an epoch
+    assert lr_at(optim, 0.03, 7, 0, 935, 100) == lr_at(optim, 0.03, 7, 934, 935, 100)
+
+
+def test_full_cosine_is_per_step_and_reaches_zero():
+    optim = OptimConfig(schedule="cosine")
+    assert lr_at(optim, 0.1, 0, 0, 10, 4) == pytest.approx(0.1)
+    assert lr_at(optim, 0.1, 2, 0, 10, 4) == pytest.approx(0.05)
+    assert lr_at(optim, 0.1, 1, 5, 10, 4) == pytest.approx(0.1 * 0.5 * (1 + math.cos(math.pi * 1.5 / 4)))
+    assert lr_at(optim, 0.1, 3, 9, 10, 4) < 0.001
+
+
+def test_step_schedule_and_warmup():
+    optim = OptimConfig(schedule="step", milestones=[2, 4], gamma=0.1)
+    assert [round(lr_at(optim, 1.0, e, 0, 10, 6), 6) for e in range(6)] == [1, 1, 0.1, 0.1, 0.01, 0.01]
+    warm = OptimConfig(schedule="step", milestones=[], warmup_epochs=2)
+    assert lr_at(warm, 1.0, 0, 5, 10, 6) == pytest.approx(0.25)
+    assert lr_at(warm, 1.0, 1, 5, 10, 6) == pytest.approx(0.75)
+    assert lr_at(warm, 1.0, 2, 0, 10, 6) == pytest.approx(1.0)

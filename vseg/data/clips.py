@@ -1,0 +1,170 @@
+"""SCRL's training items: clips of 16 consecutive shots x 3 keyframes, each shot in two augmented views.
+
+Clips come from puzzles (``vseg prep puzzles``, scrl.md 1.3-1.4: a puzzle is one clip, cut back into 16 shots x 3
+keyframes) or straight from a MovieNet keyframe folder (the same clips, ``16p .. 16p+15`` of each movie, read as 48
+files). "Scene-agnostic clip shuffling" (scrl.md 2.4) is no separate step: the clips are shuffled over all movies by
+the sampler, so a batch of B shots is B/16 clips from unrelated movies.
+
+Each item's augmentation draws from its own generator, seeded by (seed, epoch, clip): the views of an epoch are the
+same whatever the number of loader workers or ranks, and a resumed run sees exactly the views it would have seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, DistributedSampler, Sampler, default_collate
+
+from vseg.data.augment import TwoViewShotTransform
+from vseg.errors import DataError
+from vseg.io.images import load_rgb
+from vseg.io.movienet import index_movie, select_movies
+from vseg.io.puzzles import read_manifest
+
+
+@dataclass(frozen=True)
+class ShotClip:
+    """Consecutive shots of one movie: one puzzle file, or the keyframe files in shot-major order."""
+
+    movie: str
+    first_shot: int
+    files: tuple[str, ...]
+
+
+def puzzle_clips(root: Path, shots_per_clip: int, keyframes_per_shot: int) -> list[ShotClip]:
+    """One clip per puzzle of a puzzle folder; DataError if its layout is not shots_per_clip x keyframes_per_shot."""
+    index = read_manifest(root, shots_per_clip, keyframes_per_shot)
+    if (index.shots_per_puzzle, index.keyframes_per_shot) != (shots_per_clip, keyframes_per_shot):
+        raise DataError(
+            Path(root) / "manifest.json",
+            f"puzzles are {index.shots_per_puzzle} shots x {index.keyframes_per_shot} keyframes, the config asks for "
+            f"{shots_per_clip} x {keyframes_per_shot} (data.shots_per_clip, data.keyframes_per_shot)",
+        )
+    return [ShotClip(p.movie, p.first_shot, (str(p.path),)) for p in index.puzzles]
+
+
+def keyframe_clips(
+    root: Path,
+    shots_per_clip: int,
+    keyframes_per_shot: int,
+    split: str | None = None,
+    split_file: Path | None = None,
+) -> tuple[list[ShotClip], dict[str, DataError]]:
+    """Clips ``16p .. 16p+15`` of every movie of a keyframe folder (the tail is dropped, as for puzzles).
+
+    Returns the clips and the movies left out, each with the error naming its first missing keyframe.
+    """
+    clips, skipped = [], {}
+    for movie in select_movies(root, split, split_file):
+        try:
+            keyframes = index_movie(Path(root) / movie, keyframes_per_shot)
+        except DataError as exc:
+            skipped[movie] = exc
+            continue
+        if keyframes.missing:
+            shot, j = keyframes.missing[0]
+            skipped[movie] = DataError(keyframes.path(shot, j), f"keyframe missing ({len(keyframes.missing)} in movie)")
+            continue
+        for first in range(0, keyframes.num_shots - shots_per_clip + 1, shots_per_clip):
+            files = tuple(str(p) for s in range(first, first + shots_per_clip) for p in keyframes.shot_paths(s))
+            clips.append(ShotClip(movie, first, files))
+    return clips, skipped
+
+
+def read_image(path: str | Path) -> torch.Tensor:
+    """Decode an image file to a 3 x H x W uint8 RGB tensor; DataError naming the file on failure."""
+    return torch.from_numpy(np.array(load_rgb(path))).permute(2, 0, 1)
+
+
+def read_clip_frames(clip: ShotClip, shots: int, keyframes: int) -> torch.Tensor:
+    """A clip's keyframes as a ``shots x keyframes x 3 x H x W`` uint8 tensor."""
+    if len(clip.files) == 1:
+        puzzle = read_image(clip.files[0])
+        _, height, width = puzzle.shape
+        if height % shots or width % keyframes:
+            raise DataError(
+                clip.files[0], f"puzzle is {width}x{height}, not a grid of {shots} rows x {keyframes} keyframes"
+            )
+        h, w = height // shots, width // keyframes
+        return puzzle.view(3, shots, h, keyframes, w).permute(1, 3, 0, 2, 4)
+    frames = [read_image(path) for path in clip.files]
+    for path, frame in zip(clip.files, frames, strict=True):
+        if frame.shape != frames[0].shape:
+            size, first = f"{frame.shape[2]}x{frame.shape[1]}", f"{frames[0].shape[2]}x{frames[0].shape[1]}"
+            raise DataError(path, f"keyframe is {size} but {Path(clip.files[0]).name} of the same clip is {first}")
+    return torch.stack(frames).view(shots, keyframes, *frames[0].shape)
+
+
+def item_seed(seed: int, epoch: int, index: int) -> int:
+    """A 63-bit seed for one item of one epoch, well spread for neighbouring (epoch, index) pairs."""
+    digest = hashlib.blake2b(f"{seed}/{epoch}/{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+class TwoViewClips(Dataset):
+    """``(epoch, i)`` -> ``(query, key)``, each ``shots x (3 * keyframes) x S x S`` float32: clip i in two views.
+
+    A clip that cannot be read is returned as its DataError (to be raised in the training process, where it
+    can be reported with the file name; see :func:`collate_or_error`).
+    """
+
+    def __init__(
+        self,
+        clips: Sequence[ShotClip],
+        transform: TwoViewShotTransform,
+        shots_per_clip: int = 16,
+        keyframes_per_shot: int = 3,
+        seed: int = 0,
+    ):
+        self.clips = list(clips)
+        self.transform = transform
+        self.shots_per_clip, self.keyframes_per_shot, self.seed = shots_per_clip, keyframes_per_shot, seed
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor] | DataError:
+        epoch, index = key if isinstance(key, tuple) else (0, key)
+        try:
+            frames = read_clip_frames(self.clips[index], self.shots_per_clip, self.keyframes_per_shot)
+        except DataError as exc:
+            return exc
+        generator = torch.Generator().manual_seed(item_seed(self.seed, epoch, index))
+        views = [self.transform(shot, generator) for shot in frames]
+        return torch.stack([q for q, _ in views]), torch.stack([k for _, k in views])
+
+
+def collate_or_error(items: list):
+    """Default collation, except that a batch holding a failed item becomes that item's DataError."""
+    for item in items:
+        if isinstance(item, DataError):
+            return item
+    return default_collate(items)
+
+
+class EpochSampler(Sampler[tuple[int, int]]):
+    """A ``DistributedSampler`` (shuffled, seeded, one shard per rank, tail dropped) yielding ``(epoch, index)``.
+
+    Handing the epoch to the dataset with every index keeps augmentation seeds right in persistent workers.
+    """
+
+    def __init__(self, size: int, num_replicas: int = 1, rank: int = 0, seed: int = 0, shuffle: bool = True):
+        self.inner = DistributedSampler(
+            range(size), num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed, drop_last=True
+        )
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.inner.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return ((self.epoch, index) for index in self.inner)

@@ -1,0 +1,1 @@
+"""Evaluation: metrics (each with its source named), the scene-boundary model, probes of frozen encoders."""

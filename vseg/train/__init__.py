@@ -1,0 +1,1 @@
+"""One trainer for every pre-training method: distributed set-up, loop, AMP, checkpoints, resume, logs."""

@@ -1,0 +1,71 @@
+"""Process-group set-up from torchrun's environment, or a single process without one.
+
+Under ``torchrun`` (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT`` set, one or many
+nodes) the group uses NCCL when the run is on CUDA and gloo on CPU; each rank takes the GPU of its local rank.
+A plain ``vseg pretrain`` is one process with no group at all.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from vseg.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DistEnv:
+    """Where this process stands: its rank among ``world_size`` and the device it trains on."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def choose_device(preference: str, local_rank: int) -> torch.device:
+    """``auto``: this rank's GPU when CUDA is available, else the CPU. ``cuda`` without a GPU is an error."""
+    if preference == "cpu" or (preference == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ConfigError("train.device is 'cuda' but no CUDA device is available (use 'auto' or 'cpu')")
+    return torch.device("cuda", local_rank % torch.cuda.device_count())
+
+
+def init_distributed(preference: str = "auto") -> DistEnv:
+    """Join torchrun's process group (NCCL on CUDA, gloo on CPU), or stay a single process."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    device = choose_device(preference, local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if world_size > 1 and not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend, init_method="env://", rank=rank, world_size=world_size)
+    return DistEnv(rank, world_size, local_rank, device)
+
+
+def barrier() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def gather_objects(obj: object, env: DistEnv) -> list[object]:
+    """``obj`` from every rank, in rank order (one process: ``[obj]``)."""
+    if env.world_size == 1:
+        return [obj]
+    gathered: list[object] = [None] * env.world_size
+    dist.all_gather_object(gathered, obj)
+    return gathered
+
+
+def shutdown() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

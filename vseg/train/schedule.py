@@ -1,0 +1,37 @@
+"""Learning-rate schedules, as functions of the (fractional) epoch.
+
+- ``scrl_cosine``: SCRL's per-epoch ``lr0 * 0.5 * (1 + cos(0.5 * pi * e / E))`` (scrl.md 2.6). The extra 0.5 in the
+  angle makes it a quarter cosine: the lr falls from lr0 to about 0.508 * lr0 at the last epoch, never to zero. Kept
+  as the default to match the released checkpoints.
+- ``cosine``: the standard full cosine ``lr0 * 0.5 * (1 + cos(pi * t / E))``, updated every step, ending near 0.
+- ``step``: ``lr0 * gamma ** (number of milestones <= e)``, per epoch (the reference's alternative to cosine).
+
+All three take an optional linear warm-up over the first ``warmup_epochs`` (per step), and the base lr follows the
+linear scaling rule: ``lr0 = lr * batch_size / reference_batch`` (Goyal et al., 2017).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+
+from vseg.config import OptimConfig
+
+
+def base_lr(optim: OptimConfig, batch_size: int) -> float:
+    """The configured lr scaled linearly from ``reference_batch`` to the actual global batch."""
+    return optim.lr * batch_size / optim.reference_batch
+
+
+def lr_at(optim: OptimConfig, lr0: float, epoch: int, step: int, steps_per_epoch: int, epochs: int) -> float:
+    """The lr for step ``step`` (0-based) of epoch ``epoch`` (0-based) of an ``epochs``-epoch run."""
+    t = epoch + step / max(steps_per_epoch, 1)
+    if optim.schedule == "scrl_cosine":
+        lr = lr0 * 0.5 * (1 + math.cos(0.5 * math.pi * epoch / epochs))
+    elif optim.schedule == "cosine":
+        lr = lr0 * 0.5 * (1 + math.cos(math.pi * t / epochs))
+    else:
+        lr = lr0 * optim.gamma ** bisect.bisect_right(sorted(optim.milestones), epoch)
+    if t < optim.warmup_epochs:
+        lr *= t / optim.warmup_epochs
+    return lr

@@ -1,0 +1,404 @@
+"""The trainer every pre-training method shares: one plain loop in the style of MoCo's ``main_moco.py``.
+
+A method (SCRL, HiCo, ...) is a small object that builds its dataset and its model from its config and computes a
+step's loss (:class:`Method`); everything else is here: the process group (torchrun or one process), per-rank seeds,
+the data loader, SGD with the configured lr schedule, bf16 autocast and channels_last on CUDA, checkpoints with
+resume, the progress bar, ``metrics.jsonl`` and TensorBoard. Rank 0 alone prints and writes.
+
+Output folder::
+
+    OUT/config.yaml                 the effective config
+    OUT/metrics.jsonl               {"event": "step", ...} every log_every steps, {"event": "epoch", ...} per epoch
+    OUT/checkpoints/last.pth        after every epoch
+    OUT/checkpoints/epoch_XXXX.pth  every checkpoint_every epochs and after the last (XXXX = epochs completed)
+    OUT/tensorboard/                with train.tensorboard
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset
+
+from vseg import __version__, ui
+from vseg.config import OptimConfig, StageConfig, TrainConfig, config_to_yaml
+from vseg.data.clips import EpochSampler, collate_or_error
+from vseg.errors import ConfigError, DataError
+from vseg.io import atomic
+from vseg.train import checkpoint as ckpt
+from vseg.train.distributed import DistEnv, barrier, gather_objects, init_distributed, shutdown
+from vseg.train.schedule import base_lr, lr_at
+
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.jsonl"
+# Keys that may change when a run is resumed; any other difference from the checkpoint's config is refused.
+RESUMABLE_CHANGES = {
+    "train.epochs",
+    "train.workers",
+    "train.log_every",
+    "train.checkpoint_every",
+    "train.tensorboard",
+    "train.steps_per_epoch",
+    "data.root",
+}
+
+
+class Method(Protocol):
+    """What a pre-training method gives the trainer."""
+
+    name: str  # "scrl"
+    unit: str  # what the batch counts: "shots"
+    items_per_sample: int  # items per dataset sample (16 shots per SCRL clip)
+    config: Any  # a StageConfig with .optim (OptimConfig) and .train (TrainConfig)
+
+    def build_dataset(self, env: DistEnv) -> Dataset: ...
+
+    def build_model(self, env: DistEnv, global_batch: int) -> nn.Module: ...
+
+    def step(self, model: nn.Module, batch: Any, env: DistEnv) -> tuple[torch.Tensor, dict[str, torch.Tensor]]: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class TrainReport:
+    """What a run did (as seen by rank 0)."""
+
+    out: Path
+    start_epoch: int
+    epochs: int
+    steps: int = 0
+    last: dict[str, float] = field(default_factory=dict)  # the last epoch's mean metrics
+    items_per_second: float = 0.0
+    seconds: float = 0.0
+    checkpoint: Path | None = None
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def check_resumable(saved: dict[str, Any], config: StageConfig, path: Path) -> None:
+    """Refuse to resume with a config that differs from the checkpoint's other than in RESUMABLE_CHANGES."""
+    old, new = _flatten(saved), _flatten(config.model_dump(mode="json"))
+    changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k) and k not in RESUMABLE_CHANGES)
+    if changed:
+        shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:3])
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        raise ConfigError(f"{path}: cannot resume with a different config ({shown}{more}); use another --out")
+
+
+def find_resume_checkpoint(out: Path, resume: str | None) -> Path | None:
+    """The checkpoint to resume from: ``auto`` = OUT/checkpoints/last.pth if any, or an explicit path."""
+    last = out / "checkpoints" / ckpt.LAST
+    if resume is None:
+        if last.exists():
+            raise ConfigError(
+                f"{out} already holds a run ({last}); pass --resume auto to continue it, or choose another --out"
+            )
+        return None
+    if resume == "auto":
+        return last if last.exists() else None
+    if not Path(resume).is_file():
+        raise ConfigError(f"{resume}: --resume expects 'auto' or a checkpoint file, and this file does not exist")
+    return Path(resume)
+
+
+def build_optimizer(model: nn.Module, optim: OptimConfig) -> torch.optim.Optimizer:
+    """SGD with momentum; weight decay on every parameter, BN and biases included (as SCRL)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.SGD(params, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay)
+
+
+class _MetricsLog:
+    """metrics.jsonl (and TensorBoard) on rank 0; rows of an epoch that a resume repeats are dropped first."""
+
+    def __init__(self, out: Path, start_epoch: int, tensorboard: bool):
+        self.path = out / METRICS_FILE
+        if self.path.exists():
+            kept = [
+                line
+                for line in self.path.read_text(encoding="utf-8").splitlines()
+                if line.strip() and json.loads(line).get("epoch", 0) <= start_epoch
+            ]
+            atomic.write_text(self.path, "".join(f"{line}\n" for line in kept))
+        self.file = self.path.open("a", encoding="utf-8")
+        self.writer = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise ConfigError("train.tensorboard needs the tensorboard package: pip install tensorboard") from None
+            self.writer = SummaryWriter(str(out / "tensorboard"))
+
+    def write(self, row: dict[str, Any], step: int) -> None:
+        self.file.write(json.dumps(row) + "\n")
+        self.file.flush()
+        if self.writer is not None:
+            for key, value in row.items():
+                if key not in ("event", "epoch", "step") and isinstance(value, (int, float)):
+                    self.writer.add_scalar(f"{row['event']}/{key}", value, step)
+
+    def close(self) -> None:
+        self.file.close()
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _loader_workers(train: TrainConfig, env: DistEnv) -> int:
+    if train.workers is not None:
+        return train.workers
+    if env.device.type == "cuda":
+        return max(1, (os.cpu_count() or 1) // max(torch.cuda.device_count(), 1))
+    return 1  # on CPU the training step needs the cores; one process overlaps loading with it
+
+
+def _status(means: dict[str, float], lr: float) -> str:
+    shown = " ".join(f"{k} {v:.3f}" if k == "loss" else f"{k} {v:.1f}" for k, v in means.items())
+    return f"{shown} lr {lr:.4g}"
+
+
+def pretrain(method: Method, out: Path, resume: str | None = None) -> TrainReport:
+    """Train ``method`` into ``out`` (see the module docstring); ``resume`` is None, "auto" or a checkpoint path.
+
+    Under torchrun every rank calls this; the process group is set up here and torn down at the end.
+    """
+    config = method.config
+    env = init_distributed(config.train.device)
+    try:
+        return _Run(method, Path(out), resume, env).fit()
+    finally:
+        shutdown()
+
+
+class _Run:
+    def __init__(self, method: Method, out: Path, resume: str | None, env: DistEnv):
+        self.method, self.out, self.env = method, out, env
+        self.config = method.config
+        self.train, self.optim = self.config.train, self.config.optim
+        if not env.is_main:
+            ui.settings.quiet = True
+        per_rank, rest = divmod(self.train.batch_size, env.world_size * method.items_per_sample)
+        if rest or per_rank == 0:
+            raise ConfigError(
+                f"train.batch_size {self.train.batch_size} must be a multiple of ranks x {method.unit} per sample "
+                f"= {env.world_size} x {method.items_per_sample}"
+            )
+        self.samples_per_rank = per_rank
+        self.resume_from = find_resume_checkpoint(out, resume)
+
+    def _seed(self) -> None:
+        seed = self.train.seed + self.env.rank
+        torch.manual_seed(seed)
+        random.seed(seed)
+        if self.train.deterministic:
+            torch.use_deterministic_algorithms(True)
+        if self.env.device.type == "cuda":
+            torch.backends.cudnn.benchmark = not self.train.deterministic
+
+    def _loader(self, dataset: Dataset) -> tuple[DataLoader, EpochSampler]:
+        sampler = EpochSampler(len(dataset), self.env.world_size, self.env.rank, seed=self.train.seed)
+        workers = _loader_workers(self.train, self.env)
+        loader = DataLoader(
+            dataset,
+            batch_size=self.samples_per_rank,
+            sampler=sampler,
+            drop_last=True,
+            num_workers=workers,
+            collate_fn=collate_or_error,
+            pin_memory=self.env.device.type == "cuda",
+            persistent_workers=workers > 0,
+            prefetch_factor=4 if workers > 0 else None,
+        )
+        if len(loader) == 0:
+            raise ConfigError(
+                f"the data has {len(dataset)} samples, fewer than one batch of {self.samples_per_rank} per rank x "
+                f"{self.env.world_size} ranks; lower train.batch_size or add data"
+            )
+        return loader, sampler
+
+    def _autocast(self):
+        if self.env.device.type == "cuda" and self.train.amp:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    def fit(self) -> TrainReport:
+        started = time.perf_counter()
+        self._seed()
+        dataset = self.method.build_dataset(self.env)
+        loader, sampler = self._loader(dataset)
+        model = self.method.build_model(self.env, self.train.batch_size).to(self.env.device)
+        if self.env.device.type == "cuda" and self.train.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        optimizer = build_optimizer(model, self.optim)
+        start_epoch, step = 0, 0
+        if self.resume_from is not None:
+            start_epoch, step = self._restore(model, optimizer)
+        ddp = (
+            DistributedDataParallel(
+                model, device_ids=[self.env.device.index] if self.env.device.type == "cuda" else None
+            )
+            if self.env.world_size > 1
+            else model
+        )
+        report = TrainReport(self.out, start_epoch, self.train.epochs, step)
+        if start_epoch >= self.train.epochs:
+            ui.info(
+                f"{self.resume_from} has already trained {start_epoch} epochs of {self.train.epochs}; nothing to do"
+            )
+            report.checkpoint = self.resume_from
+            return report
+        log = None
+        if self.env.is_main:
+            atomic.write_text(self.out / CONFIG_FILE, config_to_yaml(self.config, f"pretrain {self.method.name}"))
+            log = _MetricsLog(self.out, start_epoch, self.train.tensorboard)
+        try:
+            steps_per_epoch = min(len(loader), self.train.steps_per_epoch or len(loader))
+            lr0 = base_lr(self.optim, self.train.batch_size)
+            for epoch in range(start_epoch, self.train.epochs):
+                sampler.set_epoch(epoch)
+                means, rate, step = self._epoch(ddp, loader, optimizer, epoch, steps_per_epoch, step, lr0, log)
+                report.last, report.items_per_second, report.steps = means, rate, step
+                report.checkpoint = self._save(model, optimizer, epoch + 1, step, lr0)
+        finally:
+            if log is not None:
+                log.close()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _epoch(
+        self,
+        model: nn.Module,
+        loader: DataLoader,
+        optimizer: torch.optim.Optimizer,
+        epoch: int,
+        steps: int,
+        step: int,
+        lr0: float,
+        log: _MetricsLog | None,
+    ) -> tuple[dict[str, float], float, int]:
+        """One epoch; returns its mean metrics (over ranks), its throughput in items/s, and the global step."""
+        model.train()
+        items_per_step = self.train.batch_size
+        sums: dict[str, torch.Tensor] = {}
+        window: dict[str, torch.Tensor] = {}
+        window_start = epoch_start = time.perf_counter()
+        description = f"epoch {epoch + 1}/{self.train.epochs}"
+        lr = lr0
+        with ui.progress(description, total=steps * items_per_step, unit=self.method.unit) as advance:
+            for index, batch in enumerate(loader):
+                if index >= steps:
+                    break
+                if isinstance(batch, DataError):
+                    raise batch
+                lr = lr_at(self.optim, lr0, epoch, index, steps, self.train.epochs)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                with self._autocast():
+                    loss, metrics = self.method.step(model, batch, self.env)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                for key, value in {"loss": loss.detach(), **metrics}.items():
+                    sums[key] = sums.get(key, 0) + value.detach().float()
+                    window[key] = window.get(key, 0) + value.detach().float()
+                if (index + 1) % self.train.log_every == 0 or index + 1 == steps:
+                    count = (
+                        self.train.log_every
+                        if (index + 1) % self.train.log_every == 0
+                        else (index + 1) % self.train.log_every
+                    )
+                    now = time.perf_counter()
+                    means = {k: float(v) / count for k, v in window.items()}
+                    rate = count * items_per_step / max(now - window_start, 1e-9)
+                    if log is not None:
+                        row = {"event": "step", "epoch": epoch + 1, "step": step, "lr": lr, **means}
+                        log.write({**row, f"{self.method.unit}_per_s": rate}, step)
+                    advance(items_per_step, status=_status(means, lr))
+                    window, window_start = {}, now
+                else:
+                    advance(items_per_step)
+        seconds = time.perf_counter() - epoch_start
+        means = self._mean_over_ranks({k: v / steps for k, v in sums.items()})
+        rate = steps * items_per_step / max(seconds, 1e-9)
+        if log is not None:
+            row = {"event": "epoch", "epoch": epoch + 1, "step": step, "lr": lr, **means}
+            log.write({**row, f"{self.method.unit}_per_s": rate, "seconds": seconds}, step)
+        return means, rate, step
+
+    def _mean_over_ranks(self, values: dict[str, torch.Tensor]) -> dict[str, float]:
+        keys = sorted(values)
+        stacked = torch.stack([values[k].to(self.env.device) for k in keys])
+        if self.env.world_size > 1:
+            dist.all_reduce(stacked)
+            stacked /= self.env.world_size
+        return {k: float(v) for k, v in zip(keys, stacked.tolist(), strict=True)}
+
+    def _save(self, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, step: int, lr0: float) -> Path:
+        rng = gather_objects(ckpt.capture_rng(self.env.device), self.env)
+        folder = self.out / "checkpoints"
+        last = folder / ckpt.LAST
+        if self.env.is_main:
+            payload = {
+                "format": ckpt.FORMAT,
+                "method": self.method.name,
+                **self.method.describe(),
+                "epoch": epoch,
+                "step": step,
+                "state_dict": ckpt.with_prefix(model.state_dict()),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": {
+                    "schedule": self.optim.schedule,
+                    "base_lr": lr0,
+                    "lr": optimizer.param_groups[0]["lr"],
+                },
+                "rng": rng,
+                "world_size": self.env.world_size,
+                "config": self.config.model_dump(mode="json"),
+                "vseg_version": __version__,
+            }
+            if epoch % self.train.checkpoint_every == 0 or epoch == self.train.epochs:
+                ckpt.save_checkpoint(folder / ckpt.epoch_name(epoch), payload)
+            ckpt.save_checkpoint(last, payload)
+        barrier()
+        return last
+
+    def _restore(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[int, int]:
+        path = self.resume_from
+        saved = ckpt.load_checkpoint(path)
+        if saved.get("method") != self.method.name:
+            raise ConfigError(f"{path}: a {saved.get('method')!r} checkpoint cannot resume a {self.method.name} run")
+        check_resumable(saved.get("config", {}), self.config, path)
+        missing = model.load_state_dict(ckpt.strip_prefix(saved["state_dict"]), strict=False)
+        if missing.missing_keys or missing.unexpected_keys:
+            raise DataError(path, f"state_dict does not fit the model (missing {missing.missing_keys[:3]})")
+        optimizer.load_state_dict(saved["optimizer"])
+        rng = saved.get("rng") or []
+        if saved.get("world_size") == self.env.world_size and len(rng) == self.env.world_size:
+            ckpt.restore_rng(rng[self.env.rank], self.env.device)
+        else:
+            ui.warn(
+                f"{path} was written by {saved.get('world_size')} ranks, this run has {self.env.world_size}; "
+                "RNG states are re-seeded, so the run will not repeat the original exactly"
+            )
+            torch.manual_seed(self.train.seed + self.env.rank + 1000 * int(saved["epoch"]))
+        ui.info(f"resuming from {path}: {saved['epoch']} epochs done")
+        return int(saved["epoch"]), int(saved.get("step", 0))
