@@ -29,6 +29,7 @@ test: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/prep_puzzles.py
+	$(BIN)/python benchmarks/pretrain_throughput.py
 
 clean:
 	rm -rf $(VENV) vseg-demo .pytest_cache

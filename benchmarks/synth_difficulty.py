@@ -26,18 +26,11 @@ from PIL import Image
 
 from vseg.config import SynthConfig
 from vseg.data.augment import IMAGENET_MEAN, IMAGENET_STD
+from vseg.eval.probe import same_scene_precision
 from vseg.prep.synth import make_synth
 
 MEAN = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
 STD = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-
-
-def same_scene_neighbour_rate(features: np.ndarray, scene: np.ndarray) -> float:
-    features = features - features.mean(0)
-    features = features / np.linalg.norm(features, axis=1, keepdims=True)
-    similarity = features @ features.T
-    np.fill_diagonal(similarity, -np.inf)
-    return float((scene[similarity.argmax(1)] == scene).mean())
 
 
 def main() -> None:
@@ -78,8 +71,8 @@ def main() -> None:
                 for shot in shots
             ]
         ).astype(np.float64)
-        rates["random-init ResNet-18"].append(same_scene_neighbour_rate(deep, scene))
-        rates["colour histogram"].append(same_scene_neighbour_rate(histogram, scene))
+        rates["random-init ResNet-18"].append(same_scene_precision(deep, scene))
+        rates["colour histogram"].append(same_scene_precision(histogram, scene))
     print(f"{args.movies} synthetic movies x {args.shots_per_movie} shots, seed {args.seed}")
     print(f"chance: {1 / np.mean(scenes_per_movie):.3f}")
     for name, values in rates.items():

@@ -7,16 +7,19 @@ import json
 from vseg.cli import app
 
 
-def test_demo_runs_the_existing_stages_into_one_folder(runner, tmp_path):
+def test_demo_runs_the_existing_stages_into_one_folder_and_resumes(runner, tmp_path):
     out = tmp_path / "demo"
     result = runner.invoke(app, ["demo", "--out", str(out)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert str(out.resolve()) in result.output
-    for stage in ("prep synth", "prep check", "prep puzzles"):
+    for stage in ("prep synth", "prep check", "prep puzzles", "pretrain scrl", "scene probe"):
         assert stage in result.output
     assert "8 movies, 1,280 shots" in result.output
     manifest = json.loads((out / "puzzles" / "manifest.json").read_text())
     train = json.loads((out / "movienet" / "meta" / "split318.json").read_text())["train"]
     assert [m["movie"] for m in manifest["movies"]] == train  # SCRL pre-trains on the train split
     assert manifest["puzzles"] == len(train) * (160 // 16)
+    assert (out / "scrl" / "checkpoints" / "epoch_0004.pth").is_file()
     assert "not in this release yet" in result.output
+    again = runner.invoke(app, ["demo", "--out", str(out)], env={"COLUMNS": "200"})
+    assert again.exit_code == 0 and "already trained" in again.output  # a second run resumes, retrains nothing

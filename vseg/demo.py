@@ -1,7 +1,8 @@
 """``vseg demo``: the pipeline on built-in synthetic data, every output under one folder.
 
-Today it runs the stages that exist: ``prep synth`` -> ``prep check`` -> ``prep puzzles``. Pre-training,
-embedding and scene segmentation join it as they land.
+Today it runs the stages that exist: ``prep synth`` -> ``prep check`` -> ``prep puzzles`` -> ``pretrain scrl``
+(cpu_tiny), then a scene probe of the encoder on held-out movies, random init against pre-trained. Embedding and
+scene segmentation join it as they land. Run again, it resumes (finished stages are skipped).
 """
 
 from __future__ import annotations
@@ -9,13 +10,20 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import torch
+
 from vseg import ui
-from vseg.config import PuzzlesConfig, SynthConfig, load_config
+from vseg.config import PuzzlesConfig, ScrlConfig, SynthConfig, load_config
 from vseg.errors import DataError
-from vseg.io.movienet import MovieNetLayout, check_dataset
+from vseg.eval.probe import scene_probe
+from vseg.io.movienet import MovieNetLayout, check_dataset, read_split
+from vseg.models.encoder import ShotEncoder
 from vseg.prep.puzzles import make_puzzles
 from vseg.prep.synth import make_synth
 from vseg.presets import preset
+from vseg.train.checkpoint import load_checkpoint, strip_prefix
+from vseg.train.scrl import ScrlMethod
+from vseg.train.trainer import pretrain
 
 
 def run_demo(out: Path, workers: int | None = None) -> list[tuple[str, str, float]]:
@@ -42,10 +50,32 @@ def run_demo(out: Path, workers: int | None = None) -> list[tuple[str, str, floa
     total = puzzles.written + puzzles.skipped
     rows.append(("prep puzzles", f"{total} puzzles of the train split ({puzzles.shots:,} shots)", puzzles.seconds))
 
+    scrl = load_config(ScrlConfig, preset("scrl/cpu_tiny"), values={"data.root": out / "puzzles"})
+    report = pretrain(ScrlMethod(scrl), out / "scrl", resume="auto")
+    last = report.last
+    result = f"{scrl.train.epochs} epochs, loss {last.get('loss', float('nan')):.2f}, acc@1 {last.get('acc1', 0):.1f}%"
+    rows.append(("pretrain scrl", result if last else "already trained", report.seconds))
+
+    started = time.perf_counter()
+    at_init, trained = _probe(layout, scrl, report.checkpoint)
+    seconds = time.perf_counter() - started
+    rows.append(("scene probe", f"same-scene nearest shot: random init {at_init:.3f}, SCRL {trained:.3f}", seconds))
+
     ui.table("vseg demo", ("stage", "result", "time"), [(s, r, f"{t:.1f} s") for s, r, t in rows])
     ui.info(
-        "Pre-training (SCRL), embedding and the scene-boundary model are not in this release yet; "
-        "the demo runs them as they land. Outputs: "
-        f"{out / 'movienet'} (MovieNet layout), {out / 'puzzles'} (SCRL puzzles)."
+        "Embedding and the scene-boundary model are not in this release yet; the demo runs them as they land. "
+        f"Outputs: {out / 'movienet'} (MovieNet layout), {out / 'puzzles'} (SCRL puzzles), "
+        f"{out / 'scrl'} (pre-training run)."
     )
     return rows
+
+
+def _probe(layout: MovieNetLayout, config: ScrlConfig, checkpoint: Path) -> tuple[float, float]:
+    """:func:`~vseg.eval.probe.scene_probe` on the val and test movies: a random-init encoder, then the trained one."""
+    split = read_split(layout.split_file)
+    held_out = split.get("val", []) + split.get("test", [])
+    torch.manual_seed(0)
+    encoder = ShotEncoder(config.model.arch, 3 * config.data.keyframes_per_shot, config.model.dim, config.model.mlp)
+    at_init = scene_probe(encoder, layout.root, held_out, config.data.image_size)
+    encoder.load_state_dict(strip_prefix(load_checkpoint(checkpoint)["state_dict"], "module.encoder_q."))
+    return at_init, scene_probe(encoder, layout.root, held_out, config.data.image_size)

@@ -175,6 +175,57 @@ def _status(means: dict[str, float], lr: float) -> str:
     return f"{shown} lr {lr:.4g}"
 
 
+def build_loader(
+    dataset: Dataset, train: TrainConfig, env: DistEnv, samples_per_rank: int
+) -> tuple[DataLoader, EpochSampler]:
+    """This rank's loader: its shard of the shuffled samples, ``samples_per_rank`` per batch, the tail dropped."""
+    sampler = EpochSampler(len(dataset), env.world_size, env.rank, seed=train.seed)
+    workers = _loader_workers(train, env)
+    loader = DataLoader(
+        dataset,
+        batch_size=samples_per_rank,
+        sampler=sampler,
+        drop_last=True,
+        num_workers=workers,
+        collate_fn=collate_or_error,
+        pin_memory=env.device.type == "cuda",
+        persistent_workers=workers > 0,
+        prefetch_factor=4 if workers > 0 else None,
+    )
+    if len(loader) == 0:
+        raise ConfigError(
+            f"the data has {len(dataset)} samples, fewer than one batch of {samples_per_rank} per rank x "
+            f"{env.world_size} ranks; lower train.batch_size or add data"
+        )
+    return loader, sampler
+
+
+def train_step(
+    method: Method, model: nn.Module, optimizer: torch.optim.Optimizer, batch: Any, env: DistEnv, amp: bool
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One optimiser step on one batch (bf16 autocast on CUDA when ``amp``); returns the loss and the metrics."""
+    if isinstance(batch, DataError):
+        raise batch
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if env.device.type == "cuda" and amp else nullcontext()
+    with autocast:
+        loss, metrics = method.step(model, batch, env)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach(), metrics
+
+
+def samples_per_rank(train: TrainConfig, env: DistEnv, method: Method) -> int:
+    """Dataset samples per rank per step: the global batch split over ranks, in whole samples."""
+    per_rank, rest = divmod(train.batch_size, env.world_size * method.items_per_sample)
+    if rest or per_rank == 0:
+        raise ConfigError(
+            f"train.batch_size {train.batch_size} must be a multiple of ranks x {method.unit} per sample "
+            f"= {env.world_size} x {method.items_per_sample}"
+        )
+    return per_rank
+
+
 def pretrain(method: Method, out: Path, resume: str | None = None) -> TrainReport:
     """Train ``method`` into ``out`` (see the module docstring); ``resume`` is None, "auto" or a checkpoint path.
 
@@ -195,13 +246,7 @@ class _Run:
         self.train, self.optim = self.config.train, self.config.optim
         if not env.is_main:
             ui.settings.quiet = True
-        per_rank, rest = divmod(self.train.batch_size, env.world_size * method.items_per_sample)
-        if rest or per_rank == 0:
-            raise ConfigError(
-                f"train.batch_size {self.train.batch_size} must be a multiple of ranks x {method.unit} per sample "
-                f"= {env.world_size} x {method.items_per_sample}"
-            )
-        self.samples_per_rank = per_rank
+        self.samples_per_rank = samples_per_rank(self.train, env, method)
         self.resume_from = find_resume_checkpoint(out, resume)
 
     def _seed(self) -> None:
@@ -213,37 +258,11 @@ class _Run:
         if self.env.device.type == "cuda":
             torch.backends.cudnn.benchmark = not self.train.deterministic
 
-    def _loader(self, dataset: Dataset) -> tuple[DataLoader, EpochSampler]:
-        sampler = EpochSampler(len(dataset), self.env.world_size, self.env.rank, seed=self.train.seed)
-        workers = _loader_workers(self.train, self.env)
-        loader = DataLoader(
-            dataset,
-            batch_size=self.samples_per_rank,
-            sampler=sampler,
-            drop_last=True,
-            num_workers=workers,
-            collate_fn=collate_or_error,
-            pin_memory=self.env.device.type == "cuda",
-            persistent_workers=workers > 0,
-            prefetch_factor=4 if workers > 0 else None,
-        )
-        if len(loader) == 0:
-            raise ConfigError(
-                f"the data has {len(dataset)} samples, fewer than one batch of {self.samples_per_rank} per rank x "
-                f"{self.env.world_size} ranks; lower train.batch_size or add data"
-            )
-        return loader, sampler
-
-    def _autocast(self):
-        if self.env.device.type == "cuda" and self.train.amp:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return nullcontext()
-
     def fit(self) -> TrainReport:
         started = time.perf_counter()
         self._seed()
         dataset = self.method.build_dataset(self.env)
-        loader, sampler = self._loader(dataset)
+        loader, sampler = build_loader(dataset, self.train, self.env, self.samples_per_rank)
         model = self.method.build_model(self.env, self.train.batch_size).to(self.env.device)
         if self.env.device.type == "cuda" and self.train.channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -298,7 +317,8 @@ class _Run:
         model.train()
         items_per_step = self.train.batch_size
         sums: dict[str, torch.Tensor] = {}
-        window: dict[str, torch.Tensor] = {}
+        window: dict[str, torch.Tensor] = {}  # sums since the last log row
+        window_steps = 0
         window_start = epoch_start = time.perf_counter()
         description = f"epoch {epoch + 1}/{self.train.epochs}"
         lr = lr0
@@ -306,34 +326,24 @@ class _Run:
             for index, batch in enumerate(loader):
                 if index >= steps:
                     break
-                if isinstance(batch, DataError):
-                    raise batch
                 lr = lr_at(self.optim, lr0, epoch, index, steps, self.train.epochs)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                with self._autocast():
-                    loss, metrics = self.method.step(model, batch, self.env)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                loss, metrics = train_step(self.method, model, optimizer, batch, self.env, self.train.amp)
                 step += 1
-                for key, value in {"loss": loss.detach(), **metrics}.items():
+                window_steps += 1
+                for key, value in {"loss": loss, **metrics}.items():
                     sums[key] = sums.get(key, 0) + value.detach().float()
                     window[key] = window.get(key, 0) + value.detach().float()
-                if (index + 1) % self.train.log_every == 0 or index + 1 == steps:
-                    count = (
-                        self.train.log_every
-                        if (index + 1) % self.train.log_every == 0
-                        else (index + 1) % self.train.log_every
-                    )
+                if window_steps == self.train.log_every or index + 1 == steps:
+                    means = {k: float(v) / window_steps for k, v in window.items()}  # waits for the device
                     now = time.perf_counter()
-                    means = {k: float(v) / count for k, v in window.items()}
-                    rate = count * items_per_step / max(now - window_start, 1e-9)
+                    rate = window_steps * items_per_step / max(now - window_start, 1e-9)
                     if log is not None:
                         row = {"event": "step", "epoch": epoch + 1, "step": step, "lr": lr, **means}
                         log.write({**row, f"{self.method.unit}_per_s": rate}, step)
                     advance(items_per_step, status=_status(means, lr))
-                    window, window_start = {}, now
+                    window, window_steps, window_start = {}, 0, time.perf_counter()
                 else:
                     advance(items_per_step)
         seconds = time.perf_counter() - epoch_start
