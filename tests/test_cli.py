@@ -132,3 +132,12 @@ def test_quiet_prints_nothing_on_success_but_still_prints_errors(runner, tmp_pat
     assert (tmp_path / "s" / "240P" / "tt9000000" / "shot_0001_img_2.jpg").is_file()
     failed = runner.invoke(app, ["-q", "prep", "synth", str(tmp_path / "t"), "--movies", "0"])
     assert failed.exit_code == 2 and "config key 'movies'" in failed.output
+
+
+def test_help_shows_every_default_including_the_ones_written_by_hand(runner):
+    result = runner.invoke(app, ["pretrain", "scrl", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for default in ("[default: runs/scrl]", "[default: from the config]", "[default: start fresh"):
+        assert default in result.output
+    check = runner.invoke(app, ["prep", "check", "--help"], env={"COLUMNS": "200"})
+    assert "[default: every movie]" in check.output

@@ -180,7 +180,7 @@ def prep_check(
         ..., help="MovieNet-layout root holding 240P/ and, optionally, label318/, shot_movie318/, meta/."
     ),
     split: str | None = typer.Option(
-        None, "--split", help="Check only this split of meta/split318.json [default: every movie]."
+        None, "--split", help="Check only this split of meta/split318.json \\[default: every movie]."
     ),
 ) -> None:
     """Index a MovieNet-layout root and list every problem: missing keyframes, label/shot mismatches."""
@@ -214,19 +214,22 @@ def pretrain_scrl(
         None,
         "--data",
         "-d",
-        help="Puzzle folder (vseg prep puzzles) or keyframe root (240P/); sets data.root [default: from the config].",
+        help="Puzzle folder (vseg prep puzzles) or keyframe root (240P/); sets data.root \\[default: from the config].",
     ),
     out: Path = typer.Option(
         Path("runs/scrl"), "--out", "-o", help="Run folder: config.yaml, metrics.jsonl, checkpoints/."
     ),
     epochs: int | None = typer.Option(
-        None, "--epochs", min=1, help="Epochs to train; sets train.epochs [default: from the config, 100 in the paper]."
+        None,
+        "--epochs",
+        min=1,
+        help="Epochs to train; sets train.epochs \\[default: from the config, 100 in the paper].",
     ),
     resume: str | None = typer.Option(
         None,
         "--resume",
         help="'auto': continue from OUT/checkpoints/last.pth when there is one; or a checkpoint file "
-        "[default: start fresh, and refuse an OUT that already holds a run].",
+        "\\[default: start fresh, and refuse an OUT that already holds a run].",
     ),
     overrides: list[str] | None = typer.Option(
         None, "--set", help="Override one config key, e.g. --set optim.lr=0.06."
@@ -299,7 +302,7 @@ def segment_predict() -> None:
 @app.command("demo")
 def demo(
     out: Path = typer.Option(Path("vseg-demo"), "--out", "-o", help="Folder for everything the demo writes."),
-    workers: int | None = typer.Option(None, "--workers", "-j", help="Worker processes [default: CPU cores]."),
+    workers: int | None = typer.Option(None, "--workers", "-j", help="Worker processes \\[default: CPU cores]."),
 ) -> None:
     """Run the pipeline on built-in synthetic data (today: synth -> check -> puzzles)."""
     from vseg.demo import run_demo
