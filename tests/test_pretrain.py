@@ -68,23 +68,33 @@ def test_a_run_writes_the_documented_files_and_checkpoint_keys(runner, puzzle_ro
     assert "checkpoint" in result.output and "last epoch loss" in result.output
 
 
-def test_torchrun_with_two_gloo_ranks(puzzle_root, tmp_path):
+def test_torchrun_with_two_gloo_ranks_on_built_in_data(tmp_path):
+    """The issue's command as is: no --data, so rank 0 makes the built-in synthetic puzzles while rank 1 waits."""
     out = tmp_path / "ddp"
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "vseg", "pretrain", "scrl", "--config", str(TINY), "--data", str(puzzle_root), "--out", str(out),
-        "--epochs", "1", "--set", "train.workers=0",
+        "-m", "vseg", "pretrain", "scrl", "--config", str(TINY), "--out", str(out),
+        "--epochs", "1", "--set", "train.workers=0", "--set", "train.steps_per_epoch=2",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert (out / "synthetic" / "puzzles" / "manifest.json").is_file()
     checkpoint = load_checkpoint(out / "checkpoints" / "last.pth")
     assert checkpoint["world_size"] == 2 and len(checkpoint["rng"]) == 2
     assert not torch.equal(checkpoint["rng"][0]["torch"], checkpoint["rng"][1]["torch"])  # ranks seeded apart
     assert checkpoint["state_dict"]["module.encoder_q.conv1.weight"].shape == (64, 9, 7, 7)
-    # 6 clips, 2 per rank per step (64 shots over 2 ranks) -> 1 step; the queue got the global batch of 64 keys
-    assert checkpoint["step"] == 1 and int(checkpoint["state_dict"]["module.queue_ptr"]) == 64
+    # 2 steps of a global batch of 64 shots (2 clips per rank): the queue took 128 keys gathered from both ranks
+    assert checkpoint["step"] == 2 and int(checkpoint["state_dict"]["module.queue_ptr"]) == 128
+    assert checkpoint["config"]["data"]["root"] == str(out / "synthetic" / "puzzles")
     assert done.stdout.count("vseg pretrain scrl") == 1  # rank 0 alone prints the summary
+
+
+def test_no_data_and_no_built_in_data_is_one_line(runner, tmp_path):
+    result = runner.invoke(
+        app, ["pretrain", "scrl", "--config", str(TINY), "--out", str(tmp_path / "r"), "--set", "data.synthetic=false"]
+    )
+    assert result.exit_code == 2 and "no training data: pass --data DIR" in result.output
 
 
 def test_resume_after_one_epoch_ends_with_the_same_weights(runner, puzzle_root, tmp_path):

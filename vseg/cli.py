@@ -6,6 +6,7 @@ from Python with the same arguments.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -245,7 +246,13 @@ def pretrain_scrl(
 
     explicit = {key: value for key, value in (("data.root", data), ("train.epochs", epochs)) if value is not None}
     cfg = load_config(ScrlConfig, resolve_config(config), overrides or (), explicit)
-    _train_summary("pretrain scrl", pretrain(ScrlMethod(cfg), out, resume))
+    prepare = None
+    if cfg.data.root is None and cfg.data.synthetic:  # built-in data: the demo's synthetic movies
+        from vseg.demo import builtin_puzzles
+
+        cfg.data.root = out / "synthetic" / "puzzles"
+        prepare = partial(builtin_puzzles, out / "synthetic")
+    _train_summary("pretrain scrl", pretrain(ScrlMethod(cfg), out, resume, prepare))
 
 
 def _train_summary(stage: str, report: Any) -> None:

@@ -151,6 +151,9 @@ class ScrlDataConfig(StageConfig):
     """Where SCRL's shots come from and how they are cut into clips (scrl.md 1.3-1.4, 2.4-2.5)."""
 
     root: Path | None = Field(None, description="puzzle folder (vseg prep puzzles) or keyframe root (240P/)")
+    synthetic: bool = Field(
+        False, description="with no root: train on the demo's built-in synthetic movies, made under OUT/synthetic"
+    )
     source: Literal["auto", "puzzles", "keyframes"] = Field(
         "auto", description="auto: puzzles when root holds them (manifest.json), else keyframes"
     )

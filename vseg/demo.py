@@ -70,6 +70,15 @@ def run_demo(out: Path, workers: int | None = None) -> list[tuple[str, str, floa
     return rows
 
 
+def builtin_puzzles(folder: Path) -> Path:
+    """The demo's synthetic movies (synth/cpu_tiny) under ``folder/movienet`` and the puzzles of their train split
+    under ``folder/puzzles`` (returned); finished work is kept, so a second call costs nothing."""
+    folder = Path(folder)
+    make_synth(folder / "movienet", load_config(SynthConfig, preset("synth/cpu_tiny")))
+    make_puzzles(folder / "movienet" / "240P", folder / "puzzles", load_config(PuzzlesConfig, preset("puzzles/scrl")))
+    return folder / "puzzles"
+
+
 def _probe(layout: MovieNetLayout, config: ScrlConfig, checkpoint: Path) -> tuple[float, float]:
     """:func:`~vseg.eval.probe.scene_probe` on the val and test movies: a random-init encoder, then the trained one."""
     split = read_split(layout.split_file)

@@ -20,6 +20,7 @@ import json
 import os
 import random
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,15 +227,23 @@ def samples_per_rank(train: TrainConfig, env: DistEnv, method: Method) -> int:
     return per_rank
 
 
-def pretrain(method: Method, out: Path, resume: str | None = None) -> TrainReport:
+def pretrain(
+    method: Method, out: Path, resume: str | None = None, prepare: Callable[[], object] | None = None
+) -> TrainReport:
     """Train ``method`` into ``out`` (see the module docstring); ``resume`` is None, "auto" or a checkpoint path.
 
-    Under torchrun every rank calls this; the process group is set up here and torn down at the end.
+    Under torchrun every rank calls this; the process group is set up here and torn down at the end. ``prepare``,
+    if given, runs on rank 0 alone before the data is read (the other ranks wait): it makes built-in data.
     """
     config = method.config
     env = init_distributed(config.train.device)
     try:
-        return _Run(method, Path(out), resume, env).fit()
+        run = _Run(method, Path(out), resume, env)
+        if prepare is not None:
+            if env.is_main:
+                prepare()
+            barrier()
+        return run.fit()
     finally:
         shutdown()
 
