@@ -30,7 +30,7 @@ from vseg.prep.synth import make_synth
 from vseg.presets import resolve_config
 from vseg.train.distributed import init_distributed
 from vseg.train.scrl import ScrlMethod
-from vseg.train.trainer import build_loader, build_optimizer, samples_per_rank, train_step
+from vseg.train.trainer import build_loader, build_optimizer, memory_format, samples_per_rank, train_step
 
 
 def synthetic_puzzles(movies: int) -> Path:
@@ -80,9 +80,8 @@ def main() -> None:
     needed = args.warmup + args.steps
     if len(loader) < needed:
         raise SystemExit(f"{len(loader)} batches per epoch, {needed} needed: add --movies or lower --steps")
-    model = method.build_model(env, config.train.batch_size).to(env.device)
-    if env.device.type == "cuda" and config.train.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = method.build_model(env, config.train.batch_size)
+    model = model.to(env.device, memory_format=memory_format(config.train, env))
     model.train()
     optimizer = build_optimizer(model, config.optim)
     shots = config.train.batch_size
@@ -123,7 +122,7 @@ def main() -> None:
         "image_size": config.data.image_size,
         "arch": config.model.arch,
         "amp_bf16": env.device.type == "cuda" and config.train.amp,
-        "channels_last": env.device.type == "cuda" and config.train.channels_last,
+        "channels_last": memory_format(config.train, env) == torch.channels_last,
         **{f"{name}_shots_per_s": round(rate, 1) for name, rate in rates.items()},
         "ratio_end_to_end_over_step": round(rates["end_to_end"] / rates["step_alone"], 3),
     }

@@ -117,3 +117,15 @@ def test_epoch_sampler_shards_ranks_and_tags_the_epoch():
     ranks[0].set_epoch(4)
     assert [i for _, i in ranks[0]] != [i for _, i in drawn[0]]  # reshuffled every epoch
     assert len(EpochSampler(11, num_replicas=2, rank=0)) == 5  # tail dropped
+
+
+def test_keyframes_of_different_sizes_in_one_read_are_named(tmp_path):
+    from PIL import Image
+
+    from vseg.data.clips import read_frames
+
+    Image.new("RGB", (40, 30)).save(tmp_path / "a.jpg")
+    Image.new("RGB", (41, 30)).save(tmp_path / "b.jpg")
+    assert read_frames([tmp_path / "a.jpg", tmp_path / "a.jpg"]).shape == (2, 3, 30, 40)
+    with pytest.raises(DataError, match="b.jpg: keyframe is 41x30 but a.jpg, read with it, is 40x30"):
+        read_frames([tmp_path / "a.jpg", tmp_path / "b.jpg"])

@@ -81,6 +81,16 @@ def read_image(path: str | Path) -> torch.Tensor:
     return torch.from_numpy(np.array(load_rgb(path))).permute(2, 0, 1)
 
 
+def read_frames(paths: Sequence[str | Path]) -> torch.Tensor:
+    """Decode keyframes of one size into an ``N x 3 x H x W`` uint8 tensor; DataError naming an odd-sized file."""
+    frames = [read_image(path) for path in paths]
+    for path, frame in zip(paths, frames, strict=True):
+        if frame.shape != frames[0].shape:
+            size, first = f"{frame.shape[2]}x{frame.shape[1]}", f"{frames[0].shape[2]}x{frames[0].shape[1]}"
+            raise DataError(path, f"keyframe is {size} but {Path(paths[0]).name}, read with it, is {first}")
+    return torch.stack(frames)
+
+
 def read_clip_frames(clip: ShotClip, shots: int, keyframes: int) -> torch.Tensor:
     """A clip's keyframes as a ``shots x keyframes x 3 x H x W`` uint8 tensor."""
     if len(clip.files) == 1:
@@ -92,12 +102,8 @@ def read_clip_frames(clip: ShotClip, shots: int, keyframes: int) -> torch.Tensor
             )
         h, w = height // shots, width // keyframes
         return puzzle.view(3, shots, h, keyframes, w).permute(1, 3, 0, 2, 4)
-    frames = [read_image(path) for path in clip.files]
-    for path, frame in zip(clip.files, frames, strict=True):
-        if frame.shape != frames[0].shape:
-            size, first = f"{frame.shape[2]}x{frame.shape[1]}", f"{frames[0].shape[2]}x{frames[0].shape[1]}"
-            raise DataError(path, f"keyframe is {size} but {Path(clip.files[0]).name} of the same clip is {first}")
-    return torch.stack(frames).view(shots, keyframes, *frames[0].shape)
+    frames = read_frames(clip.files)
+    return frames.view(shots, keyframes, *frames.shape[1:])
 
 
 def item_seed(seed: int, epoch: int, index: int) -> int:

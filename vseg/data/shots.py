@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 from torchvision.transforms import InterpolationMode
 
 from vseg.data.augment import IMAGENET_MEAN, IMAGENET_STD
-from vseg.data.clips import read_image
+from vseg.data.clips import read_frames
 from vseg.errors import DataError
 from vseg.io.movienet import MovieKeyframes
 
@@ -37,9 +37,7 @@ class MovieShots(Dataset):
 
     def __getitem__(self, shot: int) -> torch.Tensor | DataError:
         try:
-            frames = [read_image(path) for path in self.keyframes.shot_paths(shot)]
-            if any(frame.shape != frames[0].shape for frame in frames):
-                raise DataError(self.keyframes.path(shot, 0), "the keyframes of this shot differ in size")
+            frames = read_frames(self.keyframes.shot_paths(shot))
         except DataError as exc:
             return exc
-        return eval_view(torch.stack(frames), self.size)
+        return eval_view(frames, self.size)

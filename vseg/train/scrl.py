@@ -23,6 +23,7 @@ from vseg.models.encoder import ShotEncoder, init_from_imagenet
 from vseg.models.scrl import SCRL, topk_accuracy
 from vseg.train.checkpoint import load_checkpoint
 from vseg.train.distributed import DistEnv
+from vseg.train.trainer import memory_format
 
 
 def load_imagenet_state(path: Path) -> dict[str, torch.Tensor]:
@@ -111,9 +112,7 @@ class ScrlMethod:
     def _to_device(self, view: torch.Tensor, env: DistEnv) -> torch.Tensor:
         """clips x shots x C x S x S -> shots x C x S x S on the device (channels_last on CUDA when configured)."""
         view = view.flatten(0, 1).to(env.device, non_blocking=True)
-        if env.device.type == "cuda" and self.config.train.channels_last:
-            view = view.contiguous(memory_format=torch.channels_last)
-        return view
+        return view.contiguous(memory_format=memory_format(self.config.train, env))
 
     def describe(self) -> dict[str, Any]:
         return {"arch": self.config.model.arch}

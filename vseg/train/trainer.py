@@ -201,6 +201,11 @@ def build_loader(
     return loader, sampler
 
 
+def memory_format(train: TrainConfig, env: DistEnv) -> torch.memory_format:
+    """channels_last on CUDA when ``train.channels_last``, else the default layout; for the model and its inputs."""
+    return torch.channels_last if env.device.type == "cuda" and train.channels_last else torch.contiguous_format
+
+
 def train_step(
     method: Method, model: nn.Module, optimizer: torch.optim.Optimizer, batch: Any, env: DistEnv, amp: bool
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -272,9 +277,8 @@ class _Run:
         self._seed()
         dataset = self.method.build_dataset(self.env)
         loader, sampler = build_loader(dataset, self.train, self.env, self.samples_per_rank)
-        model = self.method.build_model(self.env, self.train.batch_size).to(self.env.device)
-        if self.env.device.type == "cuda" and self.train.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+        model = self.method.build_model(self.env, self.train.batch_size)
+        model = model.to(self.env.device, memory_format=memory_format(self.train, self.env))
         optimizer = build_optimizer(model, self.optim)
         start_epoch, step = 0, 0
         if self.resume_from is not None:
@@ -406,9 +410,13 @@ class _Run:
         if saved.get("method") != self.method.name:
             raise ConfigError(f"{path}: a {saved.get('method')!r} checkpoint cannot resume a {self.method.name} run")
         check_resumable(saved.get("config", {}), self.config, path)
-        missing = model.load_state_dict(ckpt.strip_prefix(saved["state_dict"]), strict=False)
-        if missing.missing_keys or missing.unexpected_keys:
-            raise DataError(path, f"state_dict does not fit the model (missing {missing.missing_keys[:3]})")
+        fit = model.load_state_dict(ckpt.strip_prefix(saved["state_dict"]), strict=False)
+        if fit.missing_keys or fit.unexpected_keys:
+            raise DataError(
+                path,
+                f"state_dict does not fit the model "
+                f"(missing {fit.missing_keys[:3]}, unexpected {fit.unexpected_keys[:3]})",
+            )
         optimizer.load_state_dict(saved["optimizer"])
         rng = saved.get("rng") or []
         if saved.get("world_size") == self.env.world_size and len(rng) == self.env.world_size:
