@@ -27,6 +27,7 @@ class StageConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+Device = Literal["auto", "cuda", "cpu"]
 _SIZE_RE = re.compile(r"^(\d+)x(\d+)$")
 _SHARD_RE = re.compile(r"^(\d+)/(\d+)$")
 
@@ -138,7 +139,7 @@ class TrainConfig(StageConfig):
         None, ge=0, description="data-loading processes per rank; 0 loads in the training process; unset: cores/ranks"
     )
     seed: int = Field(100, description="random seed; rank r seeds with seed + r (SCRL uses 100 on every rank)")
-    device: Literal["auto", "cuda", "cpu"] = Field("auto", description="auto: CUDA when available, else CPU")
+    device: Device = Field("auto", description="auto: CUDA when available, else CPU")
     amp: bool = Field(True, description="bf16 autocast on CUDA (ignored on CPU)")
     channels_last: bool = Field(True, description="channels_last memory format on CUDA (ignored on CPU)")
     checkpoint_every: int = Field(4, ge=1, description="write checkpoints/epoch_XXXX.pth every this many epochs")
@@ -197,6 +198,85 @@ class ScrlConfig(StageConfig):
     model: ScrlModelConfig = ScrlModelConfig()
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig()
+
+
+class EmbedConfig(StageConfig):
+    """``vseg embed``: frozen-encoder shot embeddings with SCRL's evaluation preprocessing (scrl.md 3)."""
+
+    split: str = Field(
+        "all",
+        description="split of meta/split318.json to embed (train, val, test), or all: each of train, val, test "
+        "(every movie folder, as one set named all, when the root has no split file)",
+    )
+    split_file: Path | None = Field(None, description="split JSON; unset: ROOT/meta/split318.json")
+    image_size: int = Field(224, ge=16, description="keyframes are resized (short side) and centre-cropped to this")
+    batch_size: int = Field(64, ge=1, description="shots per forward pass (SCRL uses 64)")
+    workers: int | None = Field(None, ge=0, description="keyframe-decoding processes; unset: one per CPU core")
+    device: Device = Field("auto", description="auto: CUDA when available, else CPU")
+    bf16: bool = Field(False, description="bf16 autocast on CUDA (faster; features differ in the 3rd digit)")
+    channels_last: bool = Field(True, description="channels_last memory format on CUDA (ignored on CPU)")
+
+
+class SegmentDataConfig(StageConfig):
+    """Training windows of the boundary model (scrl.md 4.3)."""
+
+    seq_len: int = Field(40, ge=4, multiple_of=4, description="shots per window; a multiple of 4 (SCRL: 40)")
+    shuffle_rate: float = Field(
+        1.0, ge=0, le=1, description="probability of the scene-shuffle augmentation per window (SCRL: 1.0)"
+    )
+    batch_size: int = Field(12, ge=1, description="windows per training batch (SCRL: 12)")
+    fps: float = Field(
+        24.0, gt=0, description="frame rate for Recall@3s where the embeddings carry none (LGSS hard-codes 24)"
+    )
+    shot_tables: Path | None = Field(
+        None,
+        description="folder of <imdb>.txt shot frame tables (shot_movie318/) for embeddings that carry no frames, "
+        "for frame-based mIoU and Recall@3s",
+    )
+
+
+class SegmentModelConfig(StageConfig):
+    """The BiLSTM boundary model of SCRL's protocol (scrl.md 4.2); the defaults are the reference's sizes."""
+
+    input_drop: float = Field(0.2, ge=0, lt=1, description="dropout on the input embeddings (SCRL main.py: 0.2)")
+    hidden: int = Field(1024, ge=1, description="width of the input projection")
+    lstm_hidden: int = Field(512, ge=1, description="LSTM hidden size per direction")
+    lstm_layers: int = Field(2, ge=1, description="stacked bidirectional LSTM layers")
+    lstm_drop: float = Field(0.6, ge=0, lt=1, description="dropout between LSTM layers")
+    head_hidden: int = Field(512, ge=1, description="width of the hidden layer of the classifier")
+    drop: float = Field(0.7, ge=0, lt=1, description="dropout after each projection")
+
+
+class SegmentOptimConfig(StageConfig):
+    """SGD with step decay and the class-weighted cross-entropy of SCRL's protocol (scrl.md 4.4)."""
+
+    lr: float = Field(0.1, gt=0, description="SGD learning rate")
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
+    weight_decay: float = Field(1e-4, ge=0, description="weight decay")
+    milestones: list[int] = Field([160, 180], description="epochs after which the lr is multiplied by gamma")
+    gamma: float = Field(0.1, gt=0, description="lr factor at each milestone")
+    class_weights: tuple[float, float] = Field((1.0, 4.0), description="cross-entropy weights of classes 0 and 1")
+
+
+class SegmentTrainConfig(StageConfig):
+    """Epochs, model selection and devices of ``vseg segment``."""
+
+    epochs: int = Field(200, ge=1, description="training epochs")
+    val_from: int = Field(100, ge=1, description="first epoch (1-based) evaluated on val (SCRL: 100)")
+    val_every: int = Field(1, ge=1, description="evaluate on val every this many epochs from val_from")
+    threshold: float = Field(0.5, ge=0, le=1, description="a shot is a boundary when its probability is > this")
+    seed: int = Field(100, description="random seed (SCRL: 100)")
+    device: Device = Field("auto", description="auto: CUDA when available, else CPU")
+    checkpoint_every: int = Field(10, ge=1, description="write checkpoints/last.pth every this many epochs")
+
+
+class SegmentConfig(StageConfig):
+    """``vseg segment``: SCRL's BiLSTM scene-boundary protocol on frozen shot embeddings (scrl.md 4)."""
+
+    data: SegmentDataConfig = SegmentDataConfig()
+    model: SegmentModelConfig = SegmentModelConfig()
+    optim: SegmentOptimConfig = SegmentOptimConfig()
+    train: SegmentTrainConfig = SegmentTrainConfig()
 
 
 ConfigT = TypeVar("ConfigT", bound=StageConfig)

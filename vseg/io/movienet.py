@@ -6,6 +6,7 @@
                                          0 = same scene as the next shot, -1 = uncertain (read as 1)
 <root>/shot_movie318/<imdb>.txt          a row per shot: start frame, end frame (more columns ignored)
 <root>/meta/split318.json                {"train": [imdb, ...], "val": [...], "test": [...]}
+<root>/meta/<imdb>.json                  optional: {"fps": 23.976, "frames": ..., "width": ..., "height": ...}
 ```
 
 The readers validate as they read and raise :class:`~vseg.errors.DataError` naming the file and line.
@@ -61,6 +62,9 @@ class MovieNetLayout:
 
     def shot_table_file(self, imdb: str) -> Path:
         return self.shot_tables / f"{imdb}.txt"
+
+    def meta_file(self, imdb: str) -> Path:
+        return self.root / "meta" / f"{imdb}.json"
 
 
 @dataclass(frozen=True)
@@ -190,6 +194,19 @@ def read_shot_table(path: Path) -> np.ndarray:
     if not rows:
         raise DataError(path, "shot table is empty")
     return np.asarray(rows, dtype=np.int64)
+
+
+def read_movie_fps(path: Path) -> float:
+    """The frame rate in a movie's ``meta/<imdb>.json``."""
+    try:
+        fps = float(json.loads(Path(path).read_text(encoding="utf-8"))["fps"])
+    except FileNotFoundError:
+        raise DataError(path, "movie metadata not found") from None
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(path, f"expected a JSON object with a number 'fps' ({type(exc).__name__}: {exc})") from None
+    if not fps > 0:
+        raise DataError(path, f"fps must be positive, got {fps}")
+    return fps
 
 
 def format_labels(labels) -> str:

@@ -61,6 +61,17 @@ class ShotEncoder(ResNet):
         return self.fc(self.features(x))
 
 
+def arch_from_state_dict(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """The ResNet depth of a backbone state dict, from its block type and the number of blocks per stage."""
+    bottleneck = "layer1.0.conv3.weight" in state_dict
+    blocks = [len({name.split(".")[1] for name in state_dict if name.startswith(f"layer{i}.")}) for i in range(1, 5)]
+    for name, (block, layers) in ARCHS.items():
+        if (block is Bottleneck) == bottleneck and layers == blocks:
+            return name
+    kind = "bottleneck" if bottleneck else "basic"
+    raise ValueError(f"not a known ResNet: {kind} blocks per stage {blocks} (known: {', '.join(ARCHS)})")
+
+
 @dataclass
 class InitReport:
     """What :func:`init_from_imagenet` did, tensor by tensor."""

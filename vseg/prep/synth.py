@@ -16,7 +16,8 @@ the same bytes, and the scene structure (``plan_movie``) can be recomputed witho
 
 Writes ``<out>/240P/<imdb>/shot_SSSS_img_J.jpg``, ``label318/<imdb>.txt`` (boundaries; about 1 in 10
 written as -1, "uncertain", as in SceneSeg318), ``shot_movie318/<imdb>.txt``, ``meta/split318.json``,
-``meta/synth.json`` (each movie's scenes as shot ranges, and its fps) and ``vseg_synth.yaml``.
+``meta/<imdb>.json`` (fps, frames, size), ``meta/synth.json`` (each movie's scenes as shot ranges, and its fps)
+and ``vseg_synth.yaml``.
 """
 
 from __future__ import annotations
@@ -276,6 +277,8 @@ def make_synth(out: Path, config: SynthConfig) -> SynthReport:
     for plan in plans:
         atomic.write_text(layout.label_file(plan.imdb), format_labels(plan.labels))
         atomic.write_text(layout.shot_table_file(plan.imdb), format_shot_table(plan.shot_frames))
+        meta = {"fps": config.fps, "frames": int(plan.shot_frames[-1][1]) + 1, "width": config.width}
+        atomic.write_text(layout.meta_file(plan.imdb), json.dumps({**meta, "height": config.height}) + "\n")
     ids = [plan.imdb for plan in plans]
     atomic.write_text(layout.split_file, json.dumps(split_ids(ids, config), indent=1) + "\n")
     truth = {plan.imdb: {"fps": config.fps, "scenes": plan.scenes} for plan in plans}

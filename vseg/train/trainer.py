@@ -128,7 +128,7 @@ def build_optimizer(model: nn.Module, optim: OptimConfig) -> torch.optim.Optimiz
     return torch.optim.SGD(params, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay)
 
 
-class _MetricsLog:
+class MetricsLog:
     """metrics.jsonl (and TensorBoard) on rank 0; rows of an epoch that a resume repeats are dropped first."""
 
     def __init__(self, out: Path, start_epoch: int, tensorboard: bool):
@@ -300,7 +300,7 @@ class _Run:
         log = None
         if self.env.is_main:
             atomic.write_text(self.out / CONFIG_FILE, config_to_yaml(self.config, f"pretrain {self.method.name}"))
-            log = _MetricsLog(self.out, start_epoch, self.train.tensorboard)
+            log = MetricsLog(self.out, start_epoch, self.train.tensorboard)
         try:
             steps_per_epoch = min(len(loader), self.train.steps_per_epoch or len(loader))
             lr0 = base_lr(self.optim, self.train.batch_size)
@@ -324,7 +324,7 @@ class _Run:
         steps: int,
         step: int,
         lr0: float,
-        log: _MetricsLog | None,
+        log: MetricsLog | None,
     ) -> tuple[dict[str, float], float, int]:
         """One epoch; returns its mean metrics (over ranks), its throughput in items/s, and the global step."""
         model.train()

@@ -1,0 +1,320 @@
+"""``vseg embed``: a frozen shot encoder turns every shot of a MovieNet-layout root into an embedding.
+
+SCRL's ``extract_embeddings.py`` (scrl.md 3), with its preprocessing kept exactly (:func:`vseg.data.shots.eval_view`:
+Resize(224) on the short side, CenterCrop(224), ImageNet normalisation, the 3 keyframes stacked as 9 channels) and
+its output kept readable by the original tools (the SCRL pickle next to vseg's ``.npz``). What changes:
+
+- Checkpoints: ours, the original release's (``state_dict`` with ``module.encoder_q.*``) and a bare encoder state
+  dict all load, with ``weights_only=True``. Every backbone weight must be found; a checkpoint that leaves any out
+  is refused with the missing names listed, where the original loaded non-strictly and ran on random weights.
+  The ResNet depth and the number of keyframes per shot are read from the weights.
+- Labelled movies (``label318/``) are embedded as SCRL does, every shot but the last; unlabelled movies (a plain
+  keyframe folder, or a root without ``label318/``) have all their shots embedded.
+- Shot frame tables (``shot_movie318/``) and frame rates (``meta/<imdb>.json``), when present, travel with the
+  ``.npz`` so that ``vseg segment`` can score mIoU in frames and Recall@3s in seconds.
+- Each finished movie is cached under ``OUT/.partial/``; an interrupted run resumes from there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
+
+from vseg import ui
+from vseg.config import EmbedConfig
+from vseg.data.clips import collate_or_error
+from vseg.data.shots import MovieShots
+from vseg.errors import DataError
+from vseg.io import atomic
+from vseg.io.embeddings import Embeddings, write_npz, write_scrl_pickle
+from vseg.io.movienet import (
+    MovieKeyframes,
+    MovieNetLayout,
+    index_movie,
+    list_movies,
+    read_labels,
+    read_movie_fps,
+    read_shot_table,
+    read_split,
+    split_movies,
+)
+from vseg.models.encoder import ShotEncoder, arch_from_state_dict
+from vseg.parallel import default_workers
+from vseg.train.checkpoint import FORMAT as CHECKPOINT_FORMAT
+from vseg.train.checkpoint import load_checkpoint, strip_prefix
+from vseg.train.distributed import choose_device
+
+# Where the encoder sits in a checkpoint's state dict, tried in this order.
+ENCODER_PREFIXES = ("module.encoder_q.", "encoder_q.", "module.", "")
+REFERENCE_SPLITS = ("train", "test", "val")  # the order of extract_embeddings.py --Type all
+
+
+@dataclass
+class LoadedEncoder:
+    """A shot encoder restored from a checkpoint, and what was found out about the checkpoint."""
+
+    encoder: ShotEncoder
+    arch: str
+    keyframes_per_shot: int
+    layout: str  # "vseg", "SCRL release" or "state dict"
+    prefix: str
+
+
+def _encoder_state(checkpoint: dict, path: Path) -> tuple[dict[str, torch.Tensor], str, str]:
+    """The encoder's weights in a checkpoint (prefix removed), the checkpoint's layout and the prefix."""
+    if isinstance(checkpoint.get("state_dict"), dict):
+        state = checkpoint["state_dict"]
+        layout = "vseg" if checkpoint.get("format") == CHECKPOINT_FORMAT else "SCRL release"
+    elif checkpoint and all(isinstance(value, torch.Tensor) for value in checkpoint.values()):
+        state, layout = checkpoint, "state dict"
+    else:
+        keys = ", ".join(list(checkpoint)[:6]) or "none"
+        raise DataError(path, f"has no 'state_dict' and is not a state dict of tensors (top-level keys: {keys})")
+    for prefix in ENCODER_PREFIXES:
+        if f"{prefix}conv1.weight" in state:
+            return strip_prefix(state, prefix), layout, prefix
+    raise DataError(path, f"no ResNet encoder in it: no conv1.weight under any of {', '.join(ENCODER_PREFIXES[:-1])}")
+
+
+def load_shot_encoder(path: Path) -> LoadedEncoder:
+    """Restore the backbone of a shot encoder from ``path``; DataError listing any backbone weight it lacks.
+
+    The projection head (``fc``) is not needed and may be absent; BatchNorm's ``num_batches_tracked`` counters are
+    not weights and may be absent too.
+    """
+    path = Path(path)
+    state, layout, prefix = _encoder_state(load_checkpoint(path), path)
+    try:
+        arch = arch_from_state_dict(state)
+    except ValueError as exc:
+        raise DataError(path, str(exc)) from None
+    in_channels = state["conv1.weight"].shape[1]
+    if in_channels % 3:
+        raise DataError(path, f"conv1 takes {in_channels} channels, not a multiple of 3 (RGB keyframes)")
+    encoder = ShotEncoder(arch, in_channels, mlp=False)
+    own = encoder.state_dict()
+    backbone = [name for name in own if not name.startswith("fc.")]
+    missing = [n for n in backbone if n not in state and not n.endswith("num_batches_tracked")]
+    if missing:
+        shown = ", ".join(prefix + name for name in missing[:8]) + (", ..." if len(missing) > 8 else "")
+        raise DataError(path, f"{len(missing)} backbone weights missing: {shown}")
+    wrong = [n for n in backbone if n in state and state[n].shape != own[n].shape]
+    if wrong:
+        name = wrong[0]
+        raise DataError(path, f"{prefix}{name} has shape {tuple(state[name].shape)}, expected {tuple(own[name].shape)}")
+    own.update({name: state[name] for name in backbone if name in state})
+    encoder.load_state_dict(own)
+    return LoadedEncoder(encoder.eval(), arch, in_channels // 3, layout, prefix)
+
+
+@torch.inference_mode()
+def iter_features(
+    encoder: ShotEncoder,
+    shots: Dataset,
+    batch_size: int = 64,
+    workers: int = 0,
+    device: torch.device = torch.device("cpu"),
+    bf16: bool = False,
+    channels_last: bool = False,
+) -> Iterator[np.ndarray]:
+    """Pooled backbone features (before the head, eval mode) of ``shots``, a float32 ``batch x D`` array at a time."""
+    cuda = device.type == "cuda"
+    layout = torch.channels_last if cuda and channels_last else torch.contiguous_format
+    encoder.eval().to(device, memory_format=layout)
+    loader = DataLoader(
+        shots,
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=collate_or_error,
+        pin_memory=cuda,
+        prefetch_factor=4 if workers else None,
+    )
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda and bf16 else nullcontext()
+    for batch in loader:
+        if isinstance(batch, DataError):
+            raise batch
+        with autocast:
+            features = encoder.features(batch.to(device, non_blocking=True, memory_format=layout))
+        yield features.float().cpu().numpy()
+
+
+@dataclass
+class MoviePlan:
+    """One movie to embed: its keyframes, how many shots, and what is known about them."""
+
+    imdb: str
+    keyframes: MovieKeyframes
+    num_shots: int
+    labels: np.ndarray | None = None
+    frames: np.ndarray | None = None
+    fps: float | None = None
+
+
+def keyframe_layout(root: Path) -> tuple[MovieNetLayout, Path]:
+    """The layout of ``root`` and its keyframe folder: ``root/240P`` when there is one, else ``root`` itself."""
+    root = Path(root)
+    layout = MovieNetLayout(root)
+    return layout, layout.keyframes if layout.keyframes.is_dir() else root
+
+
+def plan_movie(layout: MovieNetLayout, keyframe_root: Path, imdb: str, keyframes_per_shot: int) -> MoviePlan:
+    """Index one movie and check its keyframes, labels and shot table against each other."""
+    keyframes = index_movie(keyframe_root / imdb, keyframes_per_shot)
+    if keyframes.num_shots == 0:
+        raise DataError(keyframes.directory, "no keyframes named shot_SSSS_img_J.jpg")
+    if keyframes.missing:
+        shot, j = keyframes.missing[0]
+        raise DataError(keyframes.path(shot, j), f"keyframe missing ({len(keyframes.missing)} missing in this movie)")
+    plan = MoviePlan(imdb, keyframes, keyframes.num_shots)
+    if keyframe_root == layout.keyframes and layout.labels.is_dir():
+        plan.labels = read_labels(layout.label_file(imdb))
+        if len(plan.labels) + 1 != keyframes.num_shots:
+            raise DataError(
+                layout.label_file(imdb),
+                f"has {len(plan.labels)} labels for {len(plan.labels) + 1} shots, but {keyframes.directory} has "
+                f"keyframes of {keyframes.num_shots} shots",
+            )
+        plan.num_shots = len(plan.labels)  # SCRL embeds every shot but the last, which has no label
+    table = layout.shot_table_file(imdb)
+    if keyframe_root == layout.keyframes and table.is_file():
+        rows = read_shot_table(table)
+        if len(rows) < plan.num_shots:
+            raise DataError(table, f"has {len(rows)} rows, fewer than the {plan.num_shots} shots to embed")
+        plan.frames = rows[: plan.num_shots]
+    if layout.meta_file(imdb).is_file():
+        plan.fps = read_movie_fps(layout.meta_file(imdb))
+    return plan
+
+
+def splits_to_embed(root: Path, config: EmbedConfig) -> dict[str, list[str] | None]:
+    """``{set name: movie ids}``; ``None`` means every movie folder of the keyframe root."""
+    layout, keyframe_root = keyframe_layout(root)
+    split_file = config.split_file or layout.split_file
+    has_splits = config.split_file is not None or (keyframe_root == layout.keyframes and split_file.is_file())
+    if config.split != "all":
+        if not has_splits:
+            raise DataError(split_file, f"split file not found (needed for --split {config.split})")
+        return {config.split: split_movies(split_file, config.split)}
+    if not has_splits:
+        return {"all": None}
+    splits = read_split(split_file)
+    return {name: list(splits[name]) for name in REFERENCE_SPLITS if name in splits} or {"all": None}
+
+
+@dataclass
+class SplitResult:
+    name: str
+    movies: int
+    shots: int
+    labelled: bool
+    files: list[Path]
+    resumed_movies: int
+
+
+@dataclass
+class EmbedReport:
+    out: Path
+    checkpoint: LoadedEncoder
+    device: str
+    splits: list[SplitResult] = field(default_factory=list)
+    seconds: float = 0.0
+    shots_per_second: float = 0.0
+
+
+def _cache_key(checkpoint: Path, config: EmbedConfig) -> str:
+    """Cached features belong to one checkpoint file (path, size, time) and preprocessing."""
+    stat = checkpoint.stat()
+    text = f"{checkpoint.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{config.image_size}:{config.bf16}"
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with atomic.atomic_path(path) as tmp:
+        with open(tmp, "wb") as stream:
+            np.save(stream, array)
+
+
+def run_embed(checkpoint: Path, root: Path, out: Path, config: EmbedConfig) -> EmbedReport:
+    """Embed every set of ``root`` named by ``config.split``; write ``OUT/<set>.npz`` and, labelled, ``<set>.pkl``."""
+    started = time.perf_counter()
+    checkpoint, out = Path(checkpoint), Path(out)
+    loaded = load_shot_encoder(checkpoint)
+    layout, keyframe_root = keyframe_layout(root)
+    sets = splits_to_embed(root, config)
+    plans = {
+        name: [
+            plan_movie(layout, keyframe_root, imdb, loaded.keyframes_per_shot)
+            for imdb in (movies if movies is not None else list_movies(keyframe_root))
+        ]
+        for name, movies in sets.items()
+    }
+    device = choose_device(config.device, 0)
+    cache = out / atomic.PARTIAL_DIR / f"embed-{_cache_key(checkpoint, config)}"
+    report = EmbedReport(out, loaded, str(device))
+    computed, compute_seconds = 0, 0.0
+    for name, movie_plans in plans.items():
+        if not movie_plans:
+            raise DataError(checkpoint if not sets[name] else root, f"set '{name}' has no movies")
+        split_cache = cache / name
+        pending = [p for p in movie_plans if not (split_cache / f"{p.imdb}.npy").is_file()]
+        tick = time.perf_counter()
+        computed += _embed_movies(loaded.encoder, pending, split_cache, config, device, name)
+        compute_seconds += time.perf_counter() - tick
+        embeddings = Embeddings.concat(
+            {p.imdb: np.load(split_cache / f"{p.imdb}.npy") for p in movie_plans},
+            {p.imdb: p.labels for p in movie_plans} if all(p.labels is not None for p in movie_plans) else None,
+            {p.imdb: p.frames for p in movie_plans if p.frames is not None},
+            {p.imdb: p.fps for p in movie_plans if p.fps is not None},
+        )
+        files = [out / f"{name}.npz"]
+        write_npz(files[0], embeddings)
+        if embeddings.labelled:
+            files.append(out / f"{name}.pkl")
+            write_scrl_pickle(files[1], embeddings)
+        report.splits.append(
+            SplitResult(
+                name, len(movie_plans), len(embeddings.features), embeddings.labelled, files,
+                len(movie_plans) - len(pending),
+            )
+        )  # fmt: skip
+    shutil.rmtree(cache, ignore_errors=True)
+    atomic.discard_dir(cache)  # drops OUT/.partial once empty
+    report.seconds = time.perf_counter() - started
+    report.shots_per_second = computed / compute_seconds if compute_seconds > 0 else 0.0
+    return report
+
+
+def _embed_movies(
+    encoder: ShotEncoder, plans: list[MoviePlan], cache: Path, config: EmbedConfig, device: torch.device, name: str
+) -> int:
+    """Embed ``plans`` in one stream of batches (a batch may span movies); cache each movie when it is complete."""
+    if not plans:
+        return 0
+    shots = ConcatDataset([MovieShots(p.keyframes, config.image_size, p.num_shots) for p in plans])
+    workers = default_workers() if config.workers is None else config.workers
+    features = iter_features(
+        encoder, shots, config.batch_size, workers, device, config.bf16, config.channels_last
+    )  # fmt: skip
+    pending, done = list(plans), []
+    buffered: list[np.ndarray] = []
+    with ui.progress(f"embed {name}", len(shots), "shots") as advance:
+        for batch in features:
+            buffered.append(batch)
+            rows = sum(len(b) for b in buffered)
+            while pending and rows >= pending[0].num_shots:
+                stacked = np.concatenate(buffered)
+                movie = pending.pop(0)
+                _save_npy(cache / f"{movie.imdb}.npy", stacked[: movie.num_shots])
+                done.append(movie)
+                buffered, rows = [stacked[movie.num_shots :]], rows - movie.num_shots
+            advance(len(batch))
+    return len(shots)

@@ -1,0 +1,430 @@
+"""``vseg segment``: SCRL's BiLSTM scene-boundary protocol on frozen shot embeddings (scrl.md 4).
+
+Training follows ``SceneSeg/main.py``: windows of 40 shots at a random per-movie offset each epoch with the scene
+shuffle (:mod:`vseg.data.windows`), cross-entropy with class weights [1, 4] over every shot of every window, SGD
+(lr 0.1, momentum 0.9, weight decay 1e-4) for 200 epochs with the lr x0.1 after epochs 160 and 180. From epoch 100
+the model is scored on val every epoch; whenever the mean per-movie F1 on val strictly improves, the test set is
+scored and that model, its test metrics and its test probabilities are kept. Scoring uses sliding windows in which
+every shot is scored exactly once. Two changes: the first validation always selects (the reference keeps nothing if
+val F1 never rises above 0), and the last epoch is always validated (so a short run selects too).
+
+Output folder::
+
+    OUT/config.yaml            the effective config
+    OUT/metrics.jsonl          a row per epoch: loss, lr, seconds, and the val metrics where scored
+    OUT/metrics.json           the test metrics of the selected model (fractions), its val metrics and epoch
+    OUT/predictions.json       test probabilities and labels of the selected model (vseg segment eval reads it)
+    OUT/model.pth              the selected model (vseg segment predict reads it)
+    OUT/checkpoints/last.pth   for --resume auto
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from vseg import __version__, ui
+from vseg.config import SegmentConfig, config_to_yaml
+from vseg.data.windows import central_scores, inference_windows, training_windows
+from vseg.errors import DataError
+from vseg.eval.metrics import REFERENCE_FPS, SceneMetrics, evaluate
+from vseg.io import atomic
+from vseg.io.embeddings import Embeddings, read_embeddings
+from vseg.io.movienet import read_shot_table
+from vseg.io.predictions import MoviePrediction, scenes_from_probabilities, write_predictions, write_scene_lists
+from vseg.models.boundary import BoundaryBiLSTM, boundary_probability
+from vseg.train import checkpoint as ckpt
+from vseg.train.distributed import choose_device
+from vseg.train.trainer import CONFIG_FILE, MetricsLog, check_resumable, find_resume_checkpoint
+
+MODEL_FORMAT = "vseg-segmenter/1"
+MODEL_FILE = "model.pth"
+METRICS_JSON = "metrics.json"
+PREDICTIONS_FILE = "predictions.json"
+
+
+# ---------------------------------------------------------------------------------------------------- data
+
+
+def attach_shot_tables(embeddings: Embeddings, folder: Path | None) -> Embeddings:
+    """Give ``embeddings`` the frame rows of ``folder/<imdb>.txt`` when it has none of its own."""
+    if embeddings.frames is not None or folder is None:
+        return embeddings
+    frames = {}
+    for i, movie in enumerate(embeddings.movies):
+        path = Path(folder) / f"{movie}.txt"
+        rows = read_shot_table(path)
+        shots = embeddings.offsets[i + 1] - embeddings.offsets[i]
+        if len(rows) < shots:
+            raise DataError(path, f"has {len(rows)} rows, fewer than the {shots} shots of movie {movie}")
+        frames[movie] = rows[:shots]
+    embeddings.frames = np.concatenate([frames[m] for m in embeddings.movies])
+    return embeddings
+
+
+def load_split(path: Path, shot_tables: Path | None = None, labelled: bool = True) -> Embeddings:
+    """An embedding file (``.npz`` or SCRL ``.pkl``), with shot tables attached; labels required if ``labelled``."""
+    embeddings = read_embeddings(path)
+    if labelled and not embeddings.labelled:
+        raise DataError(path, "has no labels; training and scoring need labelled embeddings (label318/)")
+    if not embeddings.movies:
+        raise DataError(path, "holds no movies")
+    return attach_shot_tables(embeddings, shot_tables)
+
+
+# --------------------------------------------------------------------------------------------- the model
+
+
+def build_model(config: SegmentConfig, input_dim: int) -> BoundaryBiLSTM:
+    return BoundaryBiLSTM(input_dim=input_dim, **config.model.model_dump())
+
+
+@torch.no_grad()
+def predict_probabilities(
+    model: nn.Module, embeddings: Embeddings, seq_len: int, device: torch.device, windows_per_batch: int = 512
+) -> dict[str, np.ndarray]:
+    """Boundary probability of every shot of every movie: sliding windows, the central half of each kept."""
+    model.eval()
+    features = torch.from_numpy(embeddings.features)
+    per_movie = [embeddings.offsets[i] + inference_windows(len(f), seq_len) for i, (_, f) in enumerate(embeddings)]
+    rows = torch.from_numpy(np.concatenate(per_movie))
+    scores = torch.cat(
+        [
+            boundary_probability(model(features[rows[i : i + windows_per_batch]].to(device))).cpu()
+            for i in range(0, len(rows), windows_per_batch)
+        ]
+    ).numpy()
+    result, first = {}, 0
+    for (movie, shots), windows in zip(embeddings, per_movie, strict=True):
+        result[movie] = central_scores(scores[first : first + len(windows)], len(shots))
+        first += len(windows)
+    return result
+
+
+def score(embeddings: Embeddings, prob: dict[str, np.ndarray], config: SegmentConfig) -> SceneMetrics:
+    """Every metric of ``prob`` against the labels of ``embeddings`` (frame-based where it carries frames)."""
+    frames = embeddings.per_movie(embeddings.frames) or None
+    fps = {movie: embeddings.movie_fps().get(movie, config.data.fps) for movie in embeddings.movies}
+    return evaluate(embeddings.per_movie(embeddings.labels), prob, frames, fps, config.train.threshold)
+
+
+def _predictions(embeddings: Embeddings, prob: dict[str, np.ndarray]) -> dict[str, MoviePrediction]:
+    labels, frames = embeddings.per_movie(embeddings.labels), embeddings.per_movie(embeddings.frames)
+    fps = embeddings.movie_fps()
+    return {m: MoviePrediction(prob[m], labels.get(m), frames.get(m), fps.get(m)) for m in embeddings.movies}
+
+
+def save_model(path: Path, model: nn.Module, config: SegmentConfig, epoch: int, val: SceneMetrics | None) -> None:
+    ckpt.save_checkpoint(
+        path,
+        {
+            "format": MODEL_FORMAT,
+            "state_dict": model.state_dict(),
+            "input_dim": model.input_dim,
+            "config": config.model_dump(mode="json"),
+            "epoch": epoch,
+            "val": val.as_dict() if val else None,
+            "vseg_version": __version__,
+        },
+    )
+
+
+def load_model(path: Path) -> tuple[BoundaryBiLSTM, SegmentConfig]:
+    """A boundary model written by ``vseg segment`` (``model.pth``), in eval mode, with its config."""
+    saved = ckpt.load_checkpoint(path)
+    if saved.get("format") != MODEL_FORMAT:
+        raise DataError(path, f"not a vseg segment model (format {saved.get('format')!r}, expected {MODEL_FORMAT!r})")
+    config = SegmentConfig.model_validate(saved["config"])
+    model = build_model(config, int(saved["input_dim"]))
+    model.load_state_dict(saved["state_dict"])
+    return model.eval(), config
+
+
+# ------------------------------------------------------------------------------------------------ training
+
+
+@dataclass
+class SegmentReport:
+    out: Path
+    epochs: int
+    start_epoch: int
+    best_epoch: int | None
+    test: SceneMetrics | None
+    val: SceneMetrics | None
+    windows_per_epoch: int
+    epoch_seconds: float
+    seconds: float
+
+
+def _lr(config: SegmentConfig, epoch: int) -> float:
+    """Step decay: ``lr * gamma ** (milestones passed)``; 0-based ``epoch``, milestones count completed epochs."""
+    return config.optim.lr * config.optim.gamma ** sum(epoch >= m for m in config.optim.milestones)
+
+
+def _validates(config: SegmentConfig, epoch: int) -> bool:
+    """Whether the model is scored on val after 1-based ``epoch``."""
+    train = config.train
+    return epoch == train.epochs or (epoch >= train.val_from and (epoch - train.val_from) % train.val_every == 0)
+
+
+def run_segment(
+    train_path: Path,
+    val_path: Path | None,
+    test_path: Path | None,
+    out: Path,
+    config: SegmentConfig,
+    resume: str | None = None,
+) -> SegmentReport:
+    """Train the boundary model on ``train_path`` and select it on ``val_path``; score ``test_path`` (see above)."""
+    started = time.perf_counter()
+    out = Path(out)
+    tables = config.data.shot_tables
+    train = load_split(train_path, tables)
+    val = load_split(val_path, tables) if val_path else None
+    test = load_split(test_path, tables) if test_path else None
+    for path, split in ((val_path, val), (test_path, test)):
+        if split is not None and split.dim != train.dim:
+            raise DataError(path, f"embeddings are {split.dim}-d, the training set's are {train.dim}-d")
+    resume_from = find_resume_checkpoint(out, resume)
+    device = choose_device(config.train.device, 0)
+    torch.manual_seed(config.train.seed)
+    random.seed(config.train.seed)
+    model = build_model(config, train.dim).to(device)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=config.optim.lr, momentum=config.optim.momentum, weight_decay=config.optim.weight_decay
+    )
+    criterion = nn.CrossEntropyLoss(weight=torch.tensor(config.optim.class_weights, dtype=torch.float32, device=device))
+    best: dict[str, Any] = {"epoch": None, "f1": -1.0, "val": None, "test": None}
+    start_epoch = 0
+    if resume_from is not None:
+        start_epoch, best = _restore(resume_from, model, optimizer, config, device)
+    atomic.write_text(out / CONFIG_FILE, config_to_yaml(config, "segment"))
+    features = torch.from_numpy(train.features).to(device)
+    windows_per_epoch = len(training_windows(train.offsets, train.labels, config.data.seq_len, 0.0, _rng(config, 0))[0])
+    if windows_per_epoch == 0:
+        raise DataError(train_path, f"no movie has {config.data.seq_len} shots, the length of one training window")
+    log = MetricsLog(out, start_epoch, tensorboard=False)
+    epoch_seconds = []
+    try:
+        with ui.progress("segment", (config.train.epochs - start_epoch) * windows_per_epoch, "windows") as advance:
+            for epoch in range(start_epoch, config.train.epochs):
+                tick = time.perf_counter()
+                lr = _lr(config, epoch)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                loss = _train_epoch(model, optimizer, criterion, features, train, config, epoch, advance)
+                row = {"event": "epoch", "epoch": epoch + 1, "loss": loss, "lr": lr}
+                if val is not None and _validates(config, epoch + 1):
+                    metrics = score(val, predict_probabilities(model, val, config.data.seq_len, device), config)
+                    row.update({f"val_{k}": v for k, v in metrics.as_dict().items() if isinstance(v, float)})
+                    if metrics.f1_movie > best["f1"]:
+                        best = _select(model, config, epoch + 1, metrics, test, out, device)
+                epoch_seconds.append(time.perf_counter() - tick)
+                log.write({**row, "seconds": epoch_seconds[-1]}, epoch + 1)
+                if (epoch + 1) % config.train.checkpoint_every == 0 or epoch + 1 == config.train.epochs:
+                    _save(out, model, optimizer, config, epoch + 1, best)
+                advance(0, status=f"epoch {epoch + 1} loss {loss:.3f}" + _best_status(best))
+    finally:
+        log.close()
+    if val is None and start_epoch < config.train.epochs:  # no model selection: keep the last epoch
+        best = _select(model, config, config.train.epochs, None, test, out, device)
+        _save(out, model, optimizer, config, config.train.epochs, best)
+    _write_metrics(out, best, config)
+    return SegmentReport(
+        out=out,
+        epochs=config.train.epochs,
+        start_epoch=start_epoch,
+        best_epoch=best["epoch"],
+        test=_metrics_from(best["test"]),
+        val=_metrics_from(best["val"]),
+        windows_per_epoch=windows_per_epoch,
+        epoch_seconds=float(np.mean(epoch_seconds)) if epoch_seconds else 0.0,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _rng(config: SegmentConfig, epoch: int) -> np.random.Generator:
+    """The windows of an epoch depend on (seed, epoch) alone, so a resumed run sees the windows it would have seen."""
+    return np.random.default_rng((config.train.seed, epoch))
+
+
+def _train_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    criterion: nn.Module,
+    features: torch.Tensor,
+    train: Embeddings,
+    config: SegmentConfig,
+    epoch: int,
+    advance,
+) -> float:
+    """One pass over this epoch's windows in random order, ``data.batch_size`` at a time; returns the mean loss."""
+    model.train()
+    rng = _rng(config, epoch)
+    rows, targets = training_windows(train.offsets, train.labels, config.data.seq_len, config.data.shuffle_rate, rng)
+    order = rng.permutation(len(rows))
+    rows, targets = torch.from_numpy(rows[order]), torch.from_numpy(targets[order])
+    total, batches = torch.zeros((), device=features.device), 0
+    for first in range(0, len(rows), config.data.batch_size):
+        batch = rows[first : first + config.data.batch_size].to(features.device)
+        target = targets[first : first + config.data.batch_size].to(features.device)
+        loss = criterion(model(features[batch]).reshape(-1, 2), target.reshape(-1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.detach()
+        batches += 1
+        advance(len(batch))
+    return float(total) / max(batches, 1)
+
+
+def _select(
+    model: nn.Module,
+    config: SegmentConfig,
+    epoch: int,
+    val: SceneMetrics | None,
+    test: Embeddings | None,
+    out: Path,
+    device: torch.device,
+) -> dict[str, Any]:
+    """Keep the model of ``epoch``: score the test set, write model.pth and the test predictions."""
+    test_metrics = None
+    if test is not None:
+        prob = predict_probabilities(model, test, config.data.seq_len, device)
+        test_metrics = score(test, prob, config)
+        write_predictions(out / PREDICTIONS_FILE, _predictions(test, prob))
+    save_model(out / MODEL_FILE, model, config, epoch, val)
+    return {
+        "epoch": epoch,
+        "f1": val.f1_movie if val else -1.0,
+        "val": val.as_dict() if val else None,
+        "test": test_metrics.as_dict() if test_metrics else None,
+    }
+
+
+def _best_status(best: dict[str, Any]) -> str:
+    if best["val"] is None:
+        return ""
+    return f" | best val F1 {best['val']['f1_movie']:.3f} at epoch {best['epoch']}"
+
+
+def _metrics_from(values: dict[str, Any] | None) -> SceneMetrics | None:
+    return SceneMetrics(**values) if values else None
+
+
+def _save(
+    out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, config: SegmentConfig, epoch: int, best: dict
+) -> None:
+    ckpt.save_checkpoint(
+        out / "checkpoints" / ckpt.LAST,
+        {
+            "format": ckpt.FORMAT,
+            "method": "segment",
+            "epoch": epoch,
+            "state_dict": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "best": best,
+            "rng": [ckpt.capture_rng(model_device(model))],
+            "config": config.model_dump(mode="json"),
+            "vseg_version": __version__,
+        },
+    )
+
+
+def _restore(
+    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, config: SegmentConfig, device: torch.device
+) -> tuple[int, dict[str, Any]]:
+    saved = ckpt.load_checkpoint(path)
+    if saved.get("method") != "segment":
+        raise DataError(path, f"a {saved.get('method')!r} checkpoint cannot resume a vseg segment run")
+    check_resumable(saved.get("config", {}), config, path)
+    model.load_state_dict(saved["state_dict"])
+    optimizer.load_state_dict(saved["optimizer"])
+    ckpt.restore_rng(saved["rng"][0], device)
+    ui.info(f"resuming from {path}: {saved['epoch']} epochs done")
+    return int(saved["epoch"]), saved["best"]
+
+
+def _write_metrics(out: Path, best: dict[str, Any], config: SegmentConfig) -> None:
+    """metrics.json: the selected model's test metrics at the top level, then its val metrics and how it was chosen."""
+    selected = best["test"] or {}
+    payload = {
+        **selected,
+        "split": "test" if best["test"] else None,
+        "epoch": best["epoch"],
+        "selected_by": "best val f1_movie" if best["val"] else "last epoch (no val set)",
+        "fps_default": config.data.fps,
+        "val": best["val"],
+    }
+    atomic.write_text(out / METRICS_JSON, json.dumps(payload, indent=1) + "\n")
+
+
+# ------------------------------------------------------------------------------------- eval and predict
+
+
+def evaluate_predictions(
+    predictions: dict[str, MoviePrediction], threshold: float = 0.5, fps: float = REFERENCE_FPS
+) -> SceneMetrics:
+    """Every metric of saved probabilities at ``threshold``; frame-based where every movie carries frames."""
+    unlabelled = [movie for movie, p in predictions.items() if p.label is None]
+    if unlabelled:
+        raise ValueError(f"movies without labels cannot be scored: {', '.join(unlabelled[:5])}")
+    frames = {m: p.frames for m, p in predictions.items() if p.frames is not None}
+    rates = {m: p.fps if p.fps is not None else fps for m, p in predictions.items()}
+    return evaluate(
+        {m: p.label for m, p in predictions.items()},
+        {m: p.prob for m, p in predictions.items()},
+        frames if len(frames) == len(predictions) else None,
+        rates,
+        threshold,
+    )
+
+
+@dataclass
+class PredictReport:
+    out: Path
+    movies: int
+    shots: int
+    scenes: int
+    threshold: float
+    files: list[Path]
+
+
+def run_segment_predict(
+    model_path: Path,
+    embeddings_path: Path,
+    out: Path,
+    threshold: float | None = None,
+    shot_tables: Path | None = None,
+    device: str = "auto",
+) -> PredictReport:
+    """Boundary probabilities and scene lists of (unlabelled) movies: ``predictions.json``, ``scenes.json``/``.csv``."""
+    model, config = load_model(model_path)
+    embeddings = load_split(embeddings_path, shot_tables, labelled=False)
+    if embeddings.dim != model.input_dim:
+        raise DataError(embeddings_path, f"embeddings are {embeddings.dim}-d, the model takes {model.input_dim}-d")
+    threshold = config.train.threshold if threshold is None else threshold
+    target = choose_device(device, 0)
+    prob = predict_probabilities(model.to(target), embeddings, config.data.seq_len, target)
+    frames = embeddings.per_movie(embeddings.frames)
+    scenes = [
+        scene
+        for movie in embeddings.movies
+        for scene in scenes_from_probabilities(movie, prob[movie], threshold, frames.get(movie))
+    ]
+    out = Path(out)
+    write_predictions(out / PREDICTIONS_FILE, _predictions(embeddings, prob))
+    files = [out / PREDICTIONS_FILE, *write_scene_lists(out, scenes)]
+    return PredictReport(out, len(embeddings.movies), len(embeddings.features), len(scenes), threshold, files)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
