@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from vseg import __version__, ui
-from vseg.config import PuzzlesConfig, StageConfig, SynthConfig, load_config
+from vseg.config import EmbedConfig, PuzzlesConfig, SegmentDataConfig, StageConfig, SynthConfig, load_config
 from vseg.errors import VsegError
 from vseg.presets import resolve_config
 
@@ -276,31 +276,224 @@ def pretrain_hico() -> None:
     _not_available("pretrain hico", "HiCo pre-training is a later milestone")
 
 
-@app.command("embed", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def embed() -> None:
-    """Turn shots into embeddings with a frozen encoder checkpoint (SCRL pickle and .npz)."""
-    _not_available("embed", "embedding extraction is a later milestone")
+@app.command("embed")
+def embed(
+    ctx: typer.Context,
+    checkpoint: Path = typer.Argument(
+        ...,
+        help="Encoder checkpoint: a vseg run's, the SCRL release's (state_dict, module.encoder_q.*) or a bare "
+        "encoder state dict.",
+    ),
+    data: Path = typer.Option(
+        ..., "--data", "-d", help="MovieNet-layout root (240P/, label318/, meta/split318.json) or a keyframe folder."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Output folder: <split>.npz and, for labelled sets, <split>.pkl."
+    ),
+    split: str = _option(EmbedConfig, "split", "--split"),
+    split_file: Path | None = _option(EmbedConfig, "split_file", "--split-file"),
+    image_size: int = _option(EmbedConfig, "image_size", "--image-size"),
+    batch_size: int = _option(EmbedConfig, "batch_size", "--batch-size", "-b"),
+    workers: int | None = _option(EmbedConfig, "workers", "--workers", "-j"),
+    device: str = _option(EmbedConfig, "device", "--device"),
+    bf16: bool = _option(EmbedConfig, "bf16", "--bf16/--no-bf16"),
+    config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+    overrides: list[str] | None = typer.Option(
+        None, "--set", help="Override one config key, e.g. --set batch_size=128."
+    ),
+) -> None:
+    """Turn every shot into an embedding with a frozen encoder (SCRL's preprocessing; .npz and the SCRL pickle).
+
+    Resumable: finished movies are cached under OUT/.partial until the run completes.
+    """
+    from vseg.eval.embed import run_embed
+
+    cfg = _config(
+        ctx,
+        EmbedConfig,
+        config,
+        overrides,
+        split=split,
+        split_file=split_file,
+        image_size=image_size,
+        batch_size=batch_size,
+        workers=workers,
+        device=device,
+        bf16=bf16,
+    )
+    report = run_embed(checkpoint, data, out, cfg)
+    loaded = report.checkpoint
+    ui.table(
+        f"vseg embed -> {report.out}",
+        ("set", "movies", "shots", "labels", "files"),
+        [
+            (s.name, s.movies, f"{s.shots:,}", "yes" if s.labelled else "no", ", ".join(f.name for f in s.files))
+            for s in report.splits
+        ],
+    )
+    ui.summary(
+        "embedding",
+        [
+            ("checkpoint", f"{checkpoint} ({loaded.layout}, {loaded.arch}, {3 * loaded.keyframes_per_shot} channels)"),
+            ("device", report.device),
+            ("throughput", f"{report.shots_per_second:,.1f} shots/s"),
+            ("time", f"{report.seconds:.1f} s"),
+        ],
+    )
 
 
-@segment_app.callback(
-    invoke_without_command=True, context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+SPLIT_FILE_HELP = "Embeddings of the {} split: a vseg .npz or an SCRL .pkl (told apart by content)."
+
+
+@segment_app.callback(invoke_without_command=True)
+def segment(
+    ctx: typer.Context,
+    train: Path | None = typer.Option(None, "--train", help=SPLIT_FILE_HELP.format("training") + " Required."),
+    val: Path | None = typer.Option(
+        None, "--val", help=SPLIT_FILE_HELP.format("validation") + " Selects the model \\[default: the last epoch]."
+    ),
+    test: Path | None = typer.Option(None, "--test", help=SPLIT_FILE_HELP.format("test") + " Scored at the selection."),
+    seq_len: int = _option(SegmentDataConfig, "seq_len", "--seq-len"),
+    epochs: int | None = typer.Option(
+        None, "--epochs", min=1, help="Training epochs; sets train.epochs \\[default: from the config, 200]."
+    ),
+    shot_tables: Path | None = _option(SegmentDataConfig, "shot_tables", "--shot-tables"),
+    device: str | None = typer.Option(
+        None, "--device", help="auto, cuda or cpu; sets train.device \\[default: from the config, auto]."
+    ),
+    out: Path = typer.Option(
+        Path("runs/segment"), "--out", "-o", help="Run folder: metrics.json, predictions.json, model.pth."
+    ),
+    resume: str | None = typer.Option(
+        None, "--resume", help="'auto': continue from OUT/checkpoints/last.pth \\[default: start fresh]."
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help=f"{CONFIG_HELP} The paper's protocol: segment/scrl (the defaults)."
+    ),
+    overrides: list[str] | None = typer.Option(
+        None, "--set", help="Override one config key, e.g. --set optim.lr=0.05."
+    ),
+) -> None:
+    """Train and test the BiLSTM scene-boundary model on shot embeddings: AP, F1, mIoU, Recall@3s.
+
+    SCRL's protocol: windows of --seq-len shots, scene shuffle, CE weights [1, 4], SGD 0.1 for 200 epochs; the model
+    with the best val F1 (from epoch 100) is tested. Subcommands: eval (re-score saved probabilities), predict.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from vseg.config import SegmentConfig
+    from vseg.eval.segment import run_segment
+
+    if train is None:
+        raise VsegError("vseg segment needs --train EMBEDDINGS (and usually --val and --test); see vseg segment --help")
+    explicit = {"data.seq_len": seq_len} if ctx.get_parameter_source("seq_len").name == "COMMANDLINE" else {}
+    for key, value in (("train.epochs", epochs), ("data.shot_tables", shot_tables), ("train.device", device)):
+        if value is not None:
+            explicit[key] = value
+    cfg = load_config(SegmentConfig, resolve_config(config), overrides or (), explicit)
+    report = run_segment(train, val, test, out, cfg, resume)
+    _metrics_table(f"vseg segment -> {report.out}", report.test or report.val, "test" if report.test else "val")
+    ui.summary(
+        "training",
+        [
+            ("epochs", f"{report.start_epoch} -> {report.epochs}" if report.start_epoch else report.epochs),
+            ("selected epoch", report.best_epoch if report.val else f"{report.best_epoch} (no --val: last)"),
+            ("val F1 (per movie) at selection", f"{report.val.f1_movie:.4f}" if report.val else "-"),
+            ("windows per epoch", report.windows_per_epoch),
+            ("seconds per epoch", f"{report.epoch_seconds:.2f}"),
+            ("time", f"{report.seconds:.1f} s"),
+        ],
+    )
+
+
+METRIC_ROWS = (
+    ("AP, per movie (SCRL)", "ap_movie"),
+    ("AP, pooled (LGSS, BaSSL)", "ap_pooled"),
+    ("mAP, LGSS (per-movie AP rounded)", "map_lgss"),
+    ("F1, per movie (SCRL)", "f1_movie"),
+    ("F1, pooled", "f1_pooled"),
+    ("precision / recall, per movie", ("precision_movie", "recall_movie")),
+    ("precision / recall, pooled", ("precision_pooled", "recall_pooled")),
+    ("Recall (LGSS)", "recall_exact"),
+    ("Recall@3s (LGSS)", "recall_at_3s"),
+    ("mIoU (LGSS)", "miou"),
+    ("accuracy", "accuracy"),
 )
-def segment(ctx: typer.Context) -> None:
-    """Train and evaluate the BiLSTM boundary model: AP, F1, mIoU, Recall@3s."""
-    if ctx.invoked_subcommand is None:
-        _not_available("segment", "the scene-boundary model is a later milestone")
 
 
-@segment_app.command("eval", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def segment_eval() -> None:
-    """Evaluate saved boundary probabilities at any threshold."""
-    _not_available("segment eval", "the scene-boundary model is a later milestone")
+def _metrics_table(title: str, metrics: Any, split: str) -> None:
+    if metrics is None:
+        ui.info("no val or test set given: nothing was scored")
+        return
+    values = metrics.as_dict()
+
+    def shown(key: str) -> str:
+        return "n/a (needs shot tables)" if values[key] is None else f"{100 * values[key]:.2f}"
+
+    rows = [
+        (name, " / ".join(shown(k) for k in key) if isinstance(key, tuple) else shown(key)) for name, key in METRIC_ROWS
+    ]
+    rows.append(("mIoU measured in", values["miou_basis"]))
+    rows.append(("movies / shots / threshold", f"{metrics.movies} / {metrics.shots:,} / {metrics.threshold}"))
+    ui.table(f"{title} ({split}, %)", ("metric", "value"), rows)
 
 
-@segment_app.command("predict", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def segment_predict() -> None:
-    """Boundary probabilities and scene lists for unlabelled movies."""
-    _not_available("segment predict", "the scene-boundary model is a later milestone")
+@segment_app.command("eval")
+def segment_eval(
+    pred: Path = typer.Option(..., "--pred", help="predictions.json written by vseg segment (probabilities, labels)."),
+    threshold: float = typer.Option(
+        0.5, "--threshold", min=0.0, max=1.0, help="A shot is a boundary when prob > this."
+    ),
+    fps: float = typer.Option(
+        24.0, "--fps", min=0.0, help="Frame rate where predictions.json carries none (LGSS: 24)."
+    ),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Also write the metrics to this JSON file."),
+) -> None:
+    """Re-score saved boundary probabilities at any threshold (no model, no embeddings needed)."""
+    import json
+
+    from vseg.eval.segment import evaluate_predictions
+    from vseg.io import atomic
+    from vseg.io.predictions import read_predictions
+
+    try:
+        metrics = evaluate_predictions(read_predictions(pred), threshold, fps)
+    except ValueError as exc:
+        raise VsegError(f"{pred}: {exc}") from None
+    if out is not None:
+        atomic.write_text(out, json.dumps(metrics.as_dict(), indent=1) + "\n")
+    _metrics_table(f"vseg segment eval {pred}", metrics, f"threshold {threshold}")
+
+
+@segment_app.command("predict")
+def segment_predict(
+    model: Path = typer.Option(..., "--model", "-m", help="model.pth written by vseg segment."),
+    embeddings: Path = typer.Option(..., "--embeddings", "-e", help="Embeddings (.npz or SCRL .pkl), labels optional."),
+    out: Path = typer.Option(
+        Path("runs/predict"), "--out", "-o", help="Output folder: predictions.json, scenes.json, scenes.csv."
+    ),
+    threshold: float | None = typer.Option(
+        None, "--threshold", min=0.0, max=1.0, help="Boundary when prob > this \\[default: the model's, 0.5]."
+    ),
+    shot_tables: Path | None = typer.Option(
+        None, "--shot-tables", help="Folder of <imdb>.txt shot frame tables, to give scenes frame ranges."
+    ),
+    device: str = typer.Option("auto", "--device", help="auto, cuda or cpu."),
+) -> None:
+    """Boundary probabilities and scene lists (scene, first/last shot) for movies, labelled or not."""
+    from vseg.eval.segment import run_segment_predict
+
+    report = run_segment_predict(model, embeddings, out, threshold, shot_tables, device)
+    ui.summary(
+        f"vseg segment predict -> {report.out}",
+        [
+            ("movies", report.movies),
+            ("shots", report.shots),
+            ("scenes", report.scenes),
+            ("threshold", report.threshold),
+            ("files", ", ".join(f.name for f in report.files)),
+        ],
+    )
 
 
 # --------------------------------------------------------------------------------------------- demo

@@ -47,7 +47,7 @@ from vseg.io.movienet import (
     read_split,
     split_movies,
 )
-from vseg.models.encoder import ShotEncoder, arch_from_state_dict
+from vseg.models.encoder import ARCHS, ShotEncoder, arch_from_state_dict
 from vseg.parallel import default_workers
 from vseg.train.checkpoint import FORMAT as CHECKPOINT_FORMAT
 from vseg.train.checkpoint import load_checkpoint, strip_prefix
@@ -88,13 +88,15 @@ def _encoder_state(checkpoint: dict, path: Path) -> tuple[dict[str, torch.Tensor
 def load_shot_encoder(path: Path) -> LoadedEncoder:
     """Restore the backbone of a shot encoder from ``path``; DataError listing any backbone weight it lacks.
 
-    The projection head (``fc``) is not needed and may be absent; BatchNorm's ``num_batches_tracked`` counters are
-    not weights and may be absent too.
+    The ResNet depth is the checkpoint's ``arch`` when it names one, else read from the blocks in the weights. The
+    projection head (``fc``) is not needed and may be absent; BatchNorm's ``num_batches_tracked`` counters are not
+    weights and may be absent too.
     """
     path = Path(path)
-    state, layout, prefix = _encoder_state(load_checkpoint(path), path)
+    checkpoint = load_checkpoint(path)
+    state, layout, prefix = _encoder_state(checkpoint, path)
     try:
-        arch = arch_from_state_dict(state)
+        arch = checkpoint["arch"] if checkpoint.get("arch") in ARCHS else arch_from_state_dict(state)
     except ValueError as exc:
         raise DataError(path, str(exc)) from None
     in_channels = state["conv1.weight"].shape[1]

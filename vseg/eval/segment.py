@@ -231,7 +231,7 @@ def run_segment(
                 log.write({**row, "seconds": epoch_seconds[-1]}, epoch + 1)
                 if (epoch + 1) % config.train.checkpoint_every == 0 or epoch + 1 == config.train.epochs:
                     _save(out, model, optimizer, config, epoch + 1, best)
-                advance(0, status=f"epoch {epoch + 1} loss {loss:.3f}" + _best_status(best))
+                advance(0, status=f"loss {loss:.3f}" + _best_status(best))
     finally:
         log.close()
     if val is None and start_epoch < config.train.epochs:  # no model selection: keep the last epoch
@@ -313,7 +313,7 @@ def _select(
 def _best_status(best: dict[str, Any]) -> str:
     if best["val"] is None:
         return ""
-    return f" | best val F1 {best['val']['f1_movie']:.3f} at epoch {best['epoch']}"
+    return f" val F1 {best['val']['f1_movie']:.3f} @{best['epoch']}"
 
 
 def _metrics_from(values: dict[str, Any] | None) -> SceneMetrics | None:

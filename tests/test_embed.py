@@ -1,0 +1,214 @@
+"""``vseg embed``: checkpoint layouts, the reference preprocessing, both output formats, errors and resume."""
+
+from __future__ import annotations
+
+import pickle
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from PIL import Image
+from torchvision import transforms as T
+
+from vseg.cli import app
+from vseg.config import EmbedConfig
+from vseg.errors import DataError
+from vseg.eval.embed import load_shot_encoder, run_embed
+from vseg.io.embeddings import read_embeddings
+from vseg.io.movienet import read_labels, read_shot_table, read_split
+from vseg.models.encoder import ShotEncoder
+from vseg.train.checkpoint import FORMAT
+
+TINY = EmbedConfig(image_size=64, workers=0, batch_size=16)
+
+
+def _release_resnet50(path: Path) -> torch.nn.Module:
+    """A checkpoint laid out like the SCRL release: torchvision ResNet-50 with a 9-channel stem as encoder_q,
+    with its MLP head, a key encoder and a queue; BN statistics randomised so that eval mode matters."""
+    torch.manual_seed(0)
+    net = torchvision.models.resnet50()
+    net.conv1 = torch.nn.Conv2d(9, 64, 7, 2, 3, bias=False)
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.running_var.uniform_(0.5, 1.5)
+    state = {f"module.encoder_q.{k}": v for k, v in net.state_dict().items() if not k.startswith("fc.")}
+    state["module.encoder_q.fc.0.weight"] = torch.zeros(2048, 2048)
+    state["module.encoder_q.fc.2.weight"] = torch.zeros(2048, 2048)
+    state["module.encoder_k.conv1.weight"] = torch.zeros(64, 9, 7, 7)
+    state["module.queue"] = torch.zeros(2048, 8)
+    torch.save({"state_dict": state, "epoch": 100, "arch": "resnet50"}, path)
+    net.fc = torch.nn.Identity()
+    return net.eval()
+
+
+def _tiny_encoder(seed: int = 0) -> ShotEncoder:
+    torch.manual_seed(seed)
+    return ShotEncoder("resnet18", 9, 32)
+
+
+def test_scrl_release_checkpoint_gives_the_torchvision_features(synth_root, tmp_path):
+    net = _release_resnet50(tmp_path / "release.pth")
+    report = run_embed(tmp_path / "release.pth", synth_root, tmp_path / "out", EmbedConfig(split="test", workers=0))
+    assert report.checkpoint.layout == "SCRL release" and report.checkpoint.arch == "resnet50"
+    embeddings = read_embeddings(tmp_path / "out" / "test.npz")
+    movie = embeddings.movies[0]
+    # The reference's preprocessing, written out with torchvision's PIL transforms (extract_embeddings.py).
+    transform = T.Compose(
+        [T.Resize(224), T.CenterCrop(224), T.ToTensor(), T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])]
+    )
+    keyframes = synth_root / "240P" / movie
+    shots = torch.stack(
+        [
+            torch.cat([transform(Image.open(keyframes / f"shot_{s:04d}_img_{j}.jpg").convert("RGB")) for j in range(3)])
+            for s in range(6)
+        ]
+    )
+    with torch.no_grad():
+        expected = net(shots).numpy()
+    assert embeddings.features.shape == (39, 2048) and embeddings.features.dtype == np.float32
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(embeddings.features[:6], expected, rtol=1e-3, atol=1e-3 * scale)
+
+
+def test_outputs_per_split_in_both_formats(synth_root, tmp_path):
+    state = {f"module.encoder_q.{k}": v for k, v in _tiny_encoder().state_dict().items()}
+    torch.save({"format": FORMAT, "state_dict": state}, tmp_path / "ours.pth")
+    report = run_embed(tmp_path / "ours.pth", synth_root, tmp_path / "out", TINY)
+    assert [s.name for s in report.splits] == ["train", "test", "val"]  # extract_embeddings.py --Type all order
+    assert report.checkpoint.layout == "vseg"
+    split = read_split(synth_root / "meta" / "split318.json")
+    for name in ("train", "val", "test"):
+        npz = read_embeddings(tmp_path / "out" / f"{name}.npz")
+        assert npz.movies == split[name]
+        with open(tmp_path / "out" / f"{name}.pkl", "rb") as stream:
+            raw = pickle.load(stream)  # our own file: plain pickle is fine here
+        assert list(raw) == split[name]
+        for i, movie in enumerate(npz.movies):
+            labels = read_labels(synth_root / "label318" / f"{movie}.txt")
+            entries = raw[movie]
+            assert len(entries) == len(labels) == 39  # every shot but the last
+            emb, label = entries[0]
+            assert emb.shape == (1, 512) and emb.dtype == np.float32
+            assert label.shape == () and label.dtype == np.int64
+            np.testing.assert_array_equal([int(lab) for _, lab in entries], labels)  # -1 already read as 1
+            np.testing.assert_array_equal(np.concatenate([e for e, _ in entries]), npz.features[npz.rows(i)])
+            np.testing.assert_array_equal(npz.labels[npz.rows(i)], labels)
+            table = read_shot_table(synth_root / "shot_movie318" / f"{movie}.txt")
+            np.testing.assert_array_equal(npz.frames[npz.rows(i)], table[:39])
+        assert npz.movie_fps() == dict.fromkeys(npz.movies, 24.0)  # from meta/<imdb>.json
+    assert not (tmp_path / "out" / ".partial").exists()
+
+
+def test_bare_state_dict_and_keyframe_folder_without_labels(synth_root, tmp_path):
+    encoder = _tiny_encoder()
+    torch.save(encoder.state_dict(), tmp_path / "bare.pth")
+    report = run_embed(tmp_path / "bare.pth", synth_root / "240P", tmp_path / "out", TINY)
+    assert report.checkpoint.layout == "state dict" and [s.name for s in report.splits] == ["all"]
+    embeddings = read_embeddings(tmp_path / "out" / "all.npz")
+    assert not embeddings.labelled and not (tmp_path / "out" / "all.pkl").exists()
+    assert len(embeddings.movies) == 3 and np.diff(embeddings.offsets).tolist() == [40, 40, 40]  # every shot
+    loaded = load_shot_encoder(tmp_path / "bare.pth").encoder
+    from vseg.data.clips import read_frames
+    from vseg.data.shots import eval_view
+
+    movie = embeddings.movies[1]
+    frames = read_frames([synth_root / "240P" / movie / f"shot_0039_img_{j}.jpg" for j in range(3)])
+    with torch.no_grad():
+        last = encoder.eval().features(eval_view(frames, 64)[None]).numpy()
+    np.testing.assert_allclose(embeddings.features[embeddings.rows(1)][-1:], last, rtol=1e-4, atol=1e-4)
+    assert loaded.fc is not None
+
+
+def test_missing_backbone_weights_are_listed(tmp_path):
+    dropped = ("layer3.0.downsample.0.weight", "layer4.1.bn2.weight", "layer4.1.bn2.bias", "fc.weight", "fc.bias")
+    state = {f"module.encoder_q.{k}": v for k, v in _tiny_encoder().state_dict().items() if k not in dropped}
+    torch.save({"state_dict": state, "arch": "resnet18"}, tmp_path / "partial.pth")
+    expected = (
+        "3 backbone weights missing: module.encoder_q.layer3.0.downsample.0.weight, module.encoder_q.layer4.1.bn2"
+    )
+    with pytest.raises(DataError, match=re.escape(expected)):
+        load_shot_encoder(tmp_path / "partial.pth")
+    # a whole block missing and no arch named: the depth cannot be read from the weights
+    state = {k: v for k, v in state.items() if not k.startswith("module.encoder_q.layer4.1")}
+    torch.save({"state_dict": state}, tmp_path / "no_block.pth")
+    with pytest.raises(DataError, match=re.escape("not a known ResNet: basic blocks per stage [2, 2, 2, 1]")):
+        load_shot_encoder(tmp_path / "no_block.pth")
+    # the head alone may be absent
+    assert load_shot_encoder(_save_without_head(tmp_path)).arch == "resnet18"
+
+
+def _save_without_head(tmp_path: Path) -> Path:
+    state = {k: v for k, v in _tiny_encoder().state_dict().items() if not k.startswith("fc.")}
+    torch.save(state, tmp_path / "headless.pth")
+    return tmp_path / "headless.pth"
+
+
+def test_checkpoint_without_state_dict_is_explained(tmp_path):
+    torch.save({"epoch": 3, "optimizer": {}}, tmp_path / "odd.pth")
+    with pytest.raises(
+        DataError, match="has no 'state_dict' and is not a state dict of tensors .top-level keys: epoch"
+    ):
+        load_shot_encoder(tmp_path / "odd.pth")
+
+
+def test_bad_keyframe_is_named_and_nothing_half_written(dataset, tmp_path, runner):
+    torch.save(_tiny_encoder().state_dict(), tmp_path / "bare.pth")
+    split = read_split(dataset / "meta" / "split318.json")
+    broken = dataset / "240P" / split["val"][0] / "shot_0005_img_1.jpg"
+    broken.write_bytes(b"not a jpeg")
+    out = tmp_path / "out"
+    args = ["embed", str(tmp_path / "bare.pth"), "--data", str(dataset), "--out", str(out), "-j", "0"]
+    result = runner.invoke(app, [*args, "--image-size", "64"])
+    assert result.exit_code == 2
+    assert "shot_0005_img_1.jpg" in result.stderr and "Traceback" not in result.stderr
+    # train and test were finished and kept; val has no file, half-written or not
+    assert sorted(p.name for p in out.glob("*.npz")) == ["test.npz", "train.npz"]
+    assert not list(out.glob("val*")) and not list(out.rglob("*.tmp"))
+    # the finished movies of the failed run are cached, and the rerun after the fix reuses them
+    (dataset / "240P" / split["val"][0] / "shot_0005_img_1.jpg").unlink()
+    result = runner.invoke(app, [*args, "--image-size", "64"])
+    assert result.exit_code == 2 and "keyframe missing" in result.stderr
+
+
+def test_an_interrupted_run_resumes_from_cached_movies(synth_root, tmp_path, monkeypatch):
+    import vseg.eval.embed as embed_module
+
+    torch.save(_tiny_encoder().state_dict(), tmp_path / "bare.pth")
+    reference = run_embed(tmp_path / "bare.pth", synth_root, tmp_path / "reference", TINY)
+    original, calls = embed_module._embed_movies, []
+
+    def interrupted_in_second_set(encoder, plans, *args, **kwargs):
+        calls.append([p.imdb for p in plans])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(encoder, plans, *args, **kwargs)
+
+    monkeypatch.setattr(embed_module, "_embed_movies", interrupted_in_second_set)
+    with pytest.raises(KeyboardInterrupt):
+        run_embed(tmp_path / "bare.pth", synth_root, tmp_path / "out", TINY)
+    assert list((tmp_path / "out").glob("*.npz")) == [tmp_path / "out" / "train.npz"]
+
+    def recording(encoder, plans, *args, **kwargs):
+        calls.append([p.imdb for p in plans])
+        return original(encoder, plans, *args, **kwargs)
+
+    monkeypatch.setattr(embed_module, "_embed_movies", recording)
+    calls.clear()
+    resumed = run_embed(tmp_path / "bare.pth", synth_root, tmp_path / "out", TINY)
+    assert calls[0] == []  # train: every movie came from the cache
+    assert [s.resumed_movies for s in resumed.splits] == [reference.splits[0].movies, 0, 0]
+    for name in ("train", "test", "val"):
+        expected = read_embeddings(tmp_path / "reference" / f"{name}.npz").features
+        np.testing.assert_array_equal(read_embeddings(tmp_path / "out" / f"{name}.npz").features, expected)
+    assert not (tmp_path / "out" / ".partial").exists()
+
+
+def test_cli_embed_help_shows_defaults(runner):
+    result = runner.invoke(app, ["embed", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for text in ("--split", "default: all", "--batch-size", "default: 64", "--image-size", "default: 224", "--bf16"):
+        assert text in result.stdout
