@@ -1,0 +1,193 @@
+"""``vseg segment``: the BiLSTM protocol learns separable scenes, stays at chance on noise, and writes what it says."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vseg.cli import app
+from vseg.config import SegmentConfig, load_config
+from vseg.eval.segment import load_model, run_segment
+from vseg.io.embeddings import Embeddings, write_npz, write_scrl_pickle
+from vseg.io.predictions import read_predictions
+from vseg.models.boundary import BoundaryBiLSTM
+from vseg.presets import preset
+
+METRIC_KEYS = (
+    "ap_movie",
+    "ap_pooled",
+    "f1_movie",
+    "f1_pooled",
+    "precision_movie",
+    "recall_movie",
+    "miou",
+    "recall_at_3s",
+)
+
+
+def synthetic_embeddings(
+    movies: int, shots: int, seed: int, separable: bool = True, dim: int = 32, frames: bool = False
+) -> Embeddings:
+    """Movies of scenes of 3-11 shots; with ``separable``, a scene's shots scatter around the scene's own centre."""
+    rng = np.random.default_rng(seed)
+    features, labels, tables = {}, {}, {}
+    for m in range(movies):
+        lengths = []
+        while sum(lengths) < shots + 1:
+            lengths.append(int(rng.integers(3, 12)))
+        rows, label = [], []
+        for n in lengths:
+            centre = rng.normal(size=dim) if separable else np.zeros(dim)
+            rows.append(centre + (0.5 if separable else 1.0) * rng.normal(size=(n, dim)))
+            label += [0] * (n - 1) + [1]
+        features[f"tt{seed}{m:03d}"] = np.concatenate(rows)[:shots]
+        labels[f"tt{seed}{m:03d}"] = np.array(label[:shots])
+        ends = np.cumsum(rng.integers(24, 100, size=shots))
+        tables[f"tt{seed}{m:03d}"] = np.stack([np.concatenate([[0], ends[:-1] + 1]), ends], axis=1)
+    return Embeddings.concat(
+        features, labels, tables if frames else None, dict.fromkeys(tables, 25.0) if frames else None
+    )
+
+
+@pytest.fixture(scope="module")
+def separable(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("separable")
+    write_npz(folder / "train.npz", synthetic_embeddings(40, 200, seed=1))
+    write_scrl_pickle(folder / "val.pkl", synthetic_embeddings(4, 200, seed=2))  # the other format, detected
+    write_npz(folder / "test.npz", synthetic_embeddings(4, 187, seed=3, frames=True))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(separable, tmp_path_factory) -> Path:
+    from typer.testing import CliRunner
+
+    out = tmp_path_factory.mktemp("run") / "segment"
+    args = ["--train", separable / "train.npz", "--val", separable / "val.pkl", "--test", separable / "test.npz"]
+    result = CliRunner().invoke(
+        app, ["segment", *map(str, args), "--seq-len", "40", "-c", "segment/cpu_tiny", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_reference_model_sizes():
+    model = BoundaryBiLSTM()
+    assert model.project.in_features == 2048 and model.project.out_features == 1024
+    assert model.lstm.hidden_size == 512 and model.lstm.num_layers == 2 and model.lstm.bidirectional
+    assert model.lstm.dropout == 0.6 and model.input_drop.p == 0.2 and model.project_drop.p == 0.7
+    assert model.head.in_features == 1024 and model.head.out_features == 512 and model.classifier.out_features == 2
+    assert model(torch.zeros(3, 40, 2048)).shape == (3, 40, 2)
+    defaults = SegmentConfig()
+    assert defaults.optim.class_weights == (1.0, 4.0) and defaults.optim.milestones == [160, 180]
+    assert (defaults.train.epochs, defaults.train.val_from, defaults.data.batch_size) == (200, 100, 12)
+
+
+def test_learns_separable_scenes(trained):
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert metrics["ap_movie"] > 0.9 and metrics["ap_pooled"] > 0.9 and metrics["f1_movie"] > 0.7
+    for key in METRIC_KEYS:
+        assert 0.0 <= metrics[key] <= 1.0, key
+    assert metrics["miou_basis"] == "frames" and metrics["split"] == "test"
+    assert metrics["selected_by"] == "best val f1_movie" and 10 <= metrics["epoch"] <= 40
+    assert metrics["val"]["f1_movie"] > 0.7
+
+
+def test_predictions_file_covers_every_test_shot(trained, separable):
+    predictions = read_predictions(trained / "predictions.json")
+    assert len(predictions) == 4
+    for movie in predictions.values():
+        assert len(movie.prob) == len(movie.label) == 187 and ((movie.prob >= 0) & (movie.prob <= 1)).all()
+        assert movie.frames.shape == (187, 2) and movie.fps == 25.0
+    model, config = load_model(trained / "model.pth")
+    assert model.input_dim == 32 and config.model.hidden == 128 and not model.training
+
+
+def test_eval_rescores_saved_probabilities(trained, runner, tmp_path):
+    saved = json.loads((trained / "metrics.json").read_text())
+    pred = ["segment", "eval", "--pred", str(trained / "predictions.json")]
+    result = runner.invoke(app, [*pred, "-o", str(tmp_path / "m.json")])
+    assert result.exit_code == 0, result.output
+    again = json.loads((tmp_path / "m.json").read_text())
+    for key in METRIC_KEYS:
+        assert again[key] == pytest.approx(saved[key], abs=1e-6), key  # probabilities are saved to 6 decimals
+    runner.invoke(app, [*pred, "--threshold", "0.99", "-o", str(tmp_path / "hi.json")])
+    strict = json.loads((tmp_path / "hi.json").read_text())
+    assert strict["ap_movie"] == again["ap_movie"] and strict["recall_movie"] < again["recall_movie"]
+    assert strict["threshold"] == 0.99
+
+
+def test_predict_writes_scene_lists(trained, separable, runner, tmp_path):
+    out = tmp_path / "pred"
+    args = ["segment", "predict", "-m", str(trained / "model.pth"), "-e", str(separable / "test.npz"), "-o", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    scenes = json.loads((out / "scenes.json").read_text())
+    probabilities = read_predictions(out / "predictions.json")
+    for movie, prediction in probabilities.items():
+        own = [s for s in scenes if s["movie"] == movie]
+        assert own[0]["first_shot"] == 0 and own[-1]["last_shot"] == 186
+        assert all(a["last_shot"] + 1 == b["first_shot"] for a, b in zip(own, own[1:], strict=False))
+        assert len(own) == int((prediction.prob[:-1] > 0.5).sum()) + 1
+        assert own[0]["start_frame"] == 0 and own[-1]["end_frame"] == int(prediction.frames[-1][1])
+    assert (out / "scenes.csv").read_text().splitlines()[0] == "movie,scene,first_shot,last_shot,start_frame,end_frame"
+    assert len((out / "scenes.csv").read_text().splitlines()) == len(scenes) + 1
+
+
+def test_random_embeddings_stay_near_the_positive_rate(tmp_path):
+    for name, seed in (("train", 11), ("val", 12), ("test", 13)):
+        write_npz(tmp_path / f"{name}.npz", synthetic_embeddings(12 if name == "train" else 6, 200, seed, False))
+    config = load_config(SegmentConfig, preset("segment/cpu_tiny"), ["train.epochs=12", "train.val_from=4"])
+    report = run_segment(tmp_path / "train.npz", tmp_path / "val.npz", tmp_path / "test.npz", tmp_path / "out", config)
+    positives = np.mean([s.sum() / len(s) for s in _labels(tmp_path / "test.npz")])
+    assert abs(report.test.ap_movie - positives) < 0.1 and abs(report.test.ap_pooled - positives) < 0.1
+    assert report.test.miou_basis == "shots" and report.test.recall_at_3s is None
+
+
+def _labels(path: Path) -> list[np.ndarray]:
+    from vseg.io.embeddings import read_embeddings
+
+    embeddings = read_embeddings(path)
+    return list(embeddings.per_movie(embeddings.labels).values())
+
+
+def test_resume_gives_the_same_model(separable, tmp_path):
+    base = ["train.val_from=1", "optim.milestones=[2, 3]"]
+    files = (separable / "train.npz", separable / "val.pkl", None)
+    straight = load_config(SegmentConfig, preset("segment/cpu_tiny"), [*base, "train.epochs=4"])
+    run_segment(*files, tmp_path / "straight", straight)
+    half = load_config(SegmentConfig, preset("segment/cpu_tiny"), [*base, "train.epochs=2"])
+    run_segment(*files, tmp_path / "resumed", half)
+    with pytest.raises(Exception, match="already holds a run"):
+        run_segment(*files, tmp_path / "resumed", straight)
+    report = run_segment(*files, tmp_path / "resumed", straight, resume="auto")
+    assert report.start_epoch == 2
+    a = torch.load(tmp_path / "straight" / "checkpoints" / "last.pth", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "resumed" / "checkpoints" / "last.pth", weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    rows = [json.loads(line) for line in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+
+
+def test_bad_inputs_get_one_line(separable, runner, tmp_path):
+    write_npz(tmp_path / "unlabelled.npz", Embeddings.concat({"tt1": np.zeros((50, 32))}))
+    write_npz(tmp_path / "wide.npz", synthetic_embeddings(2, 100, seed=5, dim=16))
+    cases = [
+        (["--train", str(tmp_path / "unlabelled.npz")], "unlabelled.npz: has no labels"),
+        (
+            ["--train", str(separable / "train.npz"), "--val", str(tmp_path / "wide.npz")],
+            "wide.npz: embeddings are 16-d",
+        ),
+        (["--train", str(tmp_path / "missing.npz")], "missing.npz: embedding file not found"),
+        (["--train", str(separable / "train.npz"), "--set", "data.seq_len=42"], "data.seq_len"),
+        (["--val", str(separable / "val.pkl")], "needs --train"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(app, ["segment", *args, "-o", str(tmp_path / "out")])
+        assert result.exit_code == 2 and message in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out" / "metrics.json").exists()
