@@ -504,7 +504,7 @@ def demo(
     out: Path = typer.Option(Path("vseg-demo"), "--out", "-o", help="Folder for everything the demo writes."),
     workers: int | None = typer.Option(None, "--workers", "-j", help="Worker processes \\[default: CPU cores]."),
 ) -> None:
-    """Run the pipeline on built-in synthetic data (today: synth -> check -> puzzles)."""
+    """Run the pipeline on built-in synthetic data: synth, puzzles, pretrain scrl, embed, segment."""
     from vseg.demo import run_demo
 
     run_demo(out, workers)

@@ -1,8 +1,8 @@
 """``vseg demo``: the pipeline on built-in synthetic data, every output under one folder.
 
-Today it runs the stages that exist: ``prep synth`` -> ``prep check`` -> ``prep puzzles`` -> ``pretrain scrl``
-(cpu_tiny), then a scene probe of the encoder on held-out movies, random init against pre-trained. Embedding and
-scene segmentation join it as they land. Run again, it resumes (finished stages are skipped).
+It runs ``prep synth`` -> ``prep check`` -> ``prep puzzles`` -> ``pretrain scrl`` (cpu_tiny), a scene probe of the
+encoder on held-out movies (random init against pre-trained), then ``embed`` with the pre-trained encoder and
+``segment`` (cpu_tiny) on the embeddings. Run again, it resumes (finished stages are skipped).
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ from pathlib import Path
 import torch
 
 from vseg import ui
-from vseg.config import PuzzlesConfig, ScrlConfig, SynthConfig, load_config
+from vseg.config import EmbedConfig, PuzzlesConfig, ScrlConfig, SegmentConfig, SynthConfig, load_config
 from vseg.errors import DataError
+from vseg.eval.embed import run_embed
 from vseg.eval.probe import scene_probe
+from vseg.eval.segment import run_segment
 from vseg.io.movienet import MovieNetLayout, check_dataset, read_split
 from vseg.models.encoder import ShotEncoder
 from vseg.prep.puzzles import make_puzzles
@@ -61,11 +63,22 @@ def run_demo(out: Path, workers: int | None = None) -> list[tuple[str, str, floa
     seconds = time.perf_counter() - started
     rows.append(("scene probe", f"same-scene nearest shot: random init {at_init:.3f}, SCRL {trained:.3f}", seconds))
 
+    embedded = run_embed(report.checkpoint, layout.root, out / "embeddings", EmbedConfig(image_size=64, **extra))
+    shots = sum(s.shots for s in embedded.splits)
+    rows.append(
+        ("embed", f"{shots:,} shots of {len(embedded.splits)} splits, {embedded.checkpoint.arch}", embedded.seconds)
+    )
+
+    files = [out / "embeddings" / f"{name}.npz" for name in ("train", "val", "test")]
+    segment = run_segment(*files, out / "segment", load_config(SegmentConfig, preset("segment/cpu_tiny")), "auto")
+    test = segment.test
+    result = f"test AP {test.ap_movie:.3f}, F1 {test.f1_movie:.3f}, mIoU {test.miou:.3f}" if test else "already trained"
+    rows.append(("segment", result, segment.seconds))
+
     ui.table("vseg demo", ("stage", "result", "time"), [(s, r, f"{t:.1f} s") for s, r, t in rows])
     ui.info(
-        "Embedding and the scene-boundary model are not in this release yet; the demo runs them as they land. "
-        f"Outputs: {out / 'movienet'} (MovieNet layout), {out / 'puzzles'} (SCRL puzzles), "
-        f"{out / 'scrl'} (pre-training run)."
+        f"Outputs: {out / 'movienet'} (MovieNet layout), {out / 'puzzles'} (SCRL puzzles), {out / 'scrl'} "
+        f"(pre-training run), {out / 'embeddings'} (shot embeddings), {out / 'segment'} (boundary model, metrics.json)."
     )
     return rows
 

@@ -13,11 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
-from vseg.data.clips import collate_or_error
 from vseg.data.shots import MovieShots
-from vseg.errors import DataError
+from vseg.eval.embed import iter_features
 from vseg.io.movienet import MovieNetLayout, index_movie, read_labels
 from vseg.models.encoder import ShotEncoder
 
@@ -38,18 +36,11 @@ def same_scene_precision(features: np.ndarray, scenes: np.ndarray, k: int = 1) -
     return float((scenes[neighbours] == scenes[:, None]).mean())
 
 
-@torch.no_grad()
 def encode_movie(
     encoder: ShotEncoder, shots: MovieShots, batch_size: int = 64, device: str | torch.device = "cpu"
 ) -> np.ndarray:
     """The pooled backbone features (before the head) of every shot of a movie, in eval mode: ``shots x D``."""
-    encoder.eval().to(device)
-    features = []
-    for batch in DataLoader(shots, batch_size=batch_size, collate_fn=collate_or_error):
-        if isinstance(batch, DataError):
-            raise batch
-        features.append(encoder.features(batch.to(device)).float().cpu())
-    return torch.cat(features).numpy()
+    return np.concatenate(list(iter_features(encoder, shots, batch_size, device=torch.device(device))))
 
 
 def scene_probe(
