@@ -22,7 +22,7 @@ from vseg.cli import app
         (["pretrain"], "scrl"),
         (["pretrain", "scrl"], "SCRL"),
         (["pretrain", "hico"], "HiCo"),
-        (["embed"], "embeddings"),
+        (["embed"], "--split"),
         (["segment"], "predict"),
         (["demo"], "--out"),
     ],
@@ -95,7 +95,7 @@ def test_debug_shows_the_traceback(runner, tmp_path):
     assert "keyframe folder not found" in str(result.exception)
 
 
-@pytest.mark.parametrize("args", [["pretrain", "hico", "--config", "x"], ["embed", "ckpt.pth"], ["segment"]])
+@pytest.mark.parametrize("args", [["pretrain", "hico", "--config", "x"]])
 def test_later_stages_say_not_available_yet(runner, args):
     result = runner.invoke(app, args)
     assert result.exit_code == 2

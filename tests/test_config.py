@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from vseg.config import (
     PuzzlesConfig,
     ScrlConfig,
+    SegmentConfig,
     StageConfig,
     SynthConfig,
     config_to_yaml,
@@ -117,10 +118,12 @@ def test_size_and_shard_parsers():
 def test_every_shipped_preset_validates():
     from vseg.presets import CONFIG_DIR
 
-    models = {"synth": SynthConfig, "puzzles": PuzzlesConfig, "scrl": ScrlConfig}
+    models = {"synth": SynthConfig, "puzzles": PuzzlesConfig, "scrl": ScrlConfig, "segment": SegmentConfig}
     presets = sorted(CONFIG_DIR.rglob("*.yaml"))
     assert presets
     for path in presets:
         model = models.get(path.parent.name)
         assert model is not None, f"no config model for preset folder {path.parent.name}"
         assert isinstance(load_config(model, path), BaseModel)
+    # the paper's boundary protocol is spelled out in segment/scrl.yaml and is also the default
+    assert load_config(SegmentConfig, CONFIG_DIR / "segment" / "scrl.yaml") == SegmentConfig()

@@ -220,7 +220,7 @@ def run_segment(
                 lr = _lr(config, epoch)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                loss = _train_epoch(model, optimizer, criterion, features, train, config, epoch, advance)
+                loss = train_epoch(model, optimizer, criterion, features, train, config, epoch, advance)
                 row = {"event": "epoch", "epoch": epoch + 1, "loss": loss, "lr": lr}
                 if val is not None and _validates(config, epoch + 1):
                     metrics = score(val, predict_probabilities(model, val, config.data.seq_len, device), config)
@@ -256,7 +256,7 @@ def _rng(config: SegmentConfig, epoch: int) -> np.random.Generator:
     return np.random.default_rng((config.train.seed, epoch))
 
 
-def _train_epoch(
+def train_epoch(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     criterion: nn.Module,
