@@ -176,7 +176,9 @@ def test_resume_gives_the_same_model(separable, tmp_path):
 def test_bad_inputs_get_one_line(separable, runner, tmp_path):
     write_npz(tmp_path / "unlabelled.npz", Embeddings.concat({"tt1": np.zeros((50, 32))}))
     write_npz(tmp_path / "wide.npz", synthetic_embeddings(2, 100, seed=5, dim=16))
+    write_npz(tmp_path / "short.npz", synthetic_embeddings(3, 30, seed=6))
     cases = [
+        (["--train", str(tmp_path / "short.npz")], "short.npz: no movie has 40 shots"),
         (["--train", str(tmp_path / "unlabelled.npz")], "unlabelled.npz: has no labels"),
         (
             ["--train", str(separable / "train.npz"), "--val", str(tmp_path / "wide.npz")],

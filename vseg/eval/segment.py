@@ -21,7 +21,6 @@ Output folder::
 from __future__ import annotations
 
 import json
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,10 +192,12 @@ def run_segment(
     for path, split in ((val_path, val), (test_path, test)):
         if split is not None and split.dim != train.dim:
             raise DataError(path, f"embeddings are {split.dim}-d, the training set's are {train.dim}-d")
+    windows_per_epoch = len(training_windows(train.offsets, train.labels, config.data.seq_len, 0.0, _rng(config, 0))[0])
+    if windows_per_epoch == 0:
+        raise DataError(train_path, f"no movie has {config.data.seq_len} shots, the length of one training window")
     resume_from = find_resume_checkpoint(out, resume)
     device = choose_device(config.train.device, 0)
     torch.manual_seed(config.train.seed)
-    random.seed(config.train.seed)
     model = build_model(config, train.dim).to(device)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=config.optim.lr, momentum=config.optim.momentum, weight_decay=config.optim.weight_decay
@@ -208,9 +209,6 @@ def run_segment(
         start_epoch, best = _restore(resume_from, model, optimizer, config, device)
     atomic.write_text(out / CONFIG_FILE, config_to_yaml(config, "segment"))
     features = torch.from_numpy(train.features).to(device)
-    windows_per_epoch = len(training_windows(train.offsets, train.labels, config.data.seq_len, 0.0, _rng(config, 0))[0])
-    if windows_per_epoch == 0:
-        raise DataError(train_path, f"no movie has {config.data.seq_len} shots, the length of one training window")
     log = MetricsLog(out, start_epoch, tensorboard=False)
     epoch_seconds = []
     try:
