@@ -18,7 +18,6 @@ its output kept readable by the original tools (the SCRL pickle next to vseg's `
 from __future__ import annotations
 
 import hashlib
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -43,7 +42,7 @@ from vseg.io.movienet import (
     list_movies,
     read_labels,
     read_movie_fps,
-    read_shot_table,
+    read_shot_frames,
     read_split,
     split_movies,
 )
@@ -188,10 +187,7 @@ def plan_movie(layout: MovieNetLayout, keyframe_root: Path, imdb: str, keyframes
         plan.num_shots = len(plan.labels)  # SCRL embeds every shot but the last, which has no label
     table = layout.shot_table_file(imdb)
     if keyframe_root == layout.keyframes and table.is_file():
-        rows = read_shot_table(table)
-        if len(rows) < plan.num_shots:
-            raise DataError(table, f"has {len(rows)} rows, fewer than the {plan.num_shots} shots to embed")
-        plan.frames = rows[: plan.num_shots]
+        plan.frames = read_shot_frames(table, plan.num_shots)
     if layout.meta_file(imdb).is_file():
         plan.fps = read_movie_fps(layout.meta_file(imdb))
     return plan
@@ -265,7 +261,7 @@ def run_embed(checkpoint: Path, root: Path, out: Path, config: EmbedConfig) -> E
     computed, compute_seconds = 0, 0.0
     for name, movie_plans in plans.items():
         if not movie_plans:
-            raise DataError(checkpoint if not sets[name] else root, f"set '{name}' has no movies")
+            raise DataError(root, f"set '{name}' has no movies")
         split_cache = cache / name
         pending = [p for p in movie_plans if not (split_cache / f"{p.imdb}.npy").is_file()]
         tick = time.perf_counter()
@@ -288,8 +284,7 @@ def run_embed(checkpoint: Path, root: Path, out: Path, config: EmbedConfig) -> E
                 len(movie_plans) - len(pending),
             )
         )  # fmt: skip
-    shutil.rmtree(cache, ignore_errors=True)
-    atomic.discard_dir(cache)  # drops OUT/.partial once empty
+    atomic.discard_dir(cache)  # and OUT/.partial once empty
     report.seconds = time.perf_counter() - started
     report.shots_per_second = computed / compute_seconds if compute_seconds > 0 else 0.0
     return report

@@ -37,11 +37,12 @@ from vseg.errors import DataError
 from vseg.eval.metrics import REFERENCE_FPS, SceneMetrics, evaluate
 from vseg.io import atomic
 from vseg.io.embeddings import Embeddings, read_embeddings
-from vseg.io.movienet import read_shot_table
+from vseg.io.movienet import read_shot_frames
 from vseg.io.predictions import MoviePrediction, scenes_from_probabilities, write_predictions, write_scene_lists
 from vseg.models.boundary import BoundaryBiLSTM, boundary_probability
 from vseg.train import checkpoint as ckpt
 from vseg.train.distributed import choose_device
+from vseg.train.schedule import step_lr
 from vseg.train.trainer import CONFIG_FILE, MetricsLog, check_resumable, find_resume_checkpoint
 
 MODEL_FORMAT = "vseg-segmenter/1"
@@ -57,15 +58,9 @@ def attach_shot_tables(embeddings: Embeddings, folder: Path | None) -> Embedding
     """Give ``embeddings`` the frame rows of ``folder/<imdb>.txt`` when it has none of its own."""
     if embeddings.frames is not None or folder is None:
         return embeddings
-    frames = {}
-    for i, movie in enumerate(embeddings.movies):
-        path = Path(folder) / f"{movie}.txt"
-        rows = read_shot_table(path)
-        shots = embeddings.offsets[i + 1] - embeddings.offsets[i]
-        if len(rows) < shots:
-            raise DataError(path, f"has {len(rows)} rows, fewer than the {shots} shots of movie {movie}")
-        frames[movie] = rows[:shots]
-    embeddings.frames = np.concatenate([frames[m] for m in embeddings.movies])
+    embeddings.frames = np.concatenate(
+        [read_shot_frames(Path(folder) / f"{movie}.txt", len(shots)) for movie, shots in embeddings]
+    )
     return embeddings
 
 
@@ -111,7 +106,8 @@ def predict_probabilities(
 def score(embeddings: Embeddings, prob: dict[str, np.ndarray], config: SegmentConfig) -> SceneMetrics:
     """Every metric of ``prob`` against the labels of ``embeddings`` (frame-based where it carries frames)."""
     frames = embeddings.per_movie(embeddings.frames) or None
-    fps = {movie: embeddings.movie_fps().get(movie, config.data.fps) for movie in embeddings.movies}
+    known = embeddings.movie_fps()
+    fps = {movie: known.get(movie, config.data.fps) for movie in embeddings.movies}
     return evaluate(embeddings.per_movie(embeddings.labels), prob, frames, fps, config.train.threshold)
 
 
@@ -163,11 +159,6 @@ class SegmentReport:
     seconds: float
 
 
-def _lr(config: SegmentConfig, epoch: int) -> float:
-    """Step decay: ``lr * gamma ** (milestones passed)``; 0-based ``epoch``, milestones count completed epochs."""
-    return config.optim.lr * config.optim.gamma ** sum(epoch >= m for m in config.optim.milestones)
-
-
 def _validates(config: SegmentConfig, epoch: int) -> bool:
     """Whether the model is scored on val after 1-based ``epoch``."""
     train = config.train
@@ -215,7 +206,7 @@ def run_segment(
         with ui.progress("segment", (config.train.epochs - start_epoch) * windows_per_epoch, "windows") as advance:
             for epoch in range(start_epoch, config.train.epochs):
                 tick = time.perf_counter()
-                lr = _lr(config, epoch)
+                lr = step_lr(config.optim.lr, config.optim.gamma, config.optim.milestones, epoch)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 loss = train_epoch(model, optimizer, criterion, features, train, config, epoch, advance)

@@ -115,15 +115,20 @@ def list_movies(keyframe_root: Path) -> list[str]:
     return sorted(e.name for e in os.scandir(keyframe_root) if e.is_dir() and not e.name.startswith("."))
 
 
+def read_json(path: Path, what: str):
+    """Parse a JSON file; DataError naming the file if it is missing or not readable JSON."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(path, f"{what} not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(path, f"not a readable JSON file ({exc})") from None
+
+
 def read_split(path: Path) -> dict[str, list[str]]:
     """Read a split JSON: an object mapping split names to lists of movie ids."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(path, "split file not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(path, f"not a readable JSON file ({exc})") from None
+    data = read_json(path, "split file")
     if not isinstance(data, dict) or not all(
         isinstance(ids, list) and all(isinstance(i, str) for i in ids) for ids in data.values()
     ):
@@ -198,15 +203,22 @@ def read_shot_table(path: Path) -> np.ndarray:
 
 def read_movie_fps(path: Path) -> float:
     """The frame rate in a movie's ``meta/<imdb>.json``."""
+    data = read_json(path, "movie metadata")
     try:
-        fps = float(json.loads(Path(path).read_text(encoding="utf-8"))["fps"])
-    except FileNotFoundError:
-        raise DataError(path, "movie metadata not found") from None
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        fps = float(data["fps"])
+    except (ValueError, KeyError, TypeError) as exc:
         raise DataError(path, f"expected a JSON object with a number 'fps' ({type(exc).__name__}: {exc})") from None
     if not fps > 0:
         raise DataError(path, f"fps must be positive, got {fps}")
     return fps
+
+
+def read_shot_frames(path: Path, shots: int) -> np.ndarray:
+    """The first ``shots`` rows of a shot table; DataError if it has fewer."""
+    rows = read_shot_table(path)
+    if len(rows) < shots:
+        raise DataError(path, f"has {len(rows)} rows, fewer than the {shots} shots of its movie")
+    return rows[:shots]
 
 
 def format_labels(labels) -> str:

@@ -24,6 +24,7 @@ import numpy as np
 
 from vseg.errors import DataError
 from vseg.io import atomic
+from vseg.io.movienet import read_json
 
 
 @dataclass
@@ -52,12 +53,7 @@ def write_predictions(path: Path, movies: dict[str, MoviePrediction]) -> None:
 def read_predictions(path: Path) -> dict[str, MoviePrediction]:
     """Read and check ``predictions.json``; DataError naming the file and movie on anything malformed."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(path, "predictions file not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(path, f"not a readable JSON file ({exc})") from None
+    data = read_json(path, "predictions file")
     if not isinstance(data, dict) or not data:
         raise DataError(path, 'expected {"<imdb>": {"prob": [...], "label": [...]}, ...}')
     movies = {}

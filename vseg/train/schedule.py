@@ -23,6 +23,11 @@ def base_lr(optim: OptimConfig, batch_size: int) -> float:
     return optim.lr * batch_size / optim.reference_batch
 
 
+def step_lr(lr0: float, gamma: float, milestones: list[int], epoch: int) -> float:
+    """``lr0 * gamma ** (number of milestones <= epoch)``, with a 0-based ``epoch``."""
+    return lr0 * gamma ** bisect.bisect_right(sorted(milestones), epoch)
+
+
 def lr_at(optim: OptimConfig, lr0: float, epoch: int, step: int, steps_per_epoch: int, epochs: int) -> float:
     """The lr for step ``step`` (0-based) of epoch ``epoch`` (0-based) of an ``epochs``-epoch run."""
     t = epoch + step / max(steps_per_epoch, 1)
@@ -31,7 +36,7 @@ def lr_at(optim: OptimConfig, lr0: float, epoch: int, step: int, steps_per_epoch
     elif optim.schedule == "cosine":
         lr = lr0 * 0.5 * (1 + math.cos(math.pi * t / epochs))
     else:
-        lr = lr0 * optim.gamma ** bisect.bisect_right(sorted(optim.milestones), epoch)
+        lr = step_lr(lr0, optim.gamma, optim.milestones, epoch)
     if t < optim.warmup_epochs:
         lr *= t / optim.warmup_epochs
     return lr
