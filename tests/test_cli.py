@@ -95,12 +95,14 @@ def test_debug_shows_the_traceback(runner, tmp_path):
     assert "keyframe folder not found" in str(result.exception)
 
 
-@pytest.mark.parametrize("args", [["pretrain", "hico", "--config", "x"]])
-def test_later_stages_say_not_available_yet(runner, args):
-    result = runner.invoke(app, args)
+def test_pretrain_hico_without_data_is_one_line(runner, tmp_path):
+    result = runner.invoke(app, ["pretrain", "hico", "--config", "hico/cpu_tiny", "--out", str(tmp_path / "run")])
     assert result.exit_code == 2
-    assert "not available yet" in result.output
+    assert result.output.strip().startswith("error: no training data: pass --data DIR (the output of vseg prep clips)")
     assert "Traceback" not in result.output
+    missing = runner.invoke(app, ["pretrain", "hico", "-c", "hico/cpu_tiny", "--data", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2
+    assert f"{tmp_path / 'nowhere' / 'training'}: piece folder not found" in missing.output
 
 
 def test_presets_load_by_name(runner, tmp_path):

@@ -111,12 +111,23 @@ def test_epoch_sampler_shards_ranks_and_tags_the_epoch():
     for sampler in ranks:
         sampler.set_epoch(3)
     drawn = [list(sampler) for sampler in ranks]
-    assert all(epoch == 3 for part in drawn for epoch, _ in part)
-    indices = [i for part in drawn for _, i in part]
+    assert all(epoch == 3 and progress == 0 for part in drawn for epoch, _, progress in part)
+    indices = [i for part in drawn for _, i, _ in part]
     assert len(indices) == 10 and sorted(indices) == list(range(10))  # disjoint shards covering all clips
     ranks[0].set_epoch(4)
-    assert [i for _, i in ranks[0]] != [i for _, i in drawn[0]]  # reshuffled every epoch
+    assert [i for _, i, _ in ranks[0]] != [i for _, i, _ in drawn[0]]  # reshuffled every epoch
     assert len(EpochSampler(11, num_replicas=2, rank=0)) == 5  # tail dropped
+
+
+def test_epoch_sampler_tags_each_item_with_the_progress_of_its_step():
+    sampler = EpochSampler(12, num_replicas=2, rank=1, seed=0)
+    sampler.set_schedule(epochs=4, steps_per_epoch=3, batch_size=2)
+    sampler.set_epoch(2)
+    progress = [p for _, _, p in sampler]
+    # 6 items per rank, 2 per step: steps 0, 0, 1, 1, 2, 2 of epoch 2 of 4
+    assert progress == pytest.approx([(2 + s / 3) / 4 for s in (0, 0, 1, 1, 2, 2)])
+    sampler.set_epoch(0)
+    assert next(iter(sampler))[2] == 0.0
 
 
 def test_keyframes_of_different_sizes_in_one_read_are_named(tmp_path):

@@ -6,6 +6,7 @@ import pytest
 from pydantic import BaseModel
 
 from vseg.config import (
+    HicoConfig,
     PuzzlesConfig,
     ScrlConfig,
     SegmentConfig,
@@ -118,7 +119,13 @@ def test_size_and_shard_parsers():
 def test_every_shipped_preset_validates():
     from vseg.presets import CONFIG_DIR
 
-    models = {"synth": SynthConfig, "puzzles": PuzzlesConfig, "scrl": ScrlConfig, "segment": SegmentConfig}
+    models = {
+        "synth": SynthConfig,
+        "puzzles": PuzzlesConfig,
+        "scrl": ScrlConfig,
+        "segment": SegmentConfig,
+        "hico": HicoConfig,
+    }
     presets = sorted(CONFIG_DIR.rglob("*.yaml"))
     assert presets
     for path in presets:
@@ -127,3 +134,16 @@ def test_every_shipped_preset_validates():
         assert isinstance(load_config(model, path), BaseModel)
     # the paper's boundary protocol is spelled out in segment/scrl.yaml and is also the default
     assert load_config(SegmentConfig, CONFIG_DIR / "segment" / "scrl.yaml") == SegmentConfig()
+    # HiCo's HACS-s settings are the defaults too; the others differ where the reference's configs do
+    hacs_s = load_config(HicoConfig, CONFIG_DIR / "hico" / "hacs_s.yaml")
+    assert hacs_s.model_dump(exclude={"train": {"workers", "log_every"}}) == HicoConfig().model_dump(
+        exclude={"train": {"workers", "log_every"}}
+    )
+    assert (hacs_s.optim.lr, hacs_s.optim.reference_batch, hacs_s.train.batch_size) == (0.9, 96, 96)
+    assert (hacs_s.train.epochs, hacs_s.optim.warmup_epochs, hacs_s.optim.warmup_start_lr) == (120, 5, 0.001)
+    baseline = load_config(HicoConfig, CONFIG_DIR / "hico" / "baseline_s.yaml")
+    assert (baseline.data.clips_per_video, baseline.data.max_dis, baseline.data.topical) == (2, None, False)
+    assert (baseline.optim.lr, baseline.train.batch_size) == (0.6, 64)
+    for name, epochs, warmup in (("hacs_l", 600, 60), ("k400_untrimmed", 500, 50)):
+        long = load_config(HicoConfig, CONFIG_DIR / "hico" / f"{name}.yaml")
+        assert (long.train.epochs, long.optim.warmup_epochs, long.optim.bn_lars_exclude) == (epochs, warmup, True)

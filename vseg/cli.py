@@ -14,7 +14,15 @@ import typer
 from typer.core import TyperGroup
 
 from vseg import __version__, ui
-from vseg.config import EmbedConfig, PuzzlesConfig, SegmentDataConfig, StageConfig, SynthConfig, load_config
+from vseg.config import (
+    EmbedConfig,
+    ProbeConfig,
+    PuzzlesConfig,
+    SegmentDataConfig,
+    StageConfig,
+    SynthConfig,
+    load_config,
+)
 from vseg.errors import VsegError
 from vseg.presets import resolve_config
 
@@ -80,10 +88,6 @@ def _config(
     """The stage config: defaults < --config < --set < options given explicitly on the command line."""
     explicit = {k: v for k, v in options.items() if getattr(ctx.get_parameter_source(k), "name", "") == "COMMANDLINE"}
     return load_config(model, resolve_config(config), overrides or (), explicit)
-
-
-def _not_available(what: str, issue: str) -> None:
-    raise VsegError(f"`vseg {what}` is not available yet in vseg {__version__} ({issue}); see README.md")
 
 
 # --------------------------------------------------------------------------------------------- prep
@@ -203,7 +207,7 @@ def prep_check(
         raise typer.Exit(1)
 
 
-# ------------------------------------------------------------------------------- later stages (stubs)
+# --------------------------------------------------------------------------------------------- pretrain
 
 
 @pretrain_app.command("scrl")
@@ -270,10 +274,49 @@ def _train_summary(stage: str, report: Any) -> None:
     )
 
 
-@pretrain_app.command("hico", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def pretrain_hico() -> None:
-    """HiCo pre-training of the S3D-G clip encoder on long untrimmed videos."""
-    _not_available("pretrain hico", "HiCo pre-training is a later milestone")
+@pretrain_app.command("hico")
+def pretrain_hico(
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        "-c",
+        help=f"{CONFIG_HELP} The reference's settings: hico/hacs_s (the defaults), hico/hacs_l, hico/k400_untrimmed, "
+        "hico/baseline_s (SimCLR on untrimmed video); hico/cpu_tiny for a CPU.",
+    ),
+    data: Path | None = typer.Option(
+        None,
+        "--data",
+        "-d",
+        help="Output of vseg prep clips (DIR/training.txt and DIR/training/); sets data.root "
+        "\\[default: from the config].",
+    ),
+    out: Path = typer.Option(
+        Path("runs/hico"), "--out", "-o", help="Run folder: config.yaml, metrics.jsonl, checkpoints/."
+    ),
+    epochs: int | None = typer.Option(
+        None, "--epochs", min=1, help="Epochs (passes over the videos); sets train.epochs \\[default: from the config]."
+    ),
+    resume: str | None = typer.Option(
+        None,
+        "--resume",
+        help="'auto': continue from OUT/checkpoints/last.pth when there is one; or a checkpoint file "
+        "\\[default: start fresh, and refuse an OUT that already holds a run].",
+    ),
+    overrides: list[str] | None = typer.Option(
+        None, "--set", help="Override one config key, e.g. --set optim.lr=0.6 or --set data.clip_dir=/data/pieces."
+    ),
+) -> None:
+    """HiCo pre-training of the S3D-G clip encoder on long untrimmed videos (VCL + TCL, LARS).
+
+    Runs as one process, or on every rank under torchrun: torchrun --nproc_per_node 8 -m vseg pretrain hico ...
+    """
+    from vseg.config import HicoConfig
+    from vseg.train.hico import HicoMethod
+    from vseg.train.trainer import pretrain
+
+    explicit = {key: value for key, value in (("data.root", data), ("train.epochs", epochs)) if value is not None}
+    cfg = load_config(HicoConfig, resolve_config(config), overrides or (), explicit)
+    _train_summary("pretrain hico", pretrain(HicoMethod(cfg), out, resume))
 
 
 @app.command("embed")
@@ -284,8 +327,23 @@ def embed(
         help="Encoder checkpoint: a vseg run's, the SCRL release's (state_dict, module.encoder_q.*) or a bare "
         "encoder state dict.",
     ),
-    data: Path = typer.Option(
-        ..., "--data", "-d", help="MovieNet-layout root (240P/, label318/, meta/split318.json) or a keyframe folder."
+    data: Path | None = typer.Option(
+        None, "--data", "-d", help="MovieNet-layout root (240P/, label318/, meta/split318.json) or a keyframe folder."
+    ),
+    clips: Path | None = typer.Option(
+        None,
+        "--clips",
+        help="Instead of --data: a video list ('relative/path [label]' lines, the UCF101/HMDB51 format) for a clip "
+        "encoder (a HiCo checkpoint); writes OUT/<list name>.npz, one row per video.",
+    ),
+    video_root: Path | None = typer.Option(
+        None, "--video-root", help="With --clips: the folder the listed paths are relative to \\[default: the list's]."
+    ),
+    views: int | None = typer.Option(
+        None,
+        "--views",
+        min=1,
+        help="With --clips: temporal views per video, averaged; sets clips.views \\[default: 10].",
     ),
     out: Path = typer.Option(
         ..., "--out", "-o", help="Output folder: <split>.npz and, for labelled sets, <split>.pkl."
@@ -302,12 +360,17 @@ def embed(
         None, "--set", help="Override one config key, e.g. --set batch_size=128."
     ),
 ) -> None:
-    """Turn every shot into an embedding with a frozen encoder (SCRL's preprocessing; .npz and the SCRL pickle).
+    """Turn every shot into an embedding with a frozen encoder (SCRL's preprocessing; .npz and the SCRL pickle),
+    or with --clips every video of a list with a HiCo clip encoder (10 views x 1 centre crop).
 
-    Resumable: finished movies are cached under OUT/.partial until the run completes.
+    Resumable: finished movies (or chunks of videos) are cached under OUT/.partial until the run completes.
     """
     from vseg.eval.embed import run_embed
 
+    if (data is None) == (clips is None):
+        raise VsegError("vseg embed needs one of --data ROOT (shots) or --clips LIST (videos); see vseg embed --help")
+    if views is not None:
+        overrides = [*(overrides or ()), f"clips.views={views}"]
     cfg = _config(
         ctx,
         EmbedConfig,
@@ -321,6 +384,9 @@ def embed(
         device=device,
         bf16=bf16,
     )
+    if clips is not None:
+        _embed_clips(checkpoint, clips, video_root, out, cfg)
+        return
     report = run_embed(checkpoint, data, out, cfg)
     loaded = report.checkpoint
     ui.table(
@@ -338,6 +404,58 @@ def embed(
             ("device", report.device),
             ("throughput", f"{report.shots_per_second:,.1f} shots/s"),
             ("time", f"{report.seconds:.1f} s"),
+        ],
+    )
+
+
+def _embed_clips(checkpoint: Path, listing: Path, video_root: Path | None, out: Path, cfg: EmbedConfig) -> None:
+    from vseg.eval.clip_embed import run_clip_embed
+
+    report = run_clip_embed(checkpoint, listing, video_root, out, cfg)
+    ui.summary(
+        f"vseg embed --clips -> {report.file}",
+        [
+            (
+                "checkpoint",
+                f"{checkpoint} ({report.checkpoint.layout}, S3D-{'G' if report.checkpoint.gating else ' (no gating)'})",
+            ),
+            (
+                "videos",
+                f"{report.videos:,} ({report.resumed:,} from the cache)" if report.resumed else f"{report.videos:,}",
+            ),
+            ("labels", "yes" if report.labelled else "no"),
+            ("views per video", f"{cfg.clips.views} x {cfg.clips.frames} frames at {cfg.clips.size} px"),
+            ("device", report.device),
+            ("throughput", f"{report.videos_per_second:,.2f} videos/s"),
+            ("time", f"{report.seconds:.1f} s"),
+        ],
+    )
+
+
+@app.command("probe")
+def probe(
+    ctx: typer.Context,
+    train: Path = typer.Option(..., "--train", help="Labelled clip embeddings to fit on (vseg embed --clips)."),
+    test: Path = typer.Option(..., "--test", help="Labelled clip embeddings to score."),
+    k: int = _option(ProbeConfig, "k", "--k"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Also write the results to this JSON file."),
+    config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+    overrides: list[str] | None = typer.Option(None, "--set", help="Override one config key, e.g. --set linear_c=0.1."),
+) -> None:
+    """Top-1 of a k-NN and a linear classifier on frozen, labelled clip embeddings (e.g. UCF101 split 1)."""
+    from vseg.eval.clip_probe import run_probe
+
+    cfg = _config(ctx, ProbeConfig, config, overrides, k=k)
+    report = run_probe(train, test, cfg, out)
+    ui.summary(
+        f"vseg probe {test.name} (fit on {train.name})",
+        [
+            (f"k-NN top-1 (k={report.k})", f"{100 * report.knn_top1:.2f}"),
+            ("nearest-neighbour top-1", f"{100 * report.nn_top1:.2f}"),
+            ("linear top-1", f"{100 * report.linear_top1:.2f}"),
+            ("majority class", f"{100 * report.chance:.2f}"),
+            ("videos (train / test)", f"{report.train_videos:,} / {report.test_videos:,}"),
+            ("classes", report.classes),
         ],
     )
 

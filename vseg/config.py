@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vseg import __version__
 from vseg.errors import ConfigError
@@ -111,18 +111,32 @@ class PuzzlesConfig(StageConfig):
 class OptimConfig(StageConfig):
     """The optimiser and learning-rate schedule of a pre-training run."""
 
+    optimizer: Literal["sgd", "lars"] = Field(
+        "sgd",
+        description="sgd: SGD with momentum, weight decay on every parameter (SCRL); lars: LARS with Nesterov "
+        "momentum, no weight decay on BN and biases (HiCo)",
+    )
     lr: float = Field(0.03, gt=0, description="learning rate for a global batch of reference_batch items")
     reference_batch: int = Field(
         1024, ge=1, description="global batch the lr is given for; the lr used is lr * batch_size / reference_batch"
     )
-    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
-    weight_decay: float = Field(1e-4, ge=0, description="weight decay, on every parameter (as SCRL)")
+    momentum: float = Field(0.9, ge=0, lt=1, description="momentum (Nesterov with lars)")
+    weight_decay: float = Field(
+        1e-4, ge=0, description="weight decay: on every parameter with sgd (as SCRL); BN and biases excluded with lars"
+    )
+    trust_coefficient: float = Field(0.001, gt=0, description="lars only: LARS trust ratio eta")
+    bn_lars_exclude: bool = Field(
+        False, description="lars only: BN and bias parameters skip the LARS scaling (local lr 1)"
+    )
     schedule: Literal["scrl_cosine", "cosine", "step"] = Field(
         "scrl_cosine",
         description="scrl_cosine: lr0*0.5*(1+cos(0.5*pi*e/E)) per epoch, SCRL's quarter cosine that ends near "
         "lr0/2; cosine: full cosine to 0, per step; step: x gamma at each milestone epoch",
     )
-    warmup_epochs: float = Field(0, ge=0, description="linear warm-up from 0 over this many epochs, per step")
+    warmup_epochs: float = Field(
+        0, ge=0, description="linear warm-up over this many epochs, per step, up to the schedule's value at its end"
+    )
+    warmup_start_lr: float = Field(0.0, ge=0, description="lr at the start of the warm-up")
     milestones: list[int] = Field([50, 100, 150], description="epochs where the step schedule multiplies by gamma")
     gamma: float = Field(0.1, gt=0, description="factor of the step schedule")
 
@@ -200,8 +214,98 @@ class ScrlConfig(StageConfig):
     train: TrainConfig = TrainConfig()
 
 
+class HicoDataConfig(StageConfig):
+    """HiCo's samples: clips of untrimmed videos cut into pieces by ``vseg prep clips`` (hico.md 1.2-1.3, 3.2)."""
+
+    root: Path | None = Field(None, description="vseg prep clips output: ROOT/training.txt and ROOT/training/")
+    training_list: Path | None = Field(None, description="the piece list; unset: ROOT/training.txt")
+    clip_dir: Path | None = Field(
+        None, description="folder of the v_<id>_<start>_<end>.mp4 pieces; unset: ROOT/training"
+    )
+    clips_per_video: int = Field(3, ge=2, description="clips per video and sample: 3 for HiCo, 2 for the baseline")
+    frames: int = Field(16, ge=1, description="frames per clip")
+    sampling_rate: int = Field(4, ge=1, description="a clip spans frames * sampling_rate / target_fps seconds")
+    target_fps: float = Field(30.0, gt=0, description="see sampling_rate: 16 * 4 / 30 = 2.133 s per clip")
+    max_dis: tuple[float, float] | None = Field(
+        (0.0, 1.0),
+        description="seconds between the centres of clips 0 and 1, growing linearly from the first value at the "
+        "start to the second at the end of training (gradual sampling; equal values: fixed); null: independent",
+    )
+    topical: bool = Field(True, description="the last clip is drawn anywhere in the video (TCL's far clip)")
+    crop_size: int = Field(112, ge=8, description="side of the random resized crop")
+    crop_scale: tuple[float, float] = Field(
+        (168**2 / (256 * 340), 224**2 / (256 * 340)), description="area range of the random resized crop"
+    )
+    crop_ratio: tuple[float, float] = Field((1.0, 1.0), description="aspect-ratio range of the random resized crop")
+    jitter_p: float = Field(0.8, ge=0, le=1, description="probability of colour jitter (one draw per clip)")
+    jitter: tuple[float, float, float, float] = Field(
+        (0.8, 0.8, 0.8, 0.2), description="brightness, contrast, saturation, hue strengths"
+    )
+    grayscale_p: float = Field(0.2, ge=0, le=1, description="probability of grayscale")
+    blur_p: float = Field(
+        0.0, ge=0, le=1, description="probability of a Gaussian blur (the reference's blur is a no-op: 0 matches it)"
+    )
+    flip_p: float = Field(0.5, ge=0, le=1, description="probability of a horizontal flip")
+    mean: float = Field(0.45, description="normalisation mean, every channel")
+    std: float = Field(0.225, gt=0, description="normalisation std, every channel")
+
+    @property
+    def clip_seconds(self) -> float:
+        return self.frames * self.sampling_rate / self.target_fps
+
+
+class HicoModelConfig(StageConfig):
+    """S3D-G with HiCo's heads and losses (hico.md 2.1-2.3, 3.1)."""
+
+    arch: Literal["s3dg"] = Field("s3dg", description="backbone: S3D-G (1024-d)")
+    gating: bool = Field(True, description="S3D-G self-gating (false: plain S3D)")
+    proj_mid: int = Field(1024, ge=1, description="hidden width of the VCL and TCL projection MLPs")
+    proj_dim: int = Field(128, ge=1, description="output of the projection MLPs")
+    temperature: float = Field(0.1, gt=0, description="VCL InfoNCE temperature")
+    gamma: float = Field(0.5, ge=0, description="TCL focal exponent")
+    vcl_weight: float = Field(1.0, ge=0, description="weight of the VCL loss (also multiplied by the world size)")
+    tcl_weight: float = Field(1.0, ge=0, description="weight of the TCL loss")
+    sync_bn: bool = Field(True, description="SyncBatchNorm across ranks on CUDA")
+
+
+class HicoConfig(StageConfig):
+    """``vseg pretrain hico``: HiCo pre-training on untrimmed videos (Qing et al., CVPR 2022); defaults: HACS-s."""
+
+    data: HicoDataConfig = HicoDataConfig()
+    model: HicoModelConfig = HicoModelConfig()
+    optim: OptimConfig = OptimConfig(
+        optimizer="lars",
+        lr=0.9,
+        reference_batch=96,
+        momentum=0.9,
+        weight_decay=1e-6,
+        schedule="cosine",
+        warmup_epochs=5,
+        warmup_start_lr=0.001,
+    )
+    train: TrainConfig = TrainConfig(epochs=120, batch_size=96, checkpoint_every=10)
+
+    @model_validator(mode="after")
+    def _far_clip_needs_a_pair(self) -> HicoConfig:
+        if self.data.topical and self.data.clips_per_video < 3:
+            raise ValueError("data.topical needs data.clips_per_video >= 3 (a VCL pair and a far clip)")
+        return self
+
+
+class ClipViewsConfig(StageConfig):
+    """How ``vseg embed --clips`` samples a video for a clip encoder: HiCo's test views (hico.md 3.4)."""
+
+    frames: int = Field(16, ge=1, description="frames per view")
+    sampling_rate: int = Field(4, ge=1, description="a view spans frames * sampling_rate / target_fps seconds")
+    target_fps: float = Field(30.0, gt=0, description="see sampling_rate")
+    views: int = Field(10, ge=1, description="temporal views per video, averaged (the reference tests with 10)")
+    size: int = Field(112, ge=8, description="side of the centre crop after resizing")
+    crop_fraction: float = Field(0.875, gt=0, le=1, description="centre square crop, as a share of the short side")
+
+
 class EmbedConfig(StageConfig):
-    """``vseg embed``: frozen-encoder shot embeddings with SCRL's evaluation preprocessing (scrl.md 3)."""
+    """``vseg embed``: frozen-encoder shot embeddings with SCRL's evaluation preprocessing (scrl.md 3), or clip
+    embeddings of whole videos with HiCo's (``clips``)."""
 
     split: str = Field(
         "all",
@@ -215,6 +319,16 @@ class EmbedConfig(StageConfig):
     device: Device = Field("auto", description="auto: CUDA when available, else CPU")
     bf16: bool = Field(False, description="bf16 autocast on CUDA (faster; features differ in the 3rd digit)")
     channels_last: bool = Field(True, description="channels_last memory format on CUDA (ignored on CPU)")
+    clips: ClipViewsConfig = ClipViewsConfig()
+
+
+class ProbeConfig(StageConfig):
+    """``vseg probe``: k-NN and linear classifiers on frozen, labelled clip embeddings."""
+
+    k: int = Field(20, ge=1, description="neighbours of the weighted k-NN vote (Wu et al. 2018 use 200 on ImageNet)")
+    temperature: float = Field(0.07, gt=0, description="k-NN vote weight exp(similarity / temperature)")
+    linear_c: float = Field(1.0, gt=0, description="inverse L2 strength of the logistic regression")
+    max_iter: int = Field(1000, ge=1, description="L-BFGS iterations of the logistic regression")
 
 
 class SegmentDataConfig(StageConfig):
@@ -319,6 +433,8 @@ def _field_names(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
 
 def _describe(error: Mapping[str, Any], model: type[BaseModel], origin: Mapping[str, str]) -> str:
     loc = [str(part) for part in error["loc"]]
+    if not loc:  # a check across keys (model validator)
+        return f"invalid config: {str(error['msg']).removeprefix('Value error, ')}"
     key = ".".join(loc)
     where = origin.get(key) or origin.get(loc[0], "")
     where = f" ({where})" if where else ""

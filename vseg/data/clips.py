@@ -134,8 +134,8 @@ class TwoViewClips(Dataset):
     def __len__(self) -> int:
         return len(self.clips)
 
-    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor] | DataError:
-        epoch, index = key if isinstance(key, tuple) else (0, key)
+    def __getitem__(self, key: int | tuple[int, int, float]) -> tuple[torch.Tensor, torch.Tensor] | DataError:
+        epoch, index = key[:2] if isinstance(key, tuple) else (0, key)
         try:
             frames = read_clip_frames(self.clips[index], self.shots_per_clip, self.keyframes_per_shot)
         except DataError as exc:
@@ -153,10 +153,14 @@ def collate_or_error(items: list):
     return default_collate(items)
 
 
-class EpochSampler(Sampler[tuple[int, int]]):
-    """A ``DistributedSampler`` (shuffled, seeded, one shard per rank, tail dropped) yielding ``(epoch, index)``.
+class EpochSampler(Sampler[tuple[int, int, float]]):
+    """A ``DistributedSampler`` (shuffled, seeded, one shard per rank, tail dropped) yielding
+    ``(epoch, index, progress)``.
 
-    Handing the epoch to the dataset with every index keeps augmentation seeds right in persistent workers.
+    Handing the epoch to the dataset with every index keeps augmentation seeds right in persistent workers; the
+    training progress in [0, 1), ``(epoch + step / steps_per_epoch) / epochs`` at the item's step (set by
+    :meth:`set_schedule`; 0 until then), drives schedules that live in the data, such as HiCo's gradual sampling.
+    The sampler runs in the training process, so the progress is exact whatever the number of workers.
     """
 
     def __init__(self, size: int, num_replicas: int = 1, rank: int = 0, seed: int = 0, shuffle: bool = True):
@@ -164,13 +168,25 @@ class EpochSampler(Sampler[tuple[int, int]]):
             range(size), num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed, drop_last=True
         )
         self.epoch = 0
+        self.epochs, self.steps_per_epoch, self.batch_size = 0, 0, 1
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
         self.inner.set_epoch(epoch)
 
+    def set_schedule(self, epochs: int, steps_per_epoch: int, batch_size: int) -> None:
+        """The run's length, for the progress: ``epochs`` of ``steps_per_epoch`` batches of ``batch_size`` items."""
+        self.epochs, self.steps_per_epoch, self.batch_size = epochs, steps_per_epoch, batch_size
+
+    def progress(self, position: int) -> float:
+        """The progress at the ``position``-th item of this rank's epoch."""
+        if not self.epochs:
+            return 0.0
+        step = position // self.batch_size
+        return (self.epoch + step / max(self.steps_per_epoch, 1)) / self.epochs
+
     def __len__(self) -> int:
         return len(self.inner)
 
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        return ((self.epoch, index) for index in self.inner)
+    def __iter__(self) -> Iterator[tuple[int, int, float]]:
+        return ((self.epoch, index, self.progress(k)) for k, index in enumerate(self.inner))

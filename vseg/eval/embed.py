@@ -126,10 +126,16 @@ def iter_features(
     device: torch.device = torch.device("cpu"),
     bf16: bool = False,
     channels_last: bool = False,
+    volumetric: bool = False,
 ) -> Iterator[np.ndarray]:
-    """Pooled backbone features (before the head, eval mode) of ``shots``, a float32 ``batch x D`` array at a time."""
+    """Pooled backbone features (before the head, eval mode) of ``shots``, a float32 ``batch x D`` array at a time.
+
+    ``channels_last`` on CUDA: channels_last, or channels_last_3d for a ``volumetric`` (3-d convolution) encoder.
+    """
     cuda = device.type == "cuda"
-    layout = torch.channels_last if cuda and channels_last else torch.contiguous_format
+    layout = torch.contiguous_format
+    if cuda and channels_last:
+        layout = torch.channels_last_3d if volumetric else torch.channels_last
     encoder.eval().to(device, memory_format=layout)
     loader = DataLoader(
         shots,
@@ -144,7 +150,10 @@ def iter_features(
         if isinstance(batch, DataError):
             raise batch
         with autocast:
-            features = encoder.features(batch.to(device, non_blocking=True, memory_format=layout))
+            batch = batch.to(device, non_blocking=True)
+            if batch.dim() == (5 if volumetric else 4):  # one clip or shot per row (not several views)
+                batch = batch.contiguous(memory_format=layout)
+            features = encoder.features(batch)
         yield features.float().cpu().numpy()
 
 
@@ -235,7 +244,7 @@ def _cache_key(checkpoint: Path, config: EmbedConfig) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
+def save_npy(path: Path, array: np.ndarray) -> None:
     with atomic.atomic_path(path) as tmp:
         with open(tmp, "wb") as stream:
             np.save(stream, array)
@@ -310,7 +319,7 @@ def _embed_movies(
             while pending and rows >= pending[0].num_shots:
                 stacked = np.concatenate(buffered)
                 movie = pending.pop(0)
-                _save_npy(cache / f"{movie.imdb}.npy", stacked[: movie.num_shots])
+                save_npy(cache / f"{movie.imdb}.npy", stacked[: movie.num_shots])
                 done.append(movie)
                 buffered, rows = [stacked[movie.num_shots :]], rows - movie.num_shots
             advance(len(batch))

@@ -42,3 +42,17 @@ def shuffle_across_ranks(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def unshuffle_across_ranks(x: torch.Tensor, inverse: torch.Tensor) -> torch.Tensor:
     """Undo :func:`shuffle_across_ranks`: this rank gets back the rows of its own original samples."""
     return all_gather_nograd(x)[inverse.view(world_size(), -1)[rank()]]
+
+
+def all_gather_with_grad(x: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``x`` from every rank along dim 0 (rank order); only this rank's slice carries gradient.
+
+    The other ranks' slices are plain copies (HiCo's ``construct_logits_with_gradient``, hico.md 2.2): a loss on the
+    gathered tensor back-propagates into the local ``x`` only. Every rank must pass the same shape. In one process
+    (no process group) it returns ``x`` itself.
+    """
+    if world_size() == 1:
+        return x
+    parts = list(all_gather_nograd(x.detach()).chunk(world_size()))
+    parts[rank()] = x
+    return torch.cat(parts)

@@ -6,8 +6,9 @@
 - ``cosine``: the standard full cosine ``lr0 * 0.5 * (1 + cos(pi * t / E))``, updated every step, ending near 0.
 - ``step``: ``lr0 * gamma ** (number of milestones <= e)``, per epoch (the reference's alternative to cosine).
 
-All three take an optional linear warm-up over the first ``warmup_epochs`` (per step), and the base lr follows the
-linear scaling rule: ``lr0 = lr * batch_size / reference_batch`` (Goyal et al., 2017).
+All three take an optional linear warm-up over the first ``warmup_epochs``, per step, as SlowFast's (and so HiCo's)
+``lr_policy``: from ``warmup_start_lr`` (0 by default) in a straight line to the schedule's value at the end of the
+warm-up. The base lr follows the linear scaling rule: ``lr0 = lr * batch_size / reference_batch`` (Goyal et al., 2017).
 """
 
 from __future__ import annotations
@@ -28,15 +29,20 @@ def step_lr(lr0: float, gamma: float, milestones: list[int], epoch: int) -> floa
     return lr0 * gamma ** bisect.bisect_right(sorted(milestones), epoch)
 
 
+def _scheduled(optim: OptimConfig, lr0: float, t: float, epochs: int) -> float:
+    """The schedule without warm-up at fractional epoch ``t``."""
+    epoch = math.floor(t)
+    if optim.schedule == "scrl_cosine":
+        return lr0 * 0.5 * (1 + math.cos(0.5 * math.pi * epoch / epochs))
+    if optim.schedule == "cosine":
+        return lr0 * 0.5 * (1 + math.cos(math.pi * t / epochs))
+    return step_lr(lr0, optim.gamma, optim.milestones, epoch)
+
+
 def lr_at(optim: OptimConfig, lr0: float, epoch: int, step: int, steps_per_epoch: int, epochs: int) -> float:
     """The lr for step ``step`` (0-based) of epoch ``epoch`` (0-based) of an ``epochs``-epoch run."""
     t = epoch + step / max(steps_per_epoch, 1)
-    if optim.schedule == "scrl_cosine":
-        lr = lr0 * 0.5 * (1 + math.cos(0.5 * math.pi * epoch / epochs))
-    elif optim.schedule == "cosine":
-        lr = lr0 * 0.5 * (1 + math.cos(math.pi * t / epochs))
-    else:
-        lr = step_lr(lr0, optim.gamma, optim.milestones, epoch)
     if t < optim.warmup_epochs:
-        lr *= t / optim.warmup_epochs
-    return lr
+        start = optim.warmup_start_lr
+        return start + (_scheduled(optim, lr0, optim.warmup_epochs, epochs) - start) * t / optim.warmup_epochs
+    return _scheduled(optim, lr0, t, epochs)

@@ -40,6 +40,7 @@ class ScrlMethod:
 
     name = "scrl"
     unit = "shots"
+    volumetric = False
 
     def __init__(self, config: ScrlConfig):
         self.config = config
@@ -112,7 +113,7 @@ class ScrlMethod:
     def _to_device(self, view: torch.Tensor, env: DistEnv) -> torch.Tensor:
         """clips x shots x C x S x S -> shots x C x S x S on the device (channels_last on CUDA when configured)."""
         view = view.flatten(0, 1).to(env.device, non_blocking=True)
-        return view.contiguous(memory_format=memory_format(self.config.train, env))
+        return view.contiguous(memory_format=memory_format(self.config.train, env, self.volumetric))
 
     def describe(self) -> dict[str, Any]:
         return {"arch": self.config.model.arch}

@@ -39,6 +39,7 @@ from vseg.errors import ConfigError, DataError
 from vseg.io import atomic
 from vseg.train import checkpoint as ckpt
 from vseg.train.distributed import DistEnv, barrier, gather_objects, init_distributed, shutdown
+from vseg.train.lars import LARS, lars_param_groups
 from vseg.train.schedule import base_lr, lr_at
 
 CONFIG_FILE = "config.yaml"
@@ -52,6 +53,8 @@ RESUMABLE_CHANGES = {
     "train.tensorboard",
     "train.steps_per_epoch",
     "data.root",
+    "data.training_list",
+    "data.clip_dir",
 }
 
 
@@ -61,6 +64,7 @@ class Method(Protocol):
     name: str  # "scrl"
     unit: str  # what the batch counts: "shots"
     items_per_sample: int  # items per dataset sample (16 shots per SCRL clip)
+    volumetric: bool  # the model's convolutions are 3-d (channels_last_3d rather than channels_last on CUDA)
     config: Any  # a StageConfig with .optim (OptimConfig) and .train (TrainConfig)
 
     def build_dataset(self, env: DistEnv) -> Dataset: ...
@@ -123,7 +127,12 @@ def find_resume_checkpoint(out: Path, resume: str | None) -> Path | None:
 
 
 def build_optimizer(model: nn.Module, optim: OptimConfig) -> torch.optim.Optimizer:
-    """SGD with momentum; weight decay on every parameter, BN and biases included (as SCRL)."""
+    """``optim.optimizer``: SGD with momentum and weight decay on every parameter, BN and biases included (SCRL);
+    or LARS with Nesterov momentum, BN and biases without weight decay (and without LARS scaling when
+    ``optim.bn_lars_exclude``), as HiCo."""
+    if optim.optimizer == "lars":
+        groups = lars_param_groups(model, optim.weight_decay, optim.bn_lars_exclude)
+        return LARS(groups, lr=optim.lr, momentum=optim.momentum, eta=optim.trust_coefficient)
     params = [p for p in model.parameters() if p.requires_grad]
     return torch.optim.SGD(params, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay)
 
@@ -201,9 +210,12 @@ def build_loader(
     return loader, sampler
 
 
-def memory_format(train: TrainConfig, env: DistEnv) -> torch.memory_format:
-    """channels_last on CUDA when ``train.channels_last``, else the default layout; for the model and its inputs."""
-    return torch.channels_last if env.device.type == "cuda" and train.channels_last else torch.contiguous_format
+def memory_format(train: TrainConfig, env: DistEnv, volumetric: bool = False) -> torch.memory_format:
+    """channels_last (channels_last_3d for 3-d models) on CUDA when ``train.channels_last``, else the default
+    layout; for the model and its inputs."""
+    if env.device.type != "cuda" or not train.channels_last:
+        return torch.contiguous_format
+    return torch.channels_last_3d if volumetric else torch.channels_last
 
 
 def train_step(
@@ -278,7 +290,7 @@ class _Run:
         dataset = self.method.build_dataset(self.env)
         loader, sampler = build_loader(dataset, self.train, self.env, self.samples_per_rank)
         model = self.method.build_model(self.env, self.train.batch_size)
-        model = model.to(self.env.device, memory_format=memory_format(self.train, self.env))
+        model = model.to(self.env.device, memory_format=memory_format(self.train, self.env, self.method.volumetric))
         optimizer = build_optimizer(model, self.optim)
         start_epoch, step = 0, 0
         if self.resume_from is not None:
@@ -301,8 +313,9 @@ class _Run:
         if self.env.is_main:
             atomic.write_text(self.out / CONFIG_FILE, config_to_yaml(self.config, f"pretrain {self.method.name}"))
             log = MetricsLog(self.out, start_epoch, self.train.tensorboard)
+        steps_per_epoch = min(len(loader), self.train.steps_per_epoch or len(loader))
+        sampler.set_schedule(self.train.epochs, steps_per_epoch, self.samples_per_rank)
         try:
-            steps_per_epoch = min(len(loader), self.train.steps_per_epoch or len(loader))
             lr0 = base_lr(self.optim, self.train.batch_size)
             for epoch in range(start_epoch, self.train.epochs):
                 sampler.set_epoch(epoch)

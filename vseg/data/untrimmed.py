@@ -1,0 +1,212 @@
+"""HiCo's training samples: K clips of one untrimmed video, decoded across its 5 s pieces (hico.md 1.3, 3.2).
+
+One sample is one *video* (not one piece). For each sample, :func:`clip_centres` draws the clip centres:
+
+    U(a, b) = a + (b - a) * rand()              (b < a gives a)
+    lo, hi  = clip_time, duration - clip_time
+    c0      = U(lo, hi)
+    c_j     = U(max(c_{j-1} - d, lo), min(c_{j-1} + d, hi))    j = 1 .. K-1   (d = max_dis; unconstrained: U(lo, hi))
+    c_{K-1} = U(lo, hi)                                              when topical (TCL's far clip)
+
+Gradual sampling grows ``d`` linearly from ``max_dis[0]`` to ``max_dis[1]`` over training (0 to 1 s): at the start
+clips 0 and 1 cover the same window (plain SimCLR), at the end they may be 1 s apart. The training progress comes
+with every index from the sampler (:class:`~vseg.data.clips.EpochSampler` yields ``(epoch, index, progress)``), so
+it is exact in every loader worker and on every rank; the reference passed it through files in the working
+directory, which raced and mixed up concurrent runs (fixed on purpose).
+
+A clip covers ``frames * sampling_rate / target_fps`` seconds (16 * 4 / 30 = 2.133 s) around its centre; its
+``frames`` frames are spread evenly over that window at the pieces' real frame rate (:func:`frame_positions`), and
+the pieces it overlaps are read as one frame sequence. Each clip is augmented on its own, with one parameter set for
+all its frames (:func:`hico_view`). A piece that cannot be decoded is an error naming the file; the reference
+silently trained on a neighbouring sample instead (fixed on purpose).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from vseg.config import HicoDataConfig
+from vseg.data.augment import ViewSpec, apply_view, sample_view_params
+from vseg.data.clips import item_seed
+from vseg.errors import DataError
+from vseg.io.cliplist import UntrimmedVideo, clip_file_name
+
+
+def max_distance(max_dis: tuple[float, float] | None, progress: float) -> float | None:
+    """Gradual sampling's bound on the centre distance of clips 0 and 1 at ``progress`` in [0, 1]; None: none."""
+    if max_dis is None:
+        return None
+    r = min(max(progress, 0.0), 1.0)
+    return max_dis[0] + (max_dis[1] - max_dis[0]) * r
+
+
+def _uniform(low: float, high: float, generator: torch.Generator | None) -> float:
+    high = max(high, low)
+    return low + (high - low) * torch.rand((), generator=generator, dtype=torch.float64).item()
+
+
+def clip_centres(
+    duration: float,
+    clips: int,
+    clip_seconds: float,
+    max_dis: float | None,
+    topical: bool,
+    generator: torch.Generator | None = None,
+) -> list[float]:
+    """The centres (seconds) of a sample's clips, by the formula in the module docstring."""
+    lo, hi = clip_seconds, duration - clip_seconds
+    centres = [_uniform(lo, hi, generator)]
+    for _ in range(1, clips):
+        previous = centres[-1]
+        if max_dis is None:
+            centres.append(_uniform(lo, hi, generator))
+        else:
+            centres.append(_uniform(max(previous - max_dis, lo), min(previous + max_dis, hi), generator))
+    if topical:
+        centres[-1] = _uniform(lo, hi, generator)
+    return centres
+
+
+def clip_window(centre: float, clip_seconds: float, duration: float) -> tuple[float, float]:
+    """``[centre - clip/2, centre + clip/2]`` clipped to the video."""
+    return max(centre - clip_seconds / 2, 0.0), min(centre + clip_seconds / 2, duration)
+
+
+def frame_positions(start: float, end: float, fps: float, total: int, frames: int) -> np.ndarray:
+    """Frame indices of a clip spanning ``[start, end]`` seconds of a ``total``-frame sequence at ``fps``.
+
+    The reference's ``linspace(int(start * fps), min(int(end * fps), total), frames)``, clamped to
+    ``[first, last - 1]`` and truncated to integers.
+    """
+    first, last = int(start * fps), min(int(end * fps), total)
+    positions = np.linspace(first, last, frames)
+    return np.clip(positions, first, max(last - 1, first)).astype(np.int64).clip(0, max(total - 1, 0))
+
+
+def read_window(video: UntrimmedVideo, clip_dir: Path, start: float, end: float, frames: int) -> torch.Tensor:
+    """``frames`` frames spread over ``[start, end]`` seconds of ``video``: a ``frames x H x W x 3`` uint8 tensor.
+
+    The pieces overlapping the window are opened with decord and read as one sequence; the frame rate is the first
+    piece's (as the reference).
+    """
+    import decord
+
+    pieces = [(s, e) for s, e in video.pieces if s < end * 1000 and e > start * 1000] or [video.pieces[-1]]
+    readers, counts, fps = [], [], None
+    for s, e in pieces:
+        path = clip_dir / clip_file_name(video.id, s, e)
+        try:
+            reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+            count = len(reader)
+        except (decord.DECORDError, RuntimeError) as exc:
+            raise DataError(path, f"cannot decode this piece ({str(exc).splitlines()[0][:120]})") from None
+        if count == 0:
+            raise DataError(path, "piece has no frames")
+        readers.append((path, reader))
+        counts.append(count)
+        fps = fps or reader.get_avg_fps()
+    origin = pieces[0][0] / 1000
+    positions = frame_positions(start - origin, end - origin, fps, sum(counts), frames)
+    bounds = np.cumsum([0, *counts])
+    owner = np.searchsorted(bounds, positions, side="right") - 1
+    out = []
+    for k, (path, reader) in enumerate(readers):
+        local = (positions[owner == k] - bounds[k]).tolist()
+        if local:
+            try:
+                out.append(torch.from_numpy(reader.get_batch(local).asnumpy()))
+            except (decord.DECORDError, RuntimeError) as exc:
+                raise DataError(
+                    path, f"cannot decode frames {local[:3]}... ({str(exc).splitlines()[0][:120]})"
+                ) from None
+    sizes = {tuple(part.shape[1:3]) for part in out}
+    if len(sizes) > 1:
+        raise DataError(readers[0][0], f"pieces of video {video.id} differ in frame size: {sorted(sizes)}")
+    return torch.cat(out)
+
+
+def hico_view(data: HicoDataConfig) -> ViewSpec:
+    """Per-clip augmentation (hico.md 3.2): random resized crop, colour jitter, grayscale, blur, flip, normalise."""
+    return ViewSpec(
+        size=data.crop_size,
+        scale=tuple(data.crop_scale),
+        ratio=tuple(data.crop_ratio),
+        jitter_p=data.jitter_p,
+        jitter=tuple(data.jitter),
+        grayscale_p=data.grayscale_p,
+        blur_p=data.blur_p,
+        flip_p=data.flip_p,
+        mean=(data.mean,) * 3,
+        std=(data.std,) * 3,
+    )
+
+
+def augment_clip(frames: torch.Tensor, spec: ViewSpec, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``T x H x W x 3`` uint8 -> ``3 x T x S x S`` float32, one parameter set for every frame of the clip."""
+    batch = frames.permute(0, 3, 1, 2)
+    params = sample_view_params(batch.shape[-2], batch.shape[-1], spec, generator)
+    view = apply_view(batch, params, spec.size, spec.mean, spec.std)
+    return view.view(len(batch), 3, spec.size, spec.size).permute(1, 0, 2, 3)
+
+
+@dataclass
+class UntrimmedClips(Dataset):
+    """``(epoch, index, progress)`` -> ``K x 3 x T x S x S`` float32: the augmented clips of video ``index``.
+
+    A piece that cannot be read is returned as its DataError, raised in the training process by the trainer.
+    """
+
+    videos: Sequence[UntrimmedVideo]
+    clip_dir: Path
+    data: HicoDataConfig
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.spec = hico_view(self.data)
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def centres(self, epoch: int, index: int, progress: float) -> list[float]:
+        """The clip centres of one sample, as drawn by ``__getitem__``."""
+        generator = torch.Generator().manual_seed(item_seed(self.seed, epoch, index))
+        return self._centres(index, progress, generator)
+
+    def _centres(self, index: int, progress: float, generator: torch.Generator) -> list[float]:
+        data = self.data
+        return clip_centres(
+            self.videos[index].duration,
+            data.clips_per_video,
+            data.clip_seconds,
+            max_distance(data.max_dis, progress),
+            data.topical,
+            generator,
+        )
+
+    def __getitem__(self, key: tuple[int, int, float] | int) -> torch.Tensor | DataError:
+        epoch, index, progress = key if isinstance(key, tuple) else (0, key, 0.0)
+        video = self.videos[index]
+        generator = torch.Generator().manual_seed(item_seed(self.seed, epoch, index))
+        clips = []
+        try:
+            for centre in self._centres(index, progress, generator):
+                start, end = clip_window(centre, self.data.clip_seconds, video.duration)
+                frames = read_window(video, self.clip_dir, start, end, self.data.frames)
+                clips.append(augment_clip(frames, self.spec, generator))
+        except DataError as exc:
+            return exc
+        return torch.stack(clips)
+
+
+def check_pieces(videos: Sequence[UntrimmedVideo], clip_dir: Path) -> None:
+    """DataError naming the first listed piece that is not in ``clip_dir`` (and how many are missing)."""
+    paths = (clip_dir / clip_file_name(video.id, s, e) for video in videos for s, e in video.pieces)
+    missing = [path for path in paths if not path.is_file()]
+    if missing:
+        raise DataError(missing[0], f"piece listed in the training list is missing ({len(missing)} missing in all)")

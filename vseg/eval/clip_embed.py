@@ -1,0 +1,164 @@
+"""``vseg embed --clips LIST``: a frozen clip encoder (HiCo's S3D-G) turns every video of a list into an embedding.
+
+The list is the UCF101/HMDB51 format, ``relative/path [label]`` per line. Each video is read as HiCo's test views
+(:mod:`vseg.data.video_views`: 10 temporal views x 1 centre crop by default) and its embedding is the mean of the
+backbone's pooled 1024-d features over the views, in eval mode. Output: ``OUT/<list stem>.npz``, the same safe
+format as shot embeddings (:mod:`vseg.io.embeddings`) with one row per video: ``movies`` are the listed paths and
+``labels`` the class indices when the list has them.
+
+Checkpoints: a ``vseg pretrain hico`` run's (the ``backbone.*`` weights of its state dict), or a bare S3D-G state
+dict. Whether the S3D-G has self-gating is read from the weights. Every backbone weight must be present. Finished
+chunks of videos are cached under ``OUT/.partial/``, so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Subset
+
+from vseg import ui
+from vseg.config import EmbedConfig
+from vseg.data.video_views import VideoViews
+from vseg.errors import DataError
+from vseg.eval.embed import iter_features, save_npy
+from vseg.io import atomic
+from vseg.io.cliplist import read_labelled_list
+from vseg.io.embeddings import Embeddings, write_npz
+from vseg.models.s3dg import S3DG
+from vseg.parallel import default_workers
+from vseg.train.checkpoint import load_checkpoint, strip_prefix
+from vseg.train.distributed import choose_device
+
+CHUNK = 256  # videos per cached chunk
+BACKBONE_PREFIXES = ("module.backbone.", "backbone.", "module.", "")
+
+
+class ViewAveragedEncoder(nn.Module):
+    """``B x V x 3 x T x H x W`` views -> ``B x D``: the backbone's features averaged over the V views."""
+
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+
+    def features(self, views: torch.Tensor) -> torch.Tensor:
+        b, v = views.shape[:2]
+        return self.backbone(views.flatten(0, 1)).view(b, v, -1).mean(1)
+
+
+@dataclass
+class LoadedClipEncoder:
+    encoder: ViewAveragedEncoder
+    gating: bool
+    layout: str  # "vseg hico" or "state dict"
+
+
+def load_clip_encoder(path: Path) -> LoadedClipEncoder:
+    """The S3D-G backbone of a HiCo checkpoint or a bare S3D-G state dict; DataError listing missing weights."""
+    path = Path(path)
+    checkpoint = load_checkpoint(path)
+    state = checkpoint.get("state_dict", checkpoint)
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise DataError(path, "has no 'state_dict' and is not a state dict of tensors")
+    layout = f"vseg {checkpoint['method']}" if "method" in checkpoint else "state dict"
+    prefix = next((p for p in BACKBONE_PREFIXES if f"{p}Conv_1a.conv1.weight" in state), None)
+    if prefix is None:
+        keys = ", ".join(list(state)[:4])
+        raise DataError(path, f"no S3D-G backbone in it (no Conv_1a weights under backbone.; first keys: {keys})")
+    weights = strip_prefix(state, prefix)
+    gating = any(name.startswith("Mixed_3b.gating") for name in weights)
+    backbone = S3DG(gating=gating)
+    own = backbone.state_dict()
+    missing = [n for n in own if n not in weights and not n.endswith("num_batches_tracked")]
+    if missing:
+        shown = ", ".join(prefix + n for n in missing[:6]) + (", ..." if len(missing) > 6 else "")
+        raise DataError(path, f"{len(missing)} S3D-G weights missing: {shown}")
+    wrong = [n for n in own if n in weights and weights[n].shape != own[n].shape]
+    if wrong:
+        raise DataError(path, f"{prefix}{wrong[0]} has shape {tuple(weights[wrong[0]].shape)}, expected "
+                        f"{tuple(own[wrong[0]].shape)}")  # fmt: skip
+    own.update({n: weights[n] for n in own if n in weights})
+    backbone.load_state_dict(own)
+    return LoadedClipEncoder(ViewAveragedEncoder(backbone).eval(), gating, layout)
+
+
+@dataclass
+class ClipEmbedReport:
+    out: Path
+    file: Path
+    videos: int
+    labelled: bool
+    resumed: int
+    checkpoint: LoadedClipEncoder
+    device: str
+    seconds: float = 0.0
+    videos_per_second: float = 0.0
+
+
+def _cache_key(checkpoint: Path, listing: Path, config: EmbedConfig) -> str:
+    stat = checkpoint.stat()
+    text = f"{checkpoint.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{listing.resolve()}:{config.clips}:{config.bf16}"
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def run_clip_embed(
+    checkpoint: Path, listing: Path, root: Path | None, out: Path, config: EmbedConfig
+) -> ClipEmbedReport:
+    """Embed every video of ``listing`` (paths relative to ``root``, else to the list's folder) into OUT/<stem>.npz."""
+    started = time.perf_counter()
+    checkpoint, listing, out = Path(checkpoint), Path(listing), Path(out)
+    loaded = load_clip_encoder(checkpoint)
+    entries = read_labelled_list(listing, root)
+    if not entries:
+        raise DataError(listing, "the list holds no videos")
+    missing = [path for path, _ in entries if not Path(path).is_file()]
+    if missing:
+        raise DataError(missing[0], f"video listed in {listing.name} not found ({len(missing)} missing in all)")
+    views = config.clips
+    dataset = VideoViews(
+        [path for path, _ in entries],
+        frames=views.frames,
+        clip_seconds=views.frames * views.sampling_rate / views.target_fps,
+        views=views.views,
+        size=views.size,
+        crop_fraction=views.crop_fraction,
+    )
+    device = choose_device(config.device, 0)
+    workers = default_workers() if config.workers is None else config.workers
+    cache = out / atomic.PARTIAL_DIR / f"clips-{_cache_key(checkpoint, listing, config)}"
+    chunks = [range(i, min(i + CHUNK, len(dataset))) for i in range(0, len(dataset), CHUNK)]
+    pending = [c for c in chunks if not (cache / f"{c.start:08d}.npy").is_file()]
+    todo = sum(len(c) for c in pending)
+    tick = time.perf_counter()
+    with ui.progress(f"embed {listing.stem}", todo, "videos") as advance:
+        for chunk in pending:
+            rows = []
+            for batch in iter_features(
+                loaded.encoder, Subset(dataset, chunk), config.batch_size, workers, device, config.bf16,
+                config.channels_last, volumetric=True,
+            ):  # fmt: skip
+                rows.append(batch)
+                advance(len(batch))
+            save_npy(cache / f"{chunk.start:08d}.npy", np.concatenate(rows))
+    compute = time.perf_counter() - tick
+    features = np.concatenate([np.load(cache / f"{c.start:08d}.npy") for c in chunks])
+    labels = [label for _, label in entries]
+    labelled = all(label is not None for label in labels)
+    base = Path(root) if root is not None else listing.parent
+    names = [str(Path(path).relative_to(base)) if Path(path).is_relative_to(base) else str(path) for path, _ in entries]
+    embeddings = Embeddings(
+        names, np.arange(len(names) + 1), features, np.array(labels, np.int64) if labelled else None
+    )
+    file = out / f"{listing.stem}.npz"
+    write_npz(file, embeddings)
+    atomic.discard_dir(cache)
+    report = ClipEmbedReport(out, file, len(entries), labelled, len(entries) - todo, loaded, str(device))
+    report.seconds = time.perf_counter() - started
+    report.videos_per_second = todo / compute if compute > 0 and todo else 0.0
+    return report

@@ -1,0 +1,140 @@
+"""LARS with Nesterov momentum, as HiCo trains (You, Gitman and Ginsburg, "Large Batch Training of Convolutional
+Networks", 2017, Algorithm 1; hico.md 3.3), and HiCo's parameter groups.
+
+For each parameter ``w`` with gradient ``g``, in its group's ``lr``, ``weight_decay`` (wd) and ``momentum`` (m)::
+
+    local = eta * ||w|| / (||g|| + wd * ||w||)      1 if the group has lars_exclude=True, or if ||w|| or ||g|| is 0
+    d     = (g + wd * w) * local * lr
+    buf   = m * buf + d                              buf starts at 0, so the first step gives buf = d
+    w    -= d + m * buf                              Nesterov; without it, w -= buf
+
+One difference from the reference (OpenSelfSup's LARS): there ``||w|| = 0`` gives ``local = 0``, so a zero-initialised
+parameter that is not LARS-excluded (e.g. a BN bias) never moves, and ``||w|| = ||g|| = 0`` gives NaN. Here both give
+``local = 1`` (a plain SGD step), as most LARS implementations do. The norms stay on the device (no host sync).
+
+Parameter groups (:func:`lars_param_groups`): BN/normalisation parameters (a name containing "bn" or "norm", or any
+parameter of a normalisation module) and biases get no weight decay and skip the LARS scaling when
+``bn_lars_exclude``; every other parameter gets ``weight_decay``. The reference only tests names for "bn"/"norm";
+biases without weight decay follow the later TAdaConv optimizer (and the usual SimCLR/BYOL practice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+NORM_MODULES: tuple[type[nn.Module], ...] = (
+    nn.modules.batchnorm._NormBase,  # BatchNorm*, SyncBatchNorm, InstanceNorm*
+    nn.GroupNorm,
+    nn.LayerNorm,
+    nn.LocalResponseNorm,
+) + ((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ())
+
+
+def _norm(t: torch.Tensor) -> torch.Tensor:
+    """The L2 norm, accumulated in at least float32."""
+    return torch.linalg.vector_norm(t, dtype=torch.float32 if t.dtype in (torch.float16, torch.bfloat16) else None)
+
+
+class LARS(torch.optim.Optimizer):
+    """Layer-wise adaptive rate scaling for SGD with (Nesterov) momentum; see the module docstring.
+
+    Group options: ``lr``, ``momentum``, ``weight_decay``, ``eta``, ``nesterov`` and ``lars_exclude`` (local lr 1).
+    """
+
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
+        lr: float = 0.1,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-6,
+        eta: float = 0.001,
+        nesterov: bool = True,
+        lars_exclude: bool = False,
+    ):
+        if lr < 0:
+            raise ValueError(f"invalid learning rate {lr}")
+        if momentum < 0:
+            raise ValueError(f"invalid momentum {momentum}")
+        if weight_decay < 0:
+            raise ValueError(f"invalid weight_decay {weight_decay}")
+        if eta < 0:
+            raise ValueError(f"invalid LARS coefficient eta {eta}")
+        if nesterov and momentum <= 0:
+            raise ValueError("Nesterov momentum needs a momentum above 0")
+        defaults = {
+            "lr": lr,
+            "momentum": momentum,
+            "weight_decay": weight_decay,
+            "eta": eta,
+            "nesterov": nesterov,
+            "lars_exclude": lars_exclude,
+        }
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            lr, momentum, wd, eta = group["lr"], group["momentum"], group["weight_decay"], group["eta"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise RuntimeError("LARS does not support sparse gradients")
+                g = p.grad
+                d = g.add(p, alpha=wd).mul_(lr)
+                if not group["lars_exclude"]:
+                    w_norm, g_norm = _norm(p), _norm(g)
+                    trust = eta * w_norm / (g_norm + wd * w_norm)
+                    d.mul_(torch.where((w_norm > 0) & (g_norm > 0), trust, torch.ones_like(trust)).to(d.dtype))
+                if momentum:
+                    state = self.state[p]
+                    if "momentum_buffer" not in state:
+                        buf = state["momentum_buffer"] = d.clone()
+                    else:
+                        buf = state["momentum_buffer"]
+                        buf.mul_(momentum).add_(d)
+                    d = d.add(buf, alpha=momentum) if group["nesterov"] else buf
+                p.sub_(d)
+        return loss
+
+
+def _is_no_decay(name: str, parameter: torch.Tensor, norm_params: set[int]) -> str | None:
+    if id(parameter) in norm_params or "bn" in name or "norm" in name:
+        return "bn"
+    if name.endswith("bias"):
+        return "bias"
+    return None
+
+
+def lars_param_groups(model: nn.Module, weight_decay: float, bn_lars_exclude: bool) -> list[dict[str, Any]]:
+    """HiCo's parameter groups (hico.md 3.3), each with a ``name`` for logs; empty groups are left out.
+
+    - ``bn``: parameters of normalisation modules, or whose name contains "bn" or "norm": weight decay 0,
+      ``lars_exclude=bn_lars_exclude``;
+    - ``bias``: the other biases (names ending in "bias"): the same settings as ``bn``;
+    - ``decay``: everything else (conv, linear and gating weights): ``weight_decay``, LARS-scaled.
+
+    Parameters with ``requires_grad=False`` are left out.
+    """
+    norm_params = {id(p) for m in model.modules() if isinstance(m, NORM_MODULES) for p in m.parameters(recurse=False)}
+    groups: dict[str, list[torch.Tensor]] = {"bn": [], "bias": [], "decay": []}
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            groups[_is_no_decay(name, parameter, norm_params) or "decay"].append(parameter)
+    settings = {
+        "bn": {"weight_decay": 0.0, "lars_exclude": bn_lars_exclude},
+        "bias": {"weight_decay": 0.0, "lars_exclude": bn_lars_exclude},
+        "decay": {"weight_decay": weight_decay, "lars_exclude": False},
+    }
+    return [{"name": key, "params": params, **settings[key]} for key, params in groups.items() if params]
+
+
+hico_param_groups = lars_param_groups
