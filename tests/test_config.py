@@ -6,6 +6,7 @@ import pytest
 from pydantic import BaseModel
 
 from vseg.config import (
+    ClipsConfig,
     HicoConfig,
     PuzzlesConfig,
     ScrlConfig,
@@ -125,6 +126,7 @@ def test_every_shipped_preset_validates():
         "scrl": ScrlConfig,
         "segment": SegmentConfig,
         "hico": HicoConfig,
+        "clips": ClipsConfig,
     }
     presets = sorted(CONFIG_DIR.rglob("*.yaml"))
     assert presets
@@ -134,6 +136,8 @@ def test_every_shipped_preset_validates():
         assert isinstance(load_config(model, path), BaseModel)
     # the paper's boundary protocol is spelled out in segment/scrl.yaml and is also the default
     assert load_config(SegmentConfig, CONFIG_DIR / "segment" / "scrl.yaml") == SegmentConfig()
+    # HiCo's clip settings are the defaults of prep clips
+    assert load_config(ClipsConfig, CONFIG_DIR / "clips" / "default.yaml") == ClipsConfig()
     # HiCo's HACS-s settings are the defaults too; the others differ where the reference's configs do
     hacs_s = load_config(HicoConfig, CONFIG_DIR / "hico" / "hacs_s.yaml")
     assert hacs_s.model_dump(exclude={"train": {"workers", "log_every"}}) == HicoConfig().model_dump(

@@ -19,27 +19,24 @@ from vseg.data.untrimmed import (
     max_distance,
     read_window,
 )
-from vseg.data.video_views import VideoViews, view_starts
+from vseg.data.video_views import VideoViews, centre_view, view_starts
 from vseg.errors import DataError
 from vseg.io.cliplist import UntrimmedVideo, clip_file_name
 from vseg.io.video import write_video
 
+from .synthetic_video import coded_frames, frame_code
+
 FPS = 10
-GRAY_STEP = 2  # frame i is a flat gray of level 2 * i, so a decoded frame tells its index
-
-
-def _gray_frames(first: int, count: int, size=(48, 32)):
-    for i in range(first, first + count):
-        yield np.full((size[1], size[0], 3), GRAY_STEP * i, np.uint8)
+CODED = list(coded_frames(120))  # frame i shows the bits of i (tests/synthetic_video.py)
 
 
 @pytest.fixture(scope="module")
 def pieces(tmp_path_factory) -> tuple[UntrimmedVideo, Path]:
-    """A 12 s, 10 fps video in pieces of 5 s (frames 0-49, 50-99, 100-119), frame i of gray level 2i."""
+    """A 12 s, 10 fps video in pieces of 5 s (frames 0-49, 50-99, 100-119), each frame showing its index."""
     clip_dir = tmp_path_factory.mktemp("pieces")
     spans = [(0, 5000), (5000, 10000), (10000, 12000)]
     for start, end in spans:
-        write_video(clip_dir / clip_file_name("vid", start, end), _gray_frames(start * FPS // 1000, (end - start) * FPS // 1000), FPS)
+        write_video(clip_dir / clip_file_name("vid", start, end), CODED[start * FPS // 1000 : end * FPS // 1000], FPS)
     return UntrimmedVideo("vid", spans), clip_dir
 
 
@@ -90,15 +87,13 @@ def test_frame_positions_follow_the_reference_formula():
 def test_a_window_is_read_across_piece_boundaries(pieces):
     video, clip_dir = pieces
     frames = read_window(video, clip_dir, 4.0, 6.0, 8)
-    assert frames.shape == (8, 32, 48, 3) and frames.dtype == torch.uint8
+    assert frames.shape == (8, 48, 96, 3) and frames.dtype == torch.uint8
     expected = frame_positions(4.0, 6.0, FPS, 100, 8)  # pieces 0 and 1 read as one sequence from 0 s
-    decoded = (frames[:, 16, 24, 0].float() / GRAY_STEP).round().long()
-    assert decoded.tolist() == expected.tolist()
+    decoded = [frame_code(frame.numpy()) for frame in frames]
+    assert decoded == expected.tolist()
     assert expected[0] < 50 <= expected[-1]  # the window really spans two pieces
     last = read_window(video, clip_dir, 10.5, 12.0, 4)  # the short last piece, its positions relative to 10 s
-    assert (last[:, 16, 24, 0].float() / GRAY_STEP).round().long().tolist() == (
-        100 + frame_positions(0.5, 2.0, FPS, 20, 4)
-    ).tolist()
+    assert [frame_code(frame.numpy()) for frame in last] == (100 + frame_positions(0.5, 2.0, FPS, 20, 4)).tolist()
 
 
 def test_samples_are_k_augmented_clips_seeded_by_epoch_and_index(pieces):
@@ -145,6 +140,6 @@ def test_evaluation_views_are_centre_crops_spread_over_the_video(pieces):
     path = clip_dir / clip_file_name("vid", 0, 5000)
     views = VideoViews([path], frames=4, clip_seconds=1.0, views=2, size=16)[0]
     assert views.shape == (2, 3, 4, 16, 16)
-    # a flat gray frame of level 2i, normalised with 0.45 / 0.225: the first frame of view 1 is frame 20
-    assert views[1, 0, 0].mean().item() == pytest.approx((GRAY_STEP * 20 / 255 - 0.45) / 0.225, abs=0.02)
+    gray = centre_view(torch.full((2, 40, 60, 3), 90, dtype=torch.uint8), 16, 0.875, 0.45, 0.225)
+    assert gray.shape == (3, 2, 16, 16) and torch.allclose(gray, torch.tensor((90 / 255 - 0.45) / 0.225))
     assert isinstance(VideoViews([clip_dir / "missing.mp4"])[0], DataError)

@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 
 from vseg import __version__, ui
 from vseg.config import (
+    ClipsConfig,
     EmbedConfig,
     ProbeConfig,
     PuzzlesConfig,
@@ -177,6 +178,61 @@ def _exit_on_failures(failed: dict[str, VsegError], advice: str) -> None:
             ui.error(str(error))
         ui.error(f"{len(failed)} {advice}")
         raise typer.Exit(1)
+
+
+@prep_app.command("clips")
+def prep_clips(
+    ctx: typer.Context,
+    inputs: list[Path] = typer.Argument(
+        ...,
+        help="Long videos, or folders of them (their video files, sorted by name); the id is the file name "
+        "without extension and without a leading v_.",
+    ),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Output folder: training/v_<id>_<startms>_<endms>.mp4 and training.txt."
+    ),
+    clip_seconds: float = _option(ClipsConfig, "clip_seconds", "--clip-seconds"),
+    stream_copy: bool = _option(ClipsConfig, "stream_copy", "--stream-copy/--re-encode"),
+    crf: int = _option(ClipsConfig, "crf", "--crf"),
+    preset: str = _option(ClipsConfig, "preset", "--preset"),
+    verify: bool = _option(ClipsConfig, "verify", "--verify/--no-verify"),
+    workers: int | None = _option(ClipsConfig, "workers", "--workers", "-j"),
+    shard: str = _option(ClipsConfig, "shard", "--shard", metavar="I/N"),
+    config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+    overrides: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
+) -> None:
+    """Cut long untrimmed videos into HiCo's 5-second clip files and write training.txt (resumable, parallel)."""
+    from vseg.prep.clips import make_clips
+
+    cfg = _config(
+        ctx,
+        ClipsConfig,
+        config,
+        overrides,
+        clip_seconds=clip_seconds,
+        stream_copy=stream_copy,
+        crf=crf,
+        preset=preset,
+        verify=verify,
+        workers=workers,
+        shard=shard,
+    )
+    report = make_clips(inputs, out, cfg)
+    ui.summary(
+        f"vseg prep clips -> {report.out}",
+        [
+            ("videos", report.videos),
+            ("videos listed", f"{report.videos - len(report.failed)} in {report.list_file.name}"),
+            ("clips", report.clips),
+            ("clips written", report.written),
+            ("clips already there (skipped)", report.skipped),
+            ("seconds of video", f"{report.video_seconds:,.1f}"),
+            ("videos failed", len(report.failed)),
+            ("time", f"{report.seconds:.1f} s"),
+            ("rate (video seconds cut per second)", f"{report.rate:,.1f}"),
+        ],
+    )
+    _exit_on_failures(report.failed, "videos were left out; fix them and run again (finished clips are kept)")
 
 
 @prep_app.command("check")

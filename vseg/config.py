@@ -108,6 +108,44 @@ class PuzzlesConfig(StageConfig):
         return value
 
 
+X264Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
+
+
+class ClipsConfig(StageConfig):
+    """``vseg prep clips``: long untrimmed videos cut into HiCo's 5-second clip files and training.txt (hico.md 1.1)."""
+
+    clip_seconds: float = Field(
+        5.0, gt=0, description="length of each clip in seconds, in whole milliseconds; HiCo uses 5"
+    )
+    stream_copy: bool = Field(
+        False,
+        description="copy the video stream instead of re-encoding: much faster, but each clip starts at the source's "
+        "last keyframe at or before its boundary (not exactly on it)",
+    )
+    crf: int = Field(
+        18, ge=0, le=51, description="constant rate factor of x264 when re-encoding (lower: better, bigger)"
+    )
+    preset: X264Preset = Field("veryfast", description="speed preset of x264 when re-encoding (ultrafast ... veryslow)")
+    verify: bool = Field(
+        True, description="check each written clip's frame count and frame rate with decord (one frame of tolerance)"
+    )
+    workers: int | None = Field(None, ge=1, description="worker processes; unset: one per CPU core")
+    shard: str = Field("0/1", description="INDEX/COUNT: take every COUNT-th input video starting at INDEX")
+
+    @field_validator("clip_seconds")
+    @classmethod
+    def _whole_milliseconds(cls, value: float) -> float:
+        if abs(value * 1000 - round(value * 1000)) > 1e-6:
+            raise ValueError(f"expected whole milliseconds such as 5 or 2.5, got {value}")
+        return value
+
+    @field_validator("shard")
+    @classmethod
+    def _valid_shard(cls, value: str) -> str:
+        parse_shard(value)
+        return value
+
+
 class OptimConfig(StageConfig):
     """The optimiser and learning-rate schedule of a pre-training run."""
 

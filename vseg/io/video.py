@@ -8,9 +8,12 @@ then ``ffmpeg`` on PATH. ``ffprobe`` is never needed: videos are probed with dec
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -73,11 +76,36 @@ def open_video(path: str | Path):
         raise DataError(path, "video missing")
     if path.stat().st_size == 0:
         raise DataError(path, "empty file (0 bytes)")
+    with _captured_stderr() as captured:
+        try:
+            return decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+        except Exception as exc:  # noqa: BLE001 - decord raises its own DECORDError, and RuntimeError
+            reason = _reason(exc, captured())
+    raise DataError(path, f"cannot read video ({reason})")
+
+
+@contextmanager
+def _captured_stderr() -> Iterator[Callable[[], str]]:
+    """Catch what C code writes to file descriptor 2 (decord logs why it cannot open a file there, on top of
+    raising a bare "Error reading ..."), so that a bad video makes one line of output, not three. Yields a
+    function that returns what was caught so far."""
     try:
-        return decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
-    except Exception as exc:  # noqa: BLE001 - decord raises its own DECORDError, and RuntimeError
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(path, f"cannot read video ({reason[:200]})") from None
+        saved = os.dup(2)
+    except OSError:  # no stderr to redirect
+        yield lambda: ""
+        return
+    with tempfile.TemporaryFile() as sink:
+
+        def caught() -> str:
+            sink.seek(0)
+            return sink.read().decode(errors="replace")
+
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield caught
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def probe_video(path: str | Path) -> VideoInfo:
@@ -90,8 +118,27 @@ def probe_video(path: str | Path) -> VideoInfo:
         raise DataError(path, "video has no frames")
     if not fps > 0:
         raise DataError(path, f"video has no valid frame rate ({fps})")
-    height, width = reader[0].shape[:2] if frames else (0, 0)
+    try:
+        height, width = reader[0].shape[:2]  # decoding the first frame also proves the stream decodes
+    except Exception as exc:  # noqa: BLE001 - decord raises its own DECORDError
+        raise DataError(path, f"cannot decode the first frame ({_reason(exc)})") from None
     return VideoInfo(frames=frames, fps=fps, width=int(width), height=int(height))
+
+
+def _reason(exc: BaseException, log: str = "") -> str:
+    """decord's error as one short line: libav's reason when decord logged one (``Invalid data found ...``)."""
+    text = f"{exc}\n{log}".strip()
+    reason = re.search(r"ERROR opening: .*?, ([^,\n]+)$", text, re.M)
+    if reason:
+        return reason[1].strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def quiet_decoder_logs() -> None:
+    """Silence libav's messages inside decord (this process): vseg reports a bad video as one line itself."""
+    import decord
+
+    decord.logging.set_level(decord.logging.QUIET)
 
 
 def write_video(
@@ -104,9 +151,10 @@ def write_video(
 ) -> int:
     """Encode RGB frames (each HxWx3 uint8, one size, even W and H) as H.264 (libx264, yuv420p) at ``fps``.
 
-    ``fps`` may be a number, a Fraction or ffmpeg's text (``"30000/1001"``). ``gop``: the keyframe interval in
-    frames (unset: x264's default, 250). The file is written atomically (``path`` appears only when complete);
-    the container follows the suffix (.mp4, .m4v, .mov, .mkv, .avi). Returns the number of frames written.
+    ``fps`` may be a number, a Fraction or ffmpeg's text (``"30000/1001"``). ``gop``: a keyframe every ``gop``
+    frames exactly, no others (unset: x264's defaults, at most 250 apart plus scene cuts). The file is written
+    atomically (``path`` appears only when complete); the container follows the suffix (.mp4, .m4v, .mov, .mkv,
+    .avi). Returns the number of frames written.
     """
     path = Path(path)
     container = CONTAINERS.get(path.suffix.lower())
@@ -127,17 +175,23 @@ def write_video(
                         ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
                         "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{shape[1]}x{shape[0]}", "-r", rate, "-i", "-",
                         "-an", "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
-                        *(["-g", str(gop)] if gop else []),
+                        *(["-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0"] if gop else []),
                         "-f", container, str(tmp),
                     ]  # fmt: skip
                     process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
                 elif frame.shape != shape:
                     raise ValueError(f"frame {count} is {frame.shape}, the first frame was {shape}")
-                process.stdin.write(np.ascontiguousarray(frame, dtype=np.uint8).tobytes())
+                try:
+                    process.stdin.write(np.ascontiguousarray(frame, dtype=np.uint8).tobytes())
+                except BrokenPipeError:
+                    break  # ffmpeg stopped: its error is read below
                 count += 1
             if process is None:
                 raise ValueError(f"{path}: no frames to write")
-            process.stdin.close()
+            try:
+                process.stdin.close()
+            except BrokenPipeError:
+                pass
             error = process.stderr.read().decode(errors="replace").strip()
             if process.wait() != 0:
                 raise RuntimeError(f"ffmpeg failed writing {path}: {error[-500:]}")
@@ -146,3 +200,12 @@ def write_video(
                 process.kill()
                 process.wait()
     return count
+
+
+def keyframe_indices(path: str | Path) -> list[int]:
+    """Indices of the keyframes of a video (where a stream copy may start), read with decord."""
+    reader = open_video(path)
+    try:
+        return [int(k) for k in reader.get_key_indices()]
+    except Exception as exc:  # noqa: BLE001 - decord raises its own DECORDError
+        raise DataError(path, f"cannot read the keyframe index ({exc})") from None

@@ -220,7 +220,8 @@ class HiCo(nn.Module):
         topic_hidden: int = 256,
     ):
         super().__init__()
-        _check_batch(clips_per_video, clips_per_video)
+        if clips_per_video < 2:
+            raise ValueError(f"HiCo needs at least 2 clips per video, got {clips_per_video}")
         self.clips_per_video, self.topical = clips_per_video, topical
         self.temperature, self.gamma = temperature, gamma
         self.vcl_weight, self.tcl_weight = vcl_weight, tcl_weight

@@ -1,0 +1,182 @@
+"""Throughput of HiCo's data path, measured in one run, section by section.
+
+Section ``clips`` (:func:`bench_prep_clips`): ``vseg prep clips`` in seconds of video cut per second, on synthetic
+videos (a textured camera pan, default 2 videos of 60 s at 640x360, 30 fps, a keyframe every 2 s), against the
+plain way: one ffmpeg process per video with the segment muxer, re-encoding with keyframes forced every 5 s
+(``-f segment -segment_time 5 -force_key_frames expr:gte(t,n_forced*5) -reset_timestamps 1``). Each run's clips
+are checked with decord against the frames they should hold (the frames of ``[5k, 5k+5)``); "exact" counts the
+clips that do. vseg is run re-encoding (the default) and stream-copying, with 1 and with N workers. The ratios
+(vseg / baseline) are what to compare across machines; absolute rates depend on the CPU.
+
+    python benchmarks/hico_throughput.py [--section clips] [--videos 2] [--seconds 60] [--repeats 1] [--workers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from vseg import ui
+from vseg.config import ClipsConfig
+from vseg.io.cliplist import parse_clip_file_name
+from vseg.io.video import ffmpeg_exe, open_video, write_video
+from vseg.parallel import default_workers
+from vseg.prep.clips import make_clips
+
+# ----------------------------------------------------------------------------------------- prep clips
+
+
+def pan_frames(seconds: float, width: int, height: int, fps: float, seed: int) -> Iterator[np.ndarray]:
+    """A camera pan over a smooth random texture: real motion for the encoder, cheap to draw."""
+    count = round(seconds * fps)
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (height // 8 + 1, (width + 2 * count) // 8 + 1, 3), dtype=np.uint8)
+    canvas = np.repeat(np.repeat(small, 8, 0), 8, 1)[:height]  # 8x8 blocks: texture with edges
+    for i in range(count):
+        yield canvas[:, 2 * i : 2 * i + width]
+
+
+def make_sources(folder: Path, videos: int, seconds: float, width: int, height: int, fps: float) -> list[Path]:
+    paths = []
+    for v in range(videos):
+        path = folder / f"v_bench{v}.mp4"
+        write_video(path, pan_frames(seconds, width, height, fps, seed=v), fps, gop=round(2 * fps))
+        paths.append(path)
+    return paths
+
+
+def segment_muxer(sources: list[Path], out: Path, clip_seconds: float) -> None:
+    """The plain way: one ffmpeg per video, segment muxer, re-encoding with a keyframe forced every clip."""
+    for source in sources:
+        folder = out / source.stem
+        folder.mkdir(parents=True)
+        subprocess.run(
+            [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(source), "-an",
+             "-c:v", "libx264", "-preset", "veryfast", "-crf", "18",
+             "-force_key_frames", f"expr:gte(t,n_forced*{clip_seconds:g})",
+             "-f", "segment", "-segment_time", f"{clip_seconds:g}", "-reset_timestamps", "1",
+             str(folder / "%05d.mp4")],
+            check=True,
+        )  # fmt: skip
+
+
+def clip_frame_counts(out: Path) -> dict[str, list[int]]:
+    """Frames of each clip, per video, in time order (vseg's names, or the segment muxer's numbers)."""
+    counts: dict[str, list[tuple[int, int]]] = {}
+    for path in out.rglob("*.mp4"):
+        if path.parent.name == "training":
+            video, start, _ = parse_clip_file_name(path.name)
+        else:
+            video, start = path.parent.name.removeprefix("v_"), int(path.stem)
+        counts.setdefault(video, []).append((start, len(open_video(path))))
+    return {video: [n for _, n in sorted(pieces)] for video, pieces in counts.items()}
+
+
+def exact_clips(counts: dict[str, list[int]], frames: int, fps: float, clip_seconds: float) -> tuple[int, int]:
+    """(clips holding exactly the frames of their [5k, 5k+5) window, clips expected) over all videos."""
+    bounds = [
+        min(math.ceil(k * clip_seconds * fps - 1e-6), frames) for k in range(math.ceil(frames / fps / clip_seconds))
+    ]
+    expected = [b - a for a, b in zip(bounds, [*bounds[1:], frames], strict=True)]
+    exact = sum(sum(a == b for a, b in zip(got, expected, strict=False)) for got in counts.values())
+    return exact, len(expected) * len(counts)
+
+
+def bench_prep_clips(
+    videos: int = 2,
+    seconds: float = 60.0,
+    width: int = 640,
+    height: int = 360,
+    fps: float = 30.0,
+    clip_seconds: float = 5.0,
+    repeats: int = 1,
+    workers: int | None = None,
+) -> dict[str, dict[str, float | str]]:
+    """Seconds of video cut per second: the segment-muxer baseline and vseg prep clips (see the module docstring)."""
+    workers = workers or default_workers()
+    data = Path(tempfile.mkdtemp(prefix="vseg-bench-clips-"))
+    quiet, ui.settings.quiet = ui.settings.quiet, True
+    try:
+        sources = make_sources(data, videos, seconds, width, height, fps)
+        total = videos * round(seconds * fps) / fps
+
+        def vseg(**settings) -> Callable[[Path], None]:
+            return lambda out: make_clips(sources, out, ClipsConfig(clip_seconds=clip_seconds, **settings))
+
+        runs = {"baseline: ffmpeg segment muxer, re-encode, 1 process per video": lambda out: segment_muxer(
+            sources, out, clip_seconds
+        )}  # fmt: skip
+        for copy in (False, True):
+            for n in sorted({1, workers}):
+                runs[f"vseg prep clips{' --stream-copy' if copy else ''} --workers {n}"] = vseg(
+                    stream_copy=copy, workers=n
+                )
+        results: dict[str, dict[str, float | str]] = {}
+        for name, run in runs.items():
+            times = []
+            for _ in range(repeats):
+                out = data / "out"
+                shutil.rmtree(out, ignore_errors=True)
+                started = time.perf_counter()
+                run(out)
+                times.append(time.perf_counter() - started)
+            exact, expected = exact_clips(clip_frame_counts(out), round(seconds * fps), fps, clip_seconds)
+            results[name] = {"seconds": round(min(times), 2), "video_s_per_s": round(total / min(times), 1),
+                             "exact_clips": f"{exact}/{expected}"}  # fmt: skip
+        return results
+    finally:
+        ui.settings.quiet = quiet
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def print_clips(results: dict[str, dict[str, float | str]], args: argparse.Namespace) -> None:
+    print(
+        f"prep clips: {args.videos} videos x {args.seconds:g} s of {args.width}x{args.height} at {args.fps:g} fps, "
+        f"keyframe every 2 s, clips of 5 s, best of {args.repeats}"
+    )
+    base = next(iter(results.values()))["seconds"]
+    print(f"{'run':66s} {'seconds':>8s} {'video s/s':>10s} {'vs baseline':>12s} {'exact clips':>12s}")
+    for name, row in results.items():
+        print(
+            f"{name:66s} {row['seconds']:8.2f} {row['video_s_per_s']:10.1f} {base / row['seconds']:11.2f}x "
+            f"{row['exact_clips']:>12s}"
+        )
+
+
+# ----------------------------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--section", choices=["clips", "all"], default="all")
+    parser.add_argument("--videos", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--height", type=int, default=360)
+    parser.add_argument("--fps", type=float, default=30.0)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=default_workers())
+    args = parser.parse_args()
+    print(f"machine: {platform.processor() or platform.machine()}, {default_workers()} cores, {platform.platform()}")
+    print(f"ffmpeg: {ffmpeg_exe()}")
+    report = {}
+    if args.section in ("clips", "all"):
+        report["prep_clips"] = bench_prep_clips(
+            args.videos, args.seconds, args.width, args.height, args.fps, repeats=args.repeats, workers=args.workers
+        )
+        print_clips(report["prep_clips"], args)
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
