@@ -31,6 +31,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/prep_puzzles.py
 	$(BIN)/python benchmarks/pretrain_throughput.py
 	$(BIN)/python benchmarks/embed_throughput.py
+	$(BIN)/python benchmarks/hico_throughput.py
 
 clean:
 	rm -rf $(VENV) vseg-demo .pytest_cache

@@ -8,7 +8,15 @@ are checked with decord against the frames they should hold (the frames of ``[5k
 clips that do. vseg is run re-encoding (the default) and stream-copying, with 1 and with N workers. The ratios
 (vseg / baseline) are what to compare across machines; absolute rates depend on the CPU.
 
-    python benchmarks/hico_throughput.py [--section clips] [--videos 2] [--seconds 60] [--repeats 1] [--workers N]
+Section ``loader`` (:func:`bench_loader`): clips per second that ``vseg pretrain hico``'s loader decodes (decord,
+across piece boundaries) and augments, with 0 and with N worker processes, against the training step alone (S3D-G
+forward and backward with the HiCo heads and losses, and a LARS step) on a batch already in memory, for a preset's
+clip geometry (``cpu_tiny``: 8 x 32^2; ``hacs_s``: the paper's 16 x 112^2), on synthetic videos at 340x256,
+30 fps (HACS's typical size) cut into 5 s pieces. A loader rate above the step rate means the GPU (or CPU) never
+waits for data.
+
+    python benchmarks/hico_throughput.py [--section clips|loader|all] [--videos 2] [--seconds 60] [--repeats 1]
+        [--workers N] [--presets cpu_tiny hacs_s] [--steps 3]
 """
 
 from __future__ import annotations
@@ -153,12 +161,79 @@ def print_clips(results: dict[str, dict[str, float | str]], args: argparse.Names
         )
 
 
+# --------------------------------------------------------------------------------------------- loader
+
+
+def bench_loader(presets: list[str], workers: int, steps: int, videos: int = 8, seconds: float = 30.0) -> dict:
+    """Loader clips/s (0 and ``workers`` processes) against the training step's clips/s, per preset."""
+    import torch
+
+    from vseg.config import HicoConfig, load_config
+    from vseg.data.clips import EpochSampler, collate_or_error
+    from vseg.presets import preset
+    from vseg.train.distributed import DistEnv
+    from vseg.train.hico import HicoMethod
+    from vseg.train.trainer import build_optimizer, train_step
+
+    data = Path(tempfile.mkdtemp(prefix="vseg-bench-loader-"))
+    quiet, ui.settings.quiet = ui.settings.quiet, True
+    results: dict[str, dict[str, float]] = {}
+    try:
+        sources = make_sources(data, videos, seconds, 340, 256, 30.0)
+        make_clips(sources, data / "clips", ClipsConfig())
+        env = DistEnv(rank=0, local_rank=0, world_size=1, device=torch.device("cpu"))
+        for name in presets:
+            config = load_config(HicoConfig, preset(f"hico/{name}"))
+            config.data.root = data / "clips"
+            method = HicoMethod(config)
+            dataset = method.build_dataset(env)
+            per_step = min(4, len(dataset))  # videos per batch
+            row: dict[str, float] = {}
+            for n in sorted({0, workers}):
+                sampler = EpochSampler(len(dataset), seed=0)
+                loader = torch.utils.data.DataLoader(
+                    dataset, batch_size=per_step, sampler=sampler, num_workers=n, collate_fn=collate_or_error
+                )
+                batches = iter(loader)
+                next(batches)  # start-up (worker spawn) is not counted
+                started, clips = time.perf_counter(), 0
+                for batch in batches:
+                    clips += batch.shape[0] * batch.shape[1]
+                row[f"loader_{n}_workers_clips_per_s"] = round(clips / (time.perf_counter() - started), 2)
+            model = method.build_model(env, per_step * method.items_per_sample)
+            optimizer = build_optimizer(model, config.optim)
+            batch = next(iter(torch.utils.data.DataLoader(dataset, batch_size=per_step, collate_fn=collate_or_error)))
+            train_step(method, model, optimizer, batch, env, amp=False)  # warm-up
+            started = time.perf_counter()
+            for _ in range(steps):
+                train_step(method, model, optimizer, batch, env, amp=False)
+            row["step_clips_per_s"] = round(
+                steps * batch.shape[0] * batch.shape[1] / (time.perf_counter() - started), 2
+            )
+            row["ratio_loader_to_step"] = round(
+                max(v for k, v in row.items() if k.startswith("loader")) / row["step_clips_per_s"], 2
+            )
+            results[name] = row
+        return results
+    finally:
+        ui.settings.quiet = quiet
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def print_loader(results: dict) -> None:
+    print("pretrain hico: loader (decode + augment) vs training step, clips/s, 4 videos x K clips per batch")
+    for name, row in results.items():
+        print(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in row.items()))
+
+
 # ----------------------------------------------------------------------------------------------- main
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--section", choices=["clips", "all"], default="all")
+    parser.add_argument("--section", choices=["clips", "loader", "all"], default="all")
+    parser.add_argument("--presets", nargs="+", default=["cpu_tiny", "hacs_s"])
+    parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--videos", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--width", type=int, default=640)
@@ -175,6 +250,9 @@ def main() -> None:
             args.videos, args.seconds, args.width, args.height, args.fps, repeats=args.repeats, workers=args.workers
         )
         print_clips(report["prep_clips"], args)
+    if args.section in ("loader", "all"):
+        report["loader"] = bench_loader(args.presets, args.workers, args.steps)
+        print_loader(report["loader"])
     print(json.dumps(report))
 
 
