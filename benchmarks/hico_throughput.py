@@ -164,12 +164,14 @@ def print_clips(results: dict[str, dict[str, float | str]], args: argparse.Names
 # --------------------------------------------------------------------------------------------- loader
 
 
-def bench_loader(presets: list[str], workers: int, steps: int, videos: int = 8, seconds: float = 30.0) -> dict:
+def bench_loader(
+    presets: list[str], workers: int, steps: int, videos: int = 8, seconds: float = 30.0, batches: int = 30
+) -> dict:
     """Loader clips/s (0 and ``workers`` processes) against the training step's clips/s, per preset."""
     import torch
 
     from vseg.config import HicoConfig, load_config
-    from vseg.data.clips import EpochSampler, collate_or_error
+    from vseg.data.clips import collate_or_error
     from vseg.presets import preset
     from vseg.train.distributed import DistEnv
     from vseg.train.hico import HicoMethod
@@ -189,15 +191,14 @@ def bench_loader(presets: list[str], workers: int, steps: int, videos: int = 8, 
             dataset = method.build_dataset(env)
             per_step = min(4, len(dataset))  # videos per batch
             row: dict[str, float] = {}
+            items = [(epoch, index, 0.0) for epoch in range(batches * per_step // len(dataset) + 1)
+                     for index in range(len(dataset))][: batches * per_step]  # fmt: skip
             for n in sorted({0, workers}):
-                sampler = EpochSampler(len(dataset), seed=0)
                 loader = torch.utils.data.DataLoader(
-                    dataset, batch_size=per_step, sampler=sampler, num_workers=n, collate_fn=collate_or_error
+                    dataset, batch_size=per_step, sampler=items, num_workers=n, collate_fn=collate_or_error
                 )
-                batches = iter(loader)
-                next(batches)  # start-up (worker spawn) is not counted
-                started, clips = time.perf_counter(), 0
-                for batch in batches:
+                started, clips = time.perf_counter(), 0  # worker start-up included: it is paid once per epoch
+                for batch in loader:
                     clips += batch.shape[0] * batch.shape[1]
                 row[f"loader_{n}_workers_clips_per_s"] = round(clips / (time.perf_counter() - started), 2)
             model = method.build_model(env, per_step * method.items_per_sample)
