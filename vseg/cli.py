@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 from vseg import __version__, ui
 from vseg.config import (
     ClipsConfig,
+    ConfigT,
     EmbedConfig,
     ProbeConfig,
     PuzzlesConfig,
@@ -265,6 +266,20 @@ def prep_check(
 
 # --------------------------------------------------------------------------------------------- pretrain
 
+RESUME_HELP = (
+    "'auto': continue from OUT/checkpoints/last.pth when there is one; or a checkpoint file "
+    "\\[default: start fresh, and refuse an OUT that already holds a run]."
+)
+RUN_FOLDER_HELP = "Run folder: config.yaml, metrics.jsonl, checkpoints/."
+
+
+def _pretrain_config(
+    model: type[ConfigT], config: Path | None, overrides: list[str] | None, data: Path | None, epochs: int | None
+) -> ConfigT:
+    """A pre-training method's config: defaults < --config < --set < --data (data.root) and --epochs."""
+    explicit = {key: value for key, value in (("data.root", data), ("train.epochs", epochs)) if value is not None}
+    return load_config(model, resolve_config(config), overrides or (), explicit)
+
 
 @pretrain_app.command("scrl")
 def pretrain_scrl(
@@ -277,21 +292,14 @@ def pretrain_scrl(
         "-d",
         help="Puzzle folder (vseg prep puzzles) or keyframe root (240P/); sets data.root \\[default: from the config].",
     ),
-    out: Path = typer.Option(
-        Path("runs/scrl"), "--out", "-o", help="Run folder: config.yaml, metrics.jsonl, checkpoints/."
-    ),
+    out: Path = typer.Option(Path("runs/scrl"), "--out", "-o", help=RUN_FOLDER_HELP),
     epochs: int | None = typer.Option(
         None,
         "--epochs",
         min=1,
         help="Epochs to train; sets train.epochs \\[default: from the config, 100 in the paper].",
     ),
-    resume: str | None = typer.Option(
-        None,
-        "--resume",
-        help="'auto': continue from OUT/checkpoints/last.pth when there is one; or a checkpoint file "
-        "\\[default: start fresh, and refuse an OUT that already holds a run].",
-    ),
+    resume: str | None = typer.Option(None, "--resume", help=RESUME_HELP),
     overrides: list[str] | None = typer.Option(
         None, "--set", help="Override one config key, e.g. --set optim.lr=0.06."
     ),
@@ -304,8 +312,7 @@ def pretrain_scrl(
     from vseg.train.scrl import ScrlMethod
     from vseg.train.trainer import pretrain
 
-    explicit = {key: value for key, value in (("data.root", data), ("train.epochs", epochs)) if value is not None}
-    cfg = load_config(ScrlConfig, resolve_config(config), overrides or (), explicit)
+    cfg = _pretrain_config(ScrlConfig, config, overrides, data, epochs)
     prepare = None
     if cfg.data.root is None and cfg.data.synthetic:  # built-in data: the demo's synthetic movies
         from vseg.demo import builtin_puzzles
@@ -346,18 +353,11 @@ def pretrain_hico(
         help="Output of vseg prep clips (DIR/training.txt and DIR/training/); sets data.root "
         "\\[default: from the config].",
     ),
-    out: Path = typer.Option(
-        Path("runs/hico"), "--out", "-o", help="Run folder: config.yaml, metrics.jsonl, checkpoints/."
-    ),
+    out: Path = typer.Option(Path("runs/hico"), "--out", "-o", help=RUN_FOLDER_HELP),
     epochs: int | None = typer.Option(
         None, "--epochs", min=1, help="Epochs (passes over the videos); sets train.epochs \\[default: from the config]."
     ),
-    resume: str | None = typer.Option(
-        None,
-        "--resume",
-        help="'auto': continue from OUT/checkpoints/last.pth when there is one; or a checkpoint file "
-        "\\[default: start fresh, and refuse an OUT that already holds a run].",
-    ),
+    resume: str | None = typer.Option(None, "--resume", help=RESUME_HELP),
     overrides: list[str] | None = typer.Option(
         None, "--set", help="Override one config key, e.g. --set optim.lr=0.6 or --set data.clip_dir=/data/pieces."
     ),
@@ -370,8 +370,7 @@ def pretrain_hico(
     from vseg.train.hico import HicoMethod
     from vseg.train.trainer import pretrain
 
-    explicit = {key: value for key, value in (("data.root", data), ("train.epochs", epochs)) if value is not None}
-    cfg = load_config(HicoConfig, resolve_config(config), overrides or (), explicit)
+    cfg = _pretrain_config(HicoConfig, config, overrides, data, epochs)
     _train_summary("pretrain hico", pretrain(HicoMethod(cfg), out, resume))
 
 

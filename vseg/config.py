@@ -12,10 +12,10 @@ import difflib
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vseg import __version__
 from vseg.errors import ConfigError
@@ -46,6 +46,15 @@ def parse_shard(text: str) -> tuple[int, int]:
     if not match or int(match[2]) == 0 or int(match[1]) >= int(match[2]):
         raise ValueError(f"expected INDEX/COUNT with 0 <= INDEX < COUNT such as 0/4, got {text!r}")
     return int(match[1]), int(match[2])
+
+
+def _valid_shard(value: str) -> str:
+    parse_shard(value)
+    return value
+
+
+Shard = Annotated[str, AfterValidator(_valid_shard)]
+"""An ``INDEX/COUNT`` shard of a prep stage's inputs (see :func:`parse_shard`)."""
 
 
 class SynthConfig(StageConfig):
@@ -92,19 +101,13 @@ class PuzzlesConfig(StageConfig):
     )
     workers: int | None = Field(None, ge=1, description="worker processes; unset: one per CPU core")
     strict: bool = Field(False, description="stop at the first bad movie instead of skipping it")
-    shard: str = Field("0/1", description="INDEX/COUNT: take every COUNT-th movie starting at INDEX")
+    shard: Shard = Field("0/1", description="INDEX/COUNT: take every COUNT-th movie starting at INDEX")
 
     @field_validator("resize")
     @classmethod
     def _valid_size(cls, value: str | None) -> str | None:
         if value is not None:
             parse_size(value)
-        return value
-
-    @field_validator("shard")
-    @classmethod
-    def _valid_shard(cls, value: str) -> str:
-        parse_shard(value)
         return value
 
 
@@ -130,19 +133,13 @@ class ClipsConfig(StageConfig):
         True, description="check each written clip's frame count and frame rate with decord (one frame of tolerance)"
     )
     workers: int | None = Field(None, ge=1, description="worker processes; unset: one per CPU core")
-    shard: str = Field("0/1", description="INDEX/COUNT: take every COUNT-th input video starting at INDEX")
+    shard: Shard = Field("0/1", description="INDEX/COUNT: take every COUNT-th input video starting at INDEX")
 
     @field_validator("clip_seconds")
     @classmethod
     def _whole_milliseconds(cls, value: float) -> float:
         if abs(value * 1000 - round(value * 1000)) > 1e-6:
             raise ValueError(f"expected whole milliseconds such as 5 or 2.5, got {value}")
-        return value
-
-    @field_validator("shard")
-    @classmethod
-    def _valid_shard(cls, value: str) -> str:
-        parse_shard(value)
         return value
 
 
@@ -530,6 +527,20 @@ def load_config(
         return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc.errors()[0], model, origin)) from None
+
+
+def check_same_settings(previous_file: Path, config: StageConfig, keys: Sequence[str], what: str) -> None:
+    """Refuse to resume into a folder whose outputs (``what``: "puzzles", "clips") were made with other values of
+    ``keys`` than ``config`` has, as recorded in the effective config ``previous_file`` of the earlier run."""
+    if not previous_file.exists():
+        return
+    previous = read_yaml_mapping(previous_file)
+    for key in keys:
+        if key in previous and previous[key] != getattr(config, key):
+            raise ConfigError(
+                f"{previous_file}: {what} here were made with {key}={previous[key]!r}, this run asks for "
+                f"{getattr(config, key)!r}; use another --out or the same setting"
+            )
 
 
 def config_to_yaml(config: StageConfig, stage: str) -> str:

@@ -13,7 +13,6 @@ chunks of videos are cached under ``OUT/.partial/``, so an interrupted run resum
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from vseg import ui
 from vseg.config import EmbedConfig
 from vseg.data.video_views import VideoViews
 from vseg.errors import DataError
-from vseg.eval.embed import iter_features, save_npy
+from vseg.eval.embed import cache_key, fill_weights, iter_features, save_npy
 from vseg.io import atomic
 from vseg.io.cliplist import read_labelled_list
 from vseg.io.embeddings import Embeddings, write_npz
@@ -75,16 +74,7 @@ def load_clip_encoder(path: Path) -> LoadedClipEncoder:
     gating = any(name.startswith("Mixed_3b.gating") for name in weights)
     backbone = S3DG(gating=gating)
     own = backbone.state_dict()
-    missing = [n for n in own if n not in weights and not n.endswith("num_batches_tracked")]
-    if missing:
-        shown = ", ".join(prefix + n for n in missing[:6]) + (", ..." if len(missing) > 6 else "")
-        raise DataError(path, f"{len(missing)} S3D-G weights missing: {shown}")
-    wrong = [n for n in own if n in weights and weights[n].shape != own[n].shape]
-    if wrong:
-        raise DataError(path, f"{prefix}{wrong[0]} has shape {tuple(weights[wrong[0]].shape)}, expected "
-                        f"{tuple(own[wrong[0]].shape)}")  # fmt: skip
-    own.update({n: weights[n] for n in own if n in weights})
-    backbone.load_state_dict(own)
+    backbone.load_state_dict(fill_weights(path, own, weights, list(own), prefix, "S3D-G"))
     return LoadedClipEncoder(ViewAveragedEncoder(backbone).eval(), gating, layout)
 
 
@@ -99,12 +89,6 @@ class ClipEmbedReport:
     device: str
     seconds: float = 0.0
     videos_per_second: float = 0.0
-
-
-def _cache_key(checkpoint: Path, listing: Path, config: EmbedConfig) -> str:
-    stat = checkpoint.stat()
-    text = f"{checkpoint.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{listing.resolve()}:{config.clips}:{config.bf16}"
-    return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
 def run_clip_embed(
@@ -131,7 +115,7 @@ def run_clip_embed(
     )
     device = choose_device(config.device, 0)
     workers = default_workers() if config.workers is None else config.workers
-    cache = out / atomic.PARTIAL_DIR / f"clips-{_cache_key(checkpoint, listing, config)}"
+    cache = out / atomic.PARTIAL_DIR / f"clips-{cache_key(checkpoint, listing.resolve(), config.clips, config.bf16)}"
     chunks = [range(i, min(i + CHUNK, len(dataset))) for i in range(0, len(dataset), CHUNK)]
     pending = [c for c in chunks if not (cache / f"{c.start:08d}.npy").is_file()]
     todo = sum(len(c) for c in pending)

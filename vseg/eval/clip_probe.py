@@ -12,6 +12,7 @@ e.g. UCF101 or HMDB51 split 1, and report top-1 accuracy on the test set:
 
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -102,7 +103,5 @@ def run_probe(train_file: Path, test_file: Path, config: ProbeConfig, out: Path 
         k=min(config.k, len(train_labels)),
     )
     if out is not None:
-        import json
-
         atomic.write_text(Path(out), json.dumps(asdict(report), indent=2) + "\n")
     return report

@@ -84,6 +84,38 @@ def _encoder_state(checkpoint: dict, path: Path) -> tuple[dict[str, torch.Tensor
     raise DataError(path, f"no ResNet encoder in it: no conv1.weight under any of {', '.join(ENCODER_PREFIXES[:-1])}")
 
 
+def fill_weights(
+    path: Path,
+    own: dict[str, torch.Tensor],
+    weights: dict[str, torch.Tensor],
+    names: list[str],
+    prefix: str,
+    what: str,
+) -> dict[str, torch.Tensor]:
+    """``own`` (a model's state dict) with ``names`` taken from a checkpoint's ``weights`` (found under ``prefix``).
+
+    DataError listing the ``what`` weights the checkpoint lacks (BatchNorm's ``num_batches_tracked`` counters are
+    not weights and may be absent), or naming the first one whose shape does not fit.
+    """
+    missing = [n for n in names if n not in weights and not n.endswith("num_batches_tracked")]
+    if missing:
+        shown = ", ".join(prefix + name for name in missing[:8]) + (", ..." if len(missing) > 8 else "")
+        raise DataError(path, f"{len(missing)} {what} weights missing: {shown}")
+    wrong = [n for n in names if n in weights and weights[n].shape != own[n].shape]
+    if wrong:
+        name = wrong[0]
+        shapes = f"{tuple(weights[name].shape)}, expected {tuple(own[name].shape)}"
+        raise DataError(path, f"{prefix}{name} has shape {shapes}")
+    return {**own, **{name: weights[name] for name in names if name in weights}}
+
+
+def cache_key(checkpoint: Path, *settings: object) -> str:
+    """Cached features belong to one checkpoint file (path, size, time) and the settings that shape them."""
+    stat = checkpoint.stat()
+    text = ":".join(str(part) for part in (checkpoint.resolve(), stat.st_size, stat.st_mtime_ns, *settings))
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
 def load_shot_encoder(path: Path) -> LoadedEncoder:
     """Restore the backbone of a shot encoder from ``path``; DataError listing any backbone weight it lacks.
 
@@ -104,16 +136,7 @@ def load_shot_encoder(path: Path) -> LoadedEncoder:
     encoder = ShotEncoder(arch, in_channels, mlp=False)
     own = encoder.state_dict()
     backbone = [name for name in own if not name.startswith("fc.")]
-    missing = [n for n in backbone if n not in state and not n.endswith("num_batches_tracked")]
-    if missing:
-        shown = ", ".join(prefix + name for name in missing[:8]) + (", ..." if len(missing) > 8 else "")
-        raise DataError(path, f"{len(missing)} backbone weights missing: {shown}")
-    wrong = [n for n in backbone if n in state and state[n].shape != own[n].shape]
-    if wrong:
-        name = wrong[0]
-        raise DataError(path, f"{prefix}{name} has shape {tuple(state[name].shape)}, expected {tuple(own[name].shape)}")
-    own.update({name: state[name] for name in backbone if name in state})
-    encoder.load_state_dict(own)
+    encoder.load_state_dict(fill_weights(path, own, state, backbone, prefix, "backbone"))
     return LoadedEncoder(encoder.eval(), arch, in_channels // 3, layout, prefix)
 
 
@@ -237,13 +260,6 @@ class EmbedReport:
     shots_per_second: float = 0.0
 
 
-def _cache_key(checkpoint: Path, config: EmbedConfig) -> str:
-    """Cached features belong to one checkpoint file (path, size, time) and preprocessing."""
-    stat = checkpoint.stat()
-    text = f"{checkpoint.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{config.image_size}:{config.bf16}"
-    return hashlib.sha1(text.encode()).hexdigest()[:12]
-
-
 def save_npy(path: Path, array: np.ndarray) -> None:
     with atomic.atomic_path(path) as tmp:
         with open(tmp, "wb") as stream:
@@ -265,7 +281,7 @@ def run_embed(checkpoint: Path, root: Path, out: Path, config: EmbedConfig) -> E
         for name, movies in sets.items()
     }
     device = choose_device(config.device, 0)
-    cache = out / atomic.PARTIAL_DIR / f"embed-{_cache_key(checkpoint, config)}"
+    cache = out / atomic.PARTIAL_DIR / f"embed-{cache_key(checkpoint, config.image_size, config.bf16)}"
     report = EmbedReport(out, loaded, str(device))
     computed, compute_seconds = 0, 0.0
     for name, movie_plans in plans.items():

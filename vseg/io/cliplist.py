@@ -82,6 +82,16 @@ def format_training_list(videos: Iterable[UntrimmedVideo]) -> str:
     return "".join(f"{v.id},{start:07d},{end:07d}\n" for v in videos for start, end in v.pieces)
 
 
+def _read_list(path: Path, what: str) -> str:
+    """A list file's text; DataError naming it when it is missing or unreadable."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(path, f"{what} missing") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(path, f"cannot read {what} ({exc})") from None
+
+
 def read_training_list(path: str | Path, clip_ms: int | None = None) -> list[UntrimmedVideo]:
     """Read and validate a ``training.txt``; DataError naming the file and line on the first violation.
 
@@ -92,12 +102,7 @@ def read_training_list(path: str | Path, clip_ms: int | None = None) -> list[Unt
     Blank lines are ignored.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(path, "clip list missing") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(path, f"cannot read clip list ({exc})") from None
+    text = _read_list(path, "clip list")
     videos: list[UntrimmedVideo] = []
     first_line: dict[str, int] = {}
     lines: dict[str, list[int]] = {}  # line number of each piece, for the messages of the length checks
@@ -157,12 +162,7 @@ def read_labelled_list(path: str | Path, root: str | Path | None = None) -> list
     """
     path = Path(path)
     base = Path(root) if root is not None else path.parent
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(path, "list missing") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(path, f"cannot read list ({exc})") from None
+    text = _read_list(path, "list")
     items = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():

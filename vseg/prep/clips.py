@@ -42,8 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vseg import ui
-from vseg.config import ClipsConfig, config_to_yaml, parse_shard, read_yaml_mapping
-from vseg.errors import ConfigError, DataError
+from vseg.config import ClipsConfig, check_same_settings, config_to_yaml, parse_shard
+from vseg.errors import DataError
 from vseg.io import atomic
 from vseg.io.cliplist import (
     CLIP_PREFIX,
@@ -273,20 +273,6 @@ def probe_job(job: ProbeJob) -> tuple[VideoInfo, list[int] | None]:
     return info, (keyframe_indices(job.source) if job.keyframes else None)
 
 
-def _check_resume_settings(out: Path, config: ClipsConfig) -> None:
-    """Refuse to mix clips made with different settings in one output folder."""
-    previous_file = out / CONFIG_NAME
-    if not previous_file.exists():
-        return
-    previous = read_yaml_mapping(previous_file)
-    for key in LAYOUT_KEYS:
-        if key in previous and previous[key] != getattr(config, key):
-            raise ConfigError(
-                f"{previous_file}: clips here were made with {key}={previous[key]!r}, this run asks for "
-                f"{getattr(config, key)!r}; use another --out or the same setting"
-            )
-
-
 def make_clips(inputs: list[Path], out: Path, config: ClipsConfig) -> ClipsReport:
     """Cut the input videos (this shard's) into clips and write their list; see the module docstring.
 
@@ -297,7 +283,7 @@ def make_clips(inputs: list[Path], out: Path, config: ClipsConfig) -> ClipsRepor
     started = time.perf_counter()
     index, count = parse_shard(config.shard)
     videos = collect_videos(inputs)[index::count]
-    _check_resume_settings(out, config)
+    check_same_settings(out / CONFIG_NAME, config, LAYOUT_KEYS, "clips")
     clip_dir = out / CLIP_DIR
     clip_dir.mkdir(parents=True, exist_ok=True)
     atomic.write_text(out / CONFIG_NAME, config_to_yaml(config, "prep clips"))

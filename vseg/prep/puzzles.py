@@ -23,8 +23,8 @@ from pathlib import Path
 from PIL import Image
 
 from vseg import ui
-from vseg.config import PuzzlesConfig, config_to_yaml, parse_shard, parse_size, read_yaml_mapping
-from vseg.errors import ConfigError, DataError
+from vseg.config import PuzzlesConfig, check_same_settings, config_to_yaml, parse_shard, parse_size
+from vseg.errors import DataError
 from vseg.io import atomic
 from vseg.io.images import load_rgb
 from vseg.io.movienet import MovieKeyframes, index_movie, select_movies
@@ -96,20 +96,6 @@ def select_shard(keyframe_root: Path, config: PuzzlesConfig) -> list[str]:
     return select_movies(keyframe_root, config.split, config.split_file)[index::count]
 
 
-def _check_resume_settings(out: Path, config: PuzzlesConfig) -> None:
-    """Refuse to mix puzzles made with different layout settings in one output folder."""
-    previous_file = out / CONFIG_NAME
-    if not previous_file.exists():
-        return
-    previous = read_yaml_mapping(previous_file)
-    for key in LAYOUT_KEYS:
-        if key in previous and previous[key] != getattr(config, key):
-            raise ConfigError(
-                f"{previous_file}: puzzles here were made with {key}={previous[key]!r}, this run asks for "
-                f"{getattr(config, key)!r}; use another --out or the same setting"
-            )
-
-
 def make_puzzles(keyframe_root: Path, out: Path, config: PuzzlesConfig) -> PuzzlesReport:
     """Write the puzzles of the selected movies; see the module docstring. Resumes where a run stopped.
 
@@ -119,7 +105,7 @@ def make_puzzles(keyframe_root: Path, out: Path, config: PuzzlesConfig) -> Puzzl
     keyframe_root, out = Path(keyframe_root), Path(out)
     started = time.perf_counter()
     movies = select_shard(keyframe_root, config)
-    _check_resume_settings(out, config)
+    check_same_settings(out / CONFIG_NAME, config, LAYOUT_KEYS, "puzzles")
     atomic.write_text(out / CONFIG_NAME, config_to_yaml(config, "prep puzzles"))
     report = PuzzlesReport(out=out, movies=len(movies))
     resize = parse_size(config.resize) if config.resize else None
