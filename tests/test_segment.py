@@ -134,7 +134,9 @@ def test_predict_writes_scene_lists(trained, separable, runner, tmp_path):
         assert all(a["last_shot"] + 1 == b["first_shot"] for a, b in zip(own, own[1:], strict=False))
         assert len(own) == int((prediction.prob[:-1] > 0.5).sum()) + 1
         assert own[0]["start_frame"] == 0 and own[-1]["end_frame"] == int(prediction.frames[-1][1])
-    assert (out / "scenes.csv").read_text().splitlines()[0] == "movie,scene,first_shot,last_shot,start_frame,end_frame"
+    header = "movie,scene,first_shot,last_shot,shots,start_frame,end_frame,start_time,end_time,"
+    header += "start_timecode,end_timecode"
+    assert (out / "scenes.csv").read_text().splitlines()[0] == header
     assert len((out / "scenes.csv").read_text().splitlines()) == len(scenes) + 1
 
 

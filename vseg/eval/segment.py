@@ -403,11 +403,11 @@ def run_segment_predict(
     threshold = config.train.threshold if threshold is None else threshold
     target = choose_device(device, 0)
     prob = predict_probabilities(model.to(target), embeddings, config.data.seq_len, target)
-    frames = embeddings.per_movie(embeddings.frames)
+    frames, fps = embeddings.per_movie(embeddings.frames), embeddings.movie_fps()
     scenes = [
         scene
         for movie in embeddings.movies
-        for scene in scenes_from_probabilities(movie, prob[movie], threshold, frames.get(movie))
+        for scene in scenes_from_probabilities(movie, prob[movie], threshold, frames.get(movie), fps.get(movie))
     ]
     out = Path(out)
     write_predictions(out / PREDICTIONS_FILE, _predictions(embeddings, prob))

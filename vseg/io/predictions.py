@@ -8,8 +8,9 @@
                 "fps": 24.0}, ...}                frame rate, when known
 
 A scene list (``scenes.json`` / ``scenes.csv``) has one entry per scene of each movie: its index, first and last
-shot, and (with a frame table) first and last frame. A shot whose probability is above the threshold ends its scene;
-the last scene runs to the movie's last shot.
+shot, and (with a frame table) first and last frame, and (with a frame rate) start and end time in seconds and as
+timecodes. A shot whose probability is above the threshold ends its scene (see :func:`select_boundaries`); the last
+scene runs to the movie's last shot.
 """
 
 from __future__ import annotations
@@ -72,38 +73,92 @@ def read_predictions(path: Path) -> dict[str, MoviePrediction]:
     return movies
 
 
+SCENE_FIELDS = (
+    "movie", "scene", "first_shot", "last_shot", "shots", "start_frame", "end_frame",
+    "start_time", "end_time", "start_timecode", "end_timecode",
+)  # fmt: skip
+
+
+def timecode(seconds: float) -> str:
+    """``HH:MM:SS.mmm``, the timecode PySceneDetect and most players show (milliseconds rounded)."""
+    millis = round(seconds * 1000)
+    return f"{millis // 3_600_000:02d}:{millis // 60_000 % 60:02d}:{millis // 1000 % 60:02d}.{millis % 1000:03d}"
+
+
 @dataclass
 class Scene:
+    """One scene: shots ``first_shot..last_shot`` and, with a frame table, frames ``start_frame..end_frame``
+    (both inclusive). With a frame rate, ``start_time = start_frame / fps`` is when its first frame is shown and
+    ``end_time = (end_frame + 1) / fps`` when its last frame ends, so a scene's end time is the next one's start
+    time (the convention of PySceneDetect and of edit lists)."""
+
     movie: str
     scene: int
     first_shot: int
     last_shot: int
     start_frame: int | None = None
     end_frame: int | None = None
+    start_time: float | None = None
+    end_time: float | None = None
+
+    @property
+    def shots(self) -> int:
+        return self.last_shot - self.first_shot + 1
+
+    def as_row(self) -> dict[str, object]:
+        """The scene as one row of scenes.json / scenes.csv (keys in :data:`SCENE_FIELDS` order)."""
+        row = {**asdict(self), "shots": self.shots}
+        row["start_timecode"] = None if self.start_time is None else timecode(self.start_time)
+        row["end_timecode"] = None if self.end_time is None else timecode(self.end_time)
+        return {key: row[key] for key in SCENE_FIELDS}
+
+
+def select_boundaries(prob: np.ndarray, threshold: float = 0.5, min_scene_shots: int = 1) -> list[int]:
+    """The shots that end a scene: ``prob > threshold``, the strongest first, each kept only if every scene stays at
+    least ``min_scene_shots`` long (a greedy non-maximum suppression; with 1 it keeps every shot above the
+    threshold). The last shot ends the movie, not a scene, and is never returned."""
+    prob = np.nan_to_num(np.asarray(prob, dtype=np.float64))
+    count = len(prob)
+    kept: list[int] = []
+    for shot in sorted(np.flatnonzero(prob > threshold), key=lambda i: (-prob[i], i)):
+        shot = int(shot)
+        if shot + 1 < min_scene_shots or count - 1 - shot < min_scene_shots or shot >= count - 1:
+            continue
+        if all(abs(shot - other) >= min_scene_shots for other in kept):
+            kept.append(shot)
+    return sorted(kept)
 
 
 def scenes_from_probabilities(
-    imdb: str, prob: np.ndarray, threshold: float = 0.5, frames: np.ndarray | None = None
+    imdb: str,
+    prob: np.ndarray,
+    threshold: float = 0.5,
+    frames: np.ndarray | None = None,
+    fps: float | None = None,
+    min_scene_shots: int = 1,
 ) -> list[Scene]:
-    """A movie's scenes: a shot with ``prob > threshold`` ends its scene; the last scene ends with the last shot."""
-    ends = [int(i) for i in np.flatnonzero(np.nan_to_num(prob) > threshold) if i < len(prob) - 1] + [len(prob) - 1]
+    """A movie's scenes: the shots :func:`select_boundaries` picks end their scenes; the last scene ends with the
+    last shot. ``frames`` (the shot frame table) gives frame ranges, and ``fps`` with it times."""
+    ends = [*select_boundaries(prob, threshold, min_scene_shots), len(prob) - 1]
     scenes, first = [], 0
     for index, last in enumerate(ends):
         scene = Scene(imdb, index, first, last)
         if frames is not None:
             scene.start_frame, scene.end_frame = int(frames[first][0]), int(frames[last][1])
+            if fps:
+                scene.start_time, scene.end_time = scene.start_frame / fps, (scene.end_frame + 1) / fps
         scenes.append(scene)
         first = last + 1
     return scenes
 
 
 def write_scene_lists(folder: Path, scenes: list[Scene]) -> list[Path]:
-    """Write ``scenes.json`` and ``scenes.csv`` into ``folder``; returns their paths."""
-    rows = [asdict(scene) for scene in scenes]
+    """Write ``scenes.json`` (a list of rows) and ``scenes.csv`` (the same rows) into ``folder``; returns both."""
+    rows = [scene.as_row() for scene in scenes]
     json_path, csv_path = Path(folder) / "scenes.json", Path(folder) / "scenes.csv"
     atomic.write_text(json_path, json.dumps(rows, indent=1) + "\n")
     text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=list(Scene.__dataclass_fields__), lineterminator="\n")
+    writer = csv.DictWriter(text, fieldnames=SCENE_FIELDS, lineterminator="\n")
     writer.writeheader()
     writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
     atomic.write_text(csv_path, text.getvalue())
