@@ -35,3 +35,43 @@ def frame_code(frame: np.ndarray) -> int:
 def make_video(path: Path, frames: int, fps: float | Fraction | str = 10, gop: int | None = None) -> Path:
     write_video(path, coded_frames(frames), fps, gop=gop)
     return path
+
+
+CODE_BITS = 12  # a cut video shows its frame index in a band of CODE_BITS stripes along its bottom
+
+
+def cut_frames(count: int, cuts: list[int], width: int = 160, height: int = 96, seed: int = 0) -> Iterator[np.ndarray]:
+    """Frames of a video with hard cuts at ``cuts`` (the first frame of each new shot): every shot is a blocky
+    field in its own colours, drifting a pixel a frame; the bottom sixth shows the frame index as black/white stripes."""
+    rng = np.random.default_rng(seed)
+    starts = [0, *cuts]
+    looks = []
+    for shot in range(len(starts)):
+        hue = np.asarray([np.cos(shot * 2.4), np.cos(shot * 2.4 + 2.1), np.cos(shot * 2.4 + 4.2)])
+        colour = 128 + 100 * hue
+        coarse = rng.uniform(-40, 40, size=(height // 16 + 1, (width + 64) // 16 + 1, 1)) * rng.uniform(0.5, 1.5, 3)
+        texture = np.kron(coarse, np.ones((16, 16, 1)))[:height, : width + 64]  # blocks: a slow drift changes little
+        looks.append(np.clip(colour + texture, 0, 255).astype(np.uint8))
+    band = height - height // 6
+    stripe = width / CODE_BITS
+    for i in range(count):
+        shot = sum(i >= s for s in starts) - 1
+        frame = np.ascontiguousarray(looks[shot][:, (i - starts[shot]) % 64 : (i - starts[shot]) % 64 + width])
+        frame[band:] = 0
+        for bit in range(CODE_BITS):
+            if i >> bit & 1:
+                frame[band:, round(bit * stripe) : round((bit + 1) * stripe)] = 255
+        yield frame
+
+
+def read_cut_code(image: np.ndarray) -> int:
+    """The frame index shown in the bottom band of a frame of :func:`cut_frames`, at any scale."""
+    image = np.asarray(image)
+    row = image[image.shape[0] - image.shape[0] // 12]
+    stripe = image.shape[1] / CODE_BITS
+    return sum(int(row[int((bit + 0.5) * stripe)].mean() > 127) << bit for bit in range(CODE_BITS))
+
+
+def make_cut_video(path: Path, frames: int, cuts: list[int], fps: float = 24, **size) -> Path:
+    write_video(path, cut_frames(frames, cuts, **size), fps)
+    return path

@@ -21,6 +21,7 @@ from vseg.config import (
     ProbeConfig,
     PuzzlesConfig,
     SegmentDataConfig,
+    ShotsConfig,
     StageConfig,
     SynthConfig,
     load_config,
@@ -234,6 +235,65 @@ def prep_clips(
         ],
     )
     _exit_on_failures(report.failed, "videos were left out; fix them and run again (finished clips are kept)")
+
+
+@prep_app.command("shots")
+def prep_shots(
+    ctx: typer.Context,
+    inputs: list[Path] = typer.Argument(
+        ...,
+        help="Videos, or folders of them (their video files, sorted by name); the id is the file name without "
+        "extension and without a leading v_.",
+    ),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        "-o",
+        help="MovieNet-layout root: 240P/<id>/shot_SSSS_img_J.jpg, shot_txt/<id>.txt, meta/<id>.json.",
+    ),
+    detector: str = _option(ShotsConfig, "detector", "--detector"),
+    threshold: float = _option(ShotsConfig, "threshold", "--threshold"),
+    adaptive_threshold: float = _option(ShotsConfig, "adaptive_threshold", "--adaptive-threshold"),
+    transnet_threshold: float = _option(ShotsConfig, "transnet_threshold", "--transnet-threshold"),
+    min_shot_frames: int = _option(ShotsConfig, "min_shot_frames", "--min-shot-frames"),
+    workers: int | None = _option(ShotsConfig, "workers", "--workers", "-j"),
+    shard: str = _option(ShotsConfig, "shard", "--shard", metavar="I/N"),
+    config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+    overrides: list[str] | None = typer.Option(
+        None, "--set", help="Override one config key, e.g. --set keyframe_height=360 (repeatable)."
+    ),
+) -> None:
+    """Detect the shots of raw videos and write 3 keyframes per shot in the MovieNet layout (resumable, parallel)."""
+    from vseg.prep.shots import make_shots
+
+    cfg = _config(
+        ctx,
+        ShotsConfig,
+        config,
+        overrides,
+        detector=detector,
+        threshold=threshold,
+        adaptive_threshold=adaptive_threshold,
+        transnet_threshold=transnet_threshold,
+        min_shot_frames=min_shot_frames,
+        workers=workers,
+        shard=shard,
+    )
+    report = make_shots(inputs, out, cfg)
+    ui.summary(
+        f"vseg prep shots -> {report.out}",
+        [
+            ("videos", report.videos),
+            ("videos done / already there", f"{report.done} / {report.skipped}"),
+            ("shots found", report.shots),
+            ("frames decoded", report.frames),
+            ("detector", cfg.detector),
+            ("videos failed", len(report.failed)),
+            ("time", f"{report.seconds:.1f} s"),
+            ("rate", f"{report.frames_per_second:,.0f} frames/s"),
+        ],
+    )
+    _exit_on_failures(report.failed, "videos were left out; fix them and run again (finished videos are kept)")
 
 
 @prep_app.command("check")

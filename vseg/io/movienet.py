@@ -5,6 +5,8 @@
 <root>/label318/<imdb>.txt               "SSSS label" per shot except the last; 1 = last shot of a scene,
                                          0 = same scene as the next shot, -1 = uncertain (read as 1)
 <root>/shot_movie318/<imdb>.txt          a row per shot: start frame, end frame (more columns ignored)
+<root>/shot_txt/<imdb>.txt               the same, as vseg prep shots (and LGSS's ShotDetect) write it: start frame,
+                                         end frame, then the 3 keyframe indices; read when shot_movie318/ has none
 <root>/meta/split318.json                {"train": [imdb, ...], "val": [...], "test": [...]}
 <root>/meta/<imdb>.json                  optional: {"fps": 23.976, "frames": ..., "width": ..., "height": ...}
 ```
@@ -54,6 +56,10 @@ class MovieNetLayout:
         return self.root / "shot_movie318"
 
     @property
+    def shot_txt(self) -> Path:
+        return self.root / "shot_txt"
+
+    @property
     def split_file(self) -> Path:
         return self.root / "meta" / "split318.json"
 
@@ -61,7 +67,9 @@ class MovieNetLayout:
         return self.labels / f"{imdb}.txt"
 
     def shot_table_file(self, imdb: str) -> Path:
-        return self.shot_tables / f"{imdb}.txt"
+        """``shot_movie318/<imdb>.txt``, or ``shot_txt/<imdb>.txt`` when only that one exists."""
+        table, detected = self.shot_tables / f"{imdb}.txt", self.shot_txt / f"{imdb}.txt"
+        return detected if not table.is_file() and detected.is_file() else table
 
     def meta_file(self, imdb: str) -> Path:
         return self.root / "meta" / f"{imdb}.json"
@@ -286,7 +294,7 @@ def check_dataset(layout: MovieNetLayout, split: str | None = None) -> DatasetRe
             labelled += _check_table(
                 layout.label_file(imdb), read_labels, movie, extra=1, what="labels", problems=problems
             )
-        if layout.shot_tables.is_dir():
+        if layout.shot_tables.is_dir() or layout.shot_txt.is_dir():
             _check_table(layout.shot_table_file(imdb), read_shot_table, movie, extra=0, what="rows", problems=problems)
     return DatasetReport(movies, labelled, problems)
 

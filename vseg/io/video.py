@@ -67,8 +67,9 @@ class VideoInfo:
         return self.frames / self.fps
 
 
-def open_video(path: str | Path):
-    """A decord ``VideoReader`` of ``path`` (decoding on the CPU); DataError naming the file if it cannot be opened."""
+def open_video(path: str | Path, width: int = -1, height: int = -1, threads: int = 1):
+    """A decord ``VideoReader`` of ``path`` (decoding on the CPU, ``threads`` decoder threads, 0 for one per core),
+    giving frames scaled to ``width`` x ``height`` when set; DataError naming the file if it cannot be opened."""
     import decord
 
     path = Path(path)
@@ -78,7 +79,7 @@ def open_video(path: str | Path):
         raise DataError(path, "empty file (0 bytes)")
     with _captured_stderr() as captured:
         try:
-            return decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+            return decord.VideoReader(str(path), ctx=decord.cpu(0), width=width, height=height, num_threads=threads)
         except Exception as exc:  # noqa: BLE001 - decord raises its own DECORDError, and RuntimeError
             reason = _reason(exc, captured())
     raise DataError(path, f"cannot read video ({reason})")

@@ -1,0 +1,294 @@
+"""``vseg prep shots``: raw videos to shots and their keyframes, in the MovieNet layout the rest of vseg reads.
+
+For each video ``<id>`` (the file name without extension and a leading ``v_``)::
+
+    ROOT/240P/<id>/shot_SSSS_img_J.jpg   J = 0, 1, 2: the first, middle ((start + end) // 2) and last frame of shot
+                                         SSSS, scaled to keyframe_height (240) high, all of one video one size
+    ROOT/shot_txt/<id>.txt               a line per shot: start frame, end frame (inclusive), the 3 keyframe indices
+    ROOT/meta/<id>.json                  fps, frames, width, height, keyframe size, source and detector settings
+    ROOT/vseg_shots.yaml                 the effective config
+
+Each video is decoded once, with decord, at the keyframe size; the detector (:mod:`vseg.prep.shot_detectors`) sees
+the frames scaled down again. Keyframes are kept from the stream as the cuts come in: only the frames that may still
+become the middle or last frame of the open shot are held (at most ``MAX_HELD`` frames), and a middle frame that was
+not held (a very long shot) is read again by seeking at the end.
+
+Videos run in parallel (one process each); a video's keyframes are written into ``240P/.partial/<id>`` and moved into
+place when complete, and its ``meta/<id>.json`` is written last, so a video with a meta file is finished: a second run
+skips it. A video that cannot be read is reported and left out, and the others are done.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from vseg import __version__, ui
+from vseg.config import ShotsConfig, check_same_settings, config_to_yaml, parse_shard
+from vseg.errors import DataError
+from vseg.io import atomic
+from vseg.io.movienet import MovieNetLayout, format_shot_table, keyframe_name
+from vseg.io.video import VideoInfo, open_video, probe_video, quiet_decoder_logs
+from vseg.parallel import default_workers, run_jobs
+from vseg.prep.clips import collect_videos
+from vseg.prep.shot_detectors import CutDetector, detection_size, make_detector
+
+CONFIG_NAME = "vseg_shots.yaml"
+BATCH_FRAMES = 32
+MAX_HELD = 512  # frames held back for a shot's middle frame before it is read again by seeking instead
+# Settings that change what is written: a resumed run must use the same ones.
+LAYOUT_KEYS = (
+    "detector", "threshold", "adaptive_threshold", "min_content_val", "window_width", "transnet_threshold",
+    "min_shot_frames", "detect_width", "keyframe_height", "jpeg_quality",
+)  # fmt: skip
+
+
+def keyframe_width(info: VideoInfo, height: int) -> int:
+    """Keyframe width for ``height``: the video's aspect ratio, even (what decord's scaler wants)."""
+    return max(2, round(info.width * height / info.height / 2) * 2)
+
+
+# --------------------------------------------------------------------------------------------- one video
+
+
+@dataclass(frozen=True)
+class ShotJob:
+    video_id: str
+    source: str
+    folder: str  # where the keyframes are written (a staging folder)
+    info: VideoInfo
+    config: ShotsConfig
+    threads: int = 1
+
+
+@dataclass
+class VideoShots:
+    shots: list[tuple[int, int]]
+    keyframe_size: tuple[int, int]
+
+
+class _Keyframes:
+    """Writes the 3 keyframes of each shot as the shots close, from the frames held back or, late, by seeking."""
+
+    def __init__(self, folder: Path, quality: int):
+        self.folder, self.quality = folder, quality
+        self.late: dict[tuple[int, int], int] = {}  # (shot, j) -> frame index still to be read
+
+    def save(self, shot: int, j: int, index: int, held: deque) -> None:
+        first = held[0][0] if held else index + 1
+        if first <= index < first + len(held):
+            self.write(shot, j, held[index - first][1])
+        else:
+            self.late[(shot, j)] = index
+
+    def write(self, shot: int, j: int, frame: np.ndarray) -> None:
+        Image.fromarray(frame).save(self.folder / keyframe_name(shot, j), format="JPEG", quality=self.quality)
+
+
+def shot_video(job: ShotJob, advance: Callable[[int], None] | None = None) -> VideoShots:
+    """Detect the shots of one video and write their keyframes into ``job.folder``; DataError naming the video when
+    it cannot be decoded. ``advance(frames)`` is called as frames are decoded."""
+    quiet_decoder_logs()
+    config, info = job.config, job.info
+    size = (keyframe_width(info, config.keyframe_height), config.keyframe_height)
+    reader = open_video(job.source, width=size[0], height=size[1], threads=job.threads)
+    detector = make_detector(config, info.fps)
+    small = detection_size(config, *size)
+    folder = Path(job.folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    keyframes = _Keyframes(folder, config.jpeg_quality)
+    held: deque[tuple[int, np.ndarray]] = deque()
+    shots: list[tuple[int, int]] = []
+    start = 0
+
+    def close_shots(cuts: Iterable[int], frames: int) -> None:
+        nonlocal start
+        for cut in sorted(cuts):
+            if start < cut < frames:
+                _close(len(shots), start, cut - 1)
+                shots.append((start, cut - 1))
+                start = cut
+                keyframes.save(len(shots), 0, cut, held)
+
+    def _close(shot: int, first: int, last: int) -> None:
+        keyframes.save(shot, 1, (first + last) // 2, held)
+        keyframes.save(shot, 2, last, held)
+
+    frames = info.frames
+    for first in range(0, frames, BATCH_FRAMES):
+        indices = list(range(first, min(first + BATCH_FRAMES, frames)))
+        batch = _read(reader, indices, job.source)
+        for index, frame in zip(indices, batch, strict=True):
+            held.append((index, frame))
+            if index == 0:
+                keyframes.save(0, 0, 0, held)
+            close_shots(detector.push(index, _scaled(frame, small)), frames)
+            earliest_end = max(start, index - detector.lag - 1)
+            keep_from = max((start + earliest_end) // 2, index - MAX_HELD)
+            while held and held[0][0] < keep_from:
+                held.popleft()
+        if advance is not None:
+            advance(len(indices))
+    close_shots(detector.finish(frames), frames)
+    _close(len(shots), start, frames - 1)
+    shots.append((start, frames - 1))
+    if keyframes.late:
+        wanted = sorted(set(keyframes.late.values()))
+        decoded = dict(zip(wanted, _read(reader, wanted, job.source), strict=True))
+        for (shot, j), index in keyframes.late.items():
+            keyframes.write(shot, j, decoded[index])
+    return VideoShots(shots, size)
+
+
+def _read(reader, indices: list[int], source: str) -> np.ndarray:
+    try:
+        return reader.get_batch(indices).asnumpy()
+    except Exception as exc:  # noqa: BLE001 - decord raises its own DECORDError
+        raise DataError(source, f"cannot decode frames {indices[0]}-{indices[-1]} ({str(exc)[:160]})") from None
+
+
+def _scaled(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if (frame.shape[1], frame.shape[0]) == size:
+        return frame
+    import cv2
+
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+
+
+def _run_job(job: ShotJob) -> VideoShots:
+    return shot_video(job)
+
+
+# ------------------------------------------------------------------------------------------------ stage
+
+
+@dataclass
+class ShotsReport:
+    out: Path
+    videos: int
+    done: int = 0
+    skipped: int = 0
+    shots: int = 0
+    frames: int = 0
+    seconds: float = 0.0
+    failed: dict[str, DataError] = field(default_factory=dict)
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def is_done(layout: MovieNetLayout, video_id: str) -> bool:
+    """A video is finished when its meta file (written last) exists."""
+    return layout.meta_file(video_id).is_file() and (layout.keyframes / video_id).is_dir()
+
+
+def make_shots(inputs: list[Path], out: Path, config: ShotsConfig) -> ShotsReport:
+    """Detect the shots of the input videos (this shard's) and write their keyframes, shot tables and meta files
+    under ``out`` (see the module docstring). Bad input paths raise DataError before anything is written; videos
+    that cannot be read are listed in the report's ``failed``. Resumes where a run stopped."""
+    started = time.perf_counter()
+    layout = MovieNetLayout(Path(out))
+    index, count = parse_shard(config.shard)
+    videos = collect_videos(inputs)[index::count]
+    check_same_settings(layout.root / CONFIG_NAME, config, LAYOUT_KEYS, "shots")
+    atomic.write_text(layout.root / CONFIG_NAME, config_to_yaml(config, "prep shots"))
+    report = ShotsReport(out=layout.root, videos=len(videos))
+    todo = [(vid, path) for vid, path in videos if not is_done(layout, vid)]
+    report.skipped = len(videos) - len(todo)
+    workers = min(config.workers or default_workers(), max(len(todo), 1))
+    infos = _probe(todo, workers, report)
+    jobs = []
+    for vid, path in todo:
+        if vid in infos:
+            shutil.rmtree(layout.keyframes / vid, ignore_errors=True)  # an unfinished earlier attempt
+            staging = atomic.staging_dir(layout.keyframes / vid)
+            shutil.rmtree(staging, ignore_errors=True)
+            threads = max(1, default_workers() // workers)
+            jobs.append(ShotJob(vid, str(path), str(staging), infos[vid], config, threads))
+    total = sum(job.info.frames for job in jobs)
+    with ui.progress("shots", total=total, unit="frames") as advance:
+        if workers == 1:
+            results = ((job, *_attempt(job, advance)) for job in jobs)
+            for job, result, error in results:
+                _finish(layout, job, result, error, report, None)
+        else:
+            with closing(run_jobs(_run_job, jobs, workers)) as results:
+                for job, result, error in results:
+                    _finish(layout, job, result, error, report, advance)
+    report.failed = {vid: report.failed[vid] for vid, _ in videos if vid in report.failed}  # in input order
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _attempt(job: ShotJob, advance) -> tuple[VideoShots | None, BaseException | None]:
+    try:
+        return shot_video(job, advance), None
+    except Exception as exc:  # noqa: BLE001 - handed to _finish, which decides
+        return None, exc
+
+
+def _probe(todo: list[tuple[str, Path]], workers: int, report: ShotsReport) -> dict[str, VideoInfo]:
+    infos: dict[str, VideoInfo] = {}
+    ids = {str(path): vid for vid, path in todo}
+    with (
+        ui.progress("probing", total=len(todo), unit="videos") as advance,
+        closing(run_jobs(probe_video, list(ids), workers)) as results,
+    ):
+        for source, info, error in results:
+            advance()
+            if isinstance(error, DataError):
+                report.failed[ids[source]] = error
+            elif error is not None:
+                raise error
+            else:
+                infos[ids[source]] = info
+    return infos
+
+
+def _finish(
+    layout: MovieNetLayout,
+    job: ShotJob,
+    result: VideoShots | None,
+    error: BaseException | None,
+    report: ShotsReport,
+    advance: Callable[[int], None] | None,
+) -> None:
+    """Move a finished video's keyframes into place and write its shot table and meta file (last)."""
+    staging = Path(job.folder)
+    if error is not None:
+        atomic.discard_dir(staging)
+        if not isinstance(error, DataError):
+            raise error
+        report.failed[job.video_id] = error
+        return
+    atomic.commit_dir(staging, layout.keyframes / job.video_id)
+    atomic.write_text(layout.shot_txt / f"{job.video_id}.txt", format_shot_table(result.shots))
+    info, config = job.info, job.config
+    meta = {
+        "fps": info.fps,
+        "frames": info.frames,
+        "width": info.width,
+        "height": info.height,
+        "shots": len(result.shots),
+        "keyframe_width": result.keyframe_size[0],
+        "keyframe_height": result.keyframe_size[1],
+        "source": str(Path(job.source).resolve()),
+        "detector": {key: getattr(config, key) for key in LAYOUT_KEYS},
+        "vseg_version": __version__,
+    }
+    atomic.write_text(layout.meta_file(job.video_id), json.dumps(meta, indent=1) + "\n")
+    report.done += 1
+    report.shots += len(result.shots)
+    report.frames += info.frames
+    if advance is not None:
+        advance(info.frames)
