@@ -42,7 +42,8 @@ CODE_BITS = 12  # a cut video shows its frame index in a band of CODE_BITS strip
 
 def cut_frames(count: int, cuts: list[int], width: int = 160, height: int = 96, seed: int = 0) -> Iterator[np.ndarray]:
     """Frames of a video with hard cuts at ``cuts`` (the first frame of each new shot): every shot is a blocky
-    field in its own colours, drifting a pixel a frame; the bottom sixth shows the frame index as black/white stripes."""
+    field in its own colours, drifting a pixel a frame; the bottom sixth shows the frame index as black and white
+    stripes."""
     rng = np.random.default_rng(seed)
     starts = [0, *cuts]
     looks = []

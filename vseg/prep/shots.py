@@ -40,7 +40,7 @@ from vseg.io.movienet import MovieNetLayout, format_shot_table, keyframe_name
 from vseg.io.video import VideoInfo, open_video, probe_video, quiet_decoder_logs
 from vseg.parallel import default_workers, run_jobs
 from vseg.prep.clips import collect_videos
-from vseg.prep.shot_detectors import CutDetector, detection_size, make_detector
+from vseg.prep.shot_detectors import detection_size, make_detector
 
 CONFIG_NAME = "vseg_shots.yaml"
 BATCH_FRAMES = 32

@@ -18,6 +18,9 @@ Writes ``<out>/240P/<imdb>/shot_SSSS_img_J.jpg``, ``label318/<imdb>.txt`` (bound
 written as -1, "uncertain", as in SceneSeg318), ``shot_movie318/<imdb>.txt``, ``meta/split318.json``,
 ``meta/<imdb>.json`` (fps, frames, size), ``meta/synth.json`` (each movie's scenes as shot ranges, and its fps)
 and ``vseg_synth.yaml``.
+
+``write_movie_video`` renders one movie (or its first scenes) as an H.264 video of every frame, with the same
+settings and shots, to test scene detection on a video whose shot cuts and scene boundaries are known.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import colorsys
 import json
 import math
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +41,7 @@ from vseg import ui
 from vseg.config import SynthConfig, config_to_yaml
 from vseg.io import atomic
 from vseg.io.movienet import MovieNetLayout, format_labels, format_shot_table, keyframe_name
+from vseg.io.video import write_video
 from vseg.parallel import default_workers, run_jobs
 
 CANVAS = (960, 540)
@@ -163,15 +168,47 @@ def _draw_actor(image: Image.Image, colours, x: float, scale: float) -> None:
     )
 
 
-def render_shot(
+KEYFRAME_TIMES = (0.0, 0.5, 1.0)  # camera times of a shot's 3 keyframes: its first, middle and last frame
+
+
+@dataclass(frozen=True)
+class _Shot:
+    """One shot's random draws: a framing of a setting, its camera move, its cast and its lighting."""
+
+    setting: Image.Image
+    size: tuple[int, int]
+    crop: tuple[float, float]
+    centre: tuple[float, float]
+    move: np.ndarray
+    zoom: float
+    cast: list
+    gain: np.ndarray
+
+    def pixels(self, t: float) -> np.ndarray:
+        """The shot's frame at camera time ``t`` in [0, 1] (0: first frame, 1: last), HxWx3 uint8 RGB."""
+        width, height = CANVAS
+        scale = 1 + (self.zoom - 1) * t
+        w, h = self.crop[0] * scale, self.crop[1] * scale
+        fit = min(1.0, width / w, height / h)  # frames narrower than the canvas: the widest framings would overflow
+        w, h = w * fit, h * fit
+        x = min(max(self.centre[0] + self.move[0] * t - w / 2, 0), width - w)
+        y = min(max(self.centre[1] + self.move[1] * t - h / 2, 0), height - h)
+        frame = self.setting.resize(self.size, Image.Resampling.BILINEAR, box=(x, y, x + w, y + h))
+        for colours, position, stature in self.cast:
+            _draw_actor(frame, colours, (position + 0.05 * t) * self.size[0], stature)
+        lit = np.asarray(frame, np.float32) * self.gain
+        return np.clip(lit, 0, 255).astype(np.uint8)
+
+
+def _draw_shot(
     rng: np.random.Generator,
     setting: Image.Image,
     centres: list[tuple[int, int]],
     actors: list,
     size: tuple[int, int],
     lighting_jitter: float,
-) -> list[Image.Image]:
-    """The 3 keyframes (first, middle, last frame) of one shot of a setting."""
+) -> _Shot:
+    """Draw one shot of a setting (all of its randomness, whatever frames are rendered of it later)."""
     width, height = CANVAS
     crop_w = rng.uniform(0.35, 0.9) * width
     crop_h = crop_w * size[1] / size[0]
@@ -185,17 +222,37 @@ def render_shot(
     gain = rng.uniform(1 - lighting_jitter, 1 + lighting_jitter) * rng.uniform(
         1 - lighting_jitter / 2, 1 + lighting_jitter / 2, size=3
     )
-    frames = []
-    for t in (0.0, 0.5, 1.0):
-        w, h = crop_w * (1 + (zoom - 1) * t), crop_h * (1 + (zoom - 1) * t)
-        x = min(max(cx + move[0] * t - w / 2, 0), width - w)
-        y = min(max(cy + move[1] * t - h / 2, 0), height - h)
-        frame = setting.resize(size, Image.Resampling.BILINEAR, box=(x, y, x + w, y + h))
-        for colours, position, scale in cast:
-            _draw_actor(frame, colours, (position + 0.05 * t) * size[0], scale)
-        lit = np.asarray(frame, np.float32) * gain
-        frames.append(Image.fromarray(np.clip(lit, 0, 255).astype(np.uint8)))
-    return frames
+    return _Shot(setting, size, (crop_w, crop_h), (cx, cy), move, zoom, cast, gain)
+
+
+def render_shot(
+    rng: np.random.Generator,
+    setting: Image.Image,
+    centres: list[tuple[int, int]],
+    actors: list,
+    size: tuple[int, int],
+    lighting_jitter: float,
+    times: Sequence[float] = KEYFRAME_TIMES,
+) -> list[Image.Image]:
+    """Frames of one shot of a setting at camera ``times`` in [0, 1]; by default its 3 keyframes (first, middle
+    and last frame). Draws the same random numbers whatever ``times`` are."""
+    shot = _draw_shot(rng, setting, centres, actors, size, lighting_jitter)
+    return [Image.fromarray(shot.pixels(t)) for t in times]
+
+
+def _replay_shots(
+    config: SynthConfig, index: int, scene_lengths: Sequence[int], size: tuple[int, int]
+) -> Iterator[_Shot]:
+    """Replay movie ``index``'s render stream: every shot of the scenes with ``scene_lengths`` (the plan's, or its
+    first ones), in order, framed for frames of ``size``. Lazy: a scene's setting is drawn when its first shot is
+    reached."""
+    rng = np.random.default_rng((config.seed, index, RENDER))
+    movie_hue = rng.random()
+    actors = _actors(rng)
+    for length in scene_lengths:
+        setting, centres = render_setting(rng, movie_hue)
+        for _ in range(length):
+            yield _draw_shot(rng, setting, centres, actors, size, config.lighting_jitter)
 
 
 @dataclass(frozen=True)
@@ -209,20 +266,75 @@ class RenderJob:
 def render_movie(job: RenderJob) -> int:
     """Render and write every keyframe of one movie into ``job.directory``; return the shot count."""
     config = job.config
-    rng = np.random.default_rng((config.seed, job.index, RENDER))
-    movie_hue = rng.random()
-    actors = _actors(rng)
     directory = Path(job.directory)
-    shot = 0
-    for length in job.plan.scene_lengths:
-        setting, centres = render_setting(rng, movie_hue)
-        for _ in range(length):
-            frames = render_shot(rng, setting, centres, actors, (config.width, config.height), config.lighting_jitter)
-            for j, frame in enumerate(frames):
-                with atomic.atomic_path(directory / keyframe_name(shot, j)) as tmp:
-                    frame.save(tmp, format="JPEG", quality=config.jpeg_quality)
-            shot += 1
-    return shot
+    shots = _replay_shots(config, job.index, job.plan.scene_lengths, (config.width, config.height))
+    for number, shot in enumerate(shots):
+        for j, t in enumerate(KEYFRAME_TIMES):
+            with atomic.atomic_path(directory / keyframe_name(number, j)) as tmp:
+                Image.fromarray(shot.pixels(t)).save(tmp, format="JPEG", quality=config.jpeg_quality)
+    return sum(job.plan.scene_lengths)
+
+
+# ------------------------------------------------------------------------------------------- video
+
+
+@dataclass(frozen=True)
+class MovieVideo:
+    """A synthetic movie written as a video, with its true structure in frame numbers of the video."""
+
+    path: Path
+    fps: float
+    frames: int
+    size: tuple[int, int]  # (width, height)
+    shot_starts: tuple[int, ...]  # first frame of every shot (0 first)
+    scene_starts: tuple[int, ...]  # first frame of every scene (0 first)
+    scenes: tuple[tuple[int, int], ...]  # (first shot, last shot) of each scene, shot indices as in the plan
+
+
+def _frame_times(frames: int) -> list[float]:
+    """Camera times of every frame of a shot of ``frames`` frames: evenly from 0 (first) to 1 (last)."""
+    return [j / (frames - 1) for j in range(frames)] if frames > 1 else [0.0]
+
+
+def _video_frames(
+    config: SynthConfig, index: int, plan: MoviePlan, scenes: int, size: tuple[int, int]
+) -> Iterator[np.ndarray]:
+    """Every frame of the first ``scenes`` scenes of a movie, one at a time."""
+    lengths = plan.scene_lengths[:scenes]
+    shots = _replay_shots(config, index, lengths, size)
+    for shot, (start, end) in zip(shots, plan.shot_frames[: sum(lengths)], strict=True):
+        for t in _frame_times(end - start + 1):
+            yield shot.pixels(t)
+
+
+def write_movie_video(
+    config: SynthConfig, index: int, path: Path, scenes: int | None = None, size: tuple[int, int] | None = None
+) -> MovieVideo:
+    """Write movie ``index`` of ``config`` (its first ``scenes`` scenes; all when None) as an H.264 video of every
+    frame, at ``config.fps``, and return where its true shot cuts and scene boundaries are.
+
+    The settings and shots are those of the keyframe dataset (the same random replay as ``render_movie``): shot
+    k has the frames of ``plan_movie(config, index).shot_frames[k]``, its frame j of n at camera time
+    j / (n - 1), so its first, middle (for odd n) and last frames are keyframes 0, 1 and 2 of shot k, rendered at
+    ``size`` (width, height; both even; default: the keyframe size rounded down to even numbers). Frames are
+    rendered one at a time while ffmpeg encodes them.
+    """
+    if scenes is not None and scenes < 1:
+        raise ValueError(f"scenes must be at least 1, got {scenes}")
+    plan = plan_movie(config, index)
+    scene_ranges = tuple(plan.scenes[:scenes])
+    size = size or (config.width // 2 * 2, config.height // 2 * 2)
+    shot_starts = tuple(start for start, _ in plan.shot_frames[: scene_ranges[-1][1] + 1])
+    frames = write_video(path, _video_frames(config, index, plan, len(scene_ranges), size), config.fps)
+    return MovieVideo(
+        path=Path(path),
+        fps=config.fps,
+        frames=frames,
+        size=size,
+        shot_starts=shot_starts,
+        scene_starts=tuple(shot_starts[first] for first, _ in scene_ranges),
+        scenes=scene_ranges,
+    )
 
 
 # --------------------------------------------------------------------------------------- the stage
