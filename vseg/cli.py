@@ -729,6 +729,110 @@ def segment_predict(
     )
 
 
+# --------------------------------------------------------------------------------------------- scenes
+
+
+@app.command("scenes")
+def scenes(
+    video: Path = typer.Argument(..., help="A video file (anything ffmpeg reads: mp4, mkv, mov, avi, webm, ...)."),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Output folder: scenes.json, scenes.csv, scenes.edl, report.html, timeline.png, shots/ "
+        "\\[default: <video name>-scenes next to the current folder].",
+    ),
+    encoder: Path | None = typer.Option(
+        None,
+        "--encoder",
+        help="Shot encoder checkpoint (vseg pretrain scrl, the SCRL release, or a bare encoder state dict) "
+        "\\[default: none: colour-histogram features].",
+    ),
+    segmenter: Path | None = typer.Option(
+        None,
+        "--segmenter",
+        help="Boundary model (model.pth of vseg segment), trained on features from the same --encoder "
+        "\\[default: none: the training-free scorer].",
+    ),
+    detector: str | None = typer.Option(
+        None,
+        "--detector",
+        help="Shot detector: content, adaptive or transnetv2; sets shots.detector \\[default: content].",
+    ),
+    threshold: float | None = typer.Option(
+        None,
+        "--threshold",
+        min=0.0,
+        max=1.0,
+        help="A shot ends a scene when its boundary probability is > this \\[default: the segmenter's, or 0.5].",
+    ),
+    window: int | None = typer.Option(
+        None, "--window", min=1, help="Training-free scorer: shots compared on each side of a cut \\[default: 2]."
+    ),
+    min_scene_shots: int | None = typer.Option(
+        None, "--min-scene-shots", min=1, help="Fewest shots in a scene \\[default: 3]."
+    ),
+    split: bool | None = typer.Option(
+        None, "--split/--no-split", help="Also write one video per scene into OUT/scenes/ \\[default: no]."
+    ),
+    image_size: int | None = typer.Option(
+        None, "--image-size", help="With --encoder: keyframe size it sees; sets embed.image_size \\[default: 224]."
+    ),
+    device: str | None = typer.Option(
+        None, "--device", help="auto, cuda or cpu, for the encoder and segmenter \\[default: auto]."
+    ),
+    config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
+    overrides: list[str] | None = typer.Option(
+        None, "--set", help="Override one config key, e.g. --set scorer.offset=2 or --set shots.threshold=30."
+    ),
+) -> None:
+    """Find the scenes of a video: shots, keyframes, features, boundary scores, then scene lists, an EDL,
+    an HTML report and a timeline picture."""
+    from vseg.config import ScenesConfig
+    from vseg.scenes import run_scenes
+
+    explicit = {
+        key: value
+        for key, value in (
+            ("shots.detector", detector),
+            ("threshold", threshold),
+            ("scorer.window", window),
+            ("min_scene_shots", min_scene_shots),
+            ("split", split),
+            ("embed.image_size", image_size),
+            ("embed.device", device),
+        )
+        if value is not None
+    }
+    cfg = load_config(ScenesConfig, resolve_config(config), overrides or (), explicit)
+    report = run_scenes(video, out or Path(f"{video.stem}-scenes"), cfg, encoder, segmenter)
+    shown = report.scenes[:30]
+    ui.table(
+        f"vseg scenes {video.name}: {len(report.scenes)} scenes",
+        ("scene", "start", "end", "frames", "shots"),
+        [
+            (row["scene"] + 1, row["start_timecode"], row["end_timecode"], f"{row['start_frame']}-{row['end_frame']}",
+             f"{row['first_shot']}-{row['last_shot']}")
+            for row in (scene.as_row() for scene in shown)
+        ],
+    )  # fmt: skip
+    if len(report.scenes) > len(shown):
+        ui.info(f"... and {len(report.scenes) - len(shown)} more scenes: see {report.out / 'scenes.csv'}")
+    if encoder is None:
+        ui.warn("no --encoder given: scenes were found from colour histograms of the keyframes")
+    ui.summary(
+        f"vseg scenes -> {report.out}",
+        [
+            ("video", f"{report.frames:,} frames at {report.fps:g} fps, {report.shots:,} shots"),
+            ("scenes", len(report.scenes)),
+            ("features", report.features),
+            ("boundaries", f"{report.scoring}, threshold {report.threshold:g}"),
+            *((f"time: {stage}", f"{seconds:.1f} s") for stage, seconds in report.stage_seconds.items()),
+            ("report", report.out / "report.html"),
+        ],
+    )
+
+
 # --------------------------------------------------------------------------------------------- demo
 
 

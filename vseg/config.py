@@ -188,9 +188,9 @@ class ScorerConfig(StageConfig):
     ``z_i = (d_i - median(d)) / (1.4826 * MAD(d))`` and the boundary probability ``p_i = sigmoid(z_i - offset)``.
     """
 
-    window: int = Field(4, ge=1, description="shots averaged on each side of a cut")
+    window: int = Field(2, ge=1, description="shots averaged on each side of a cut")
     offset: float = Field(
-        3.0, description="z-score (robust standard deviations above the video's median change) that scores 0.5"
+        1.5, description="z-score (robust standard deviations above the video's median change) that scores 0.5"
     )
 
 

@@ -1,0 +1,184 @@
+"""``vseg scenes VIDEO``: a raw video to its scenes, in one command.
+
+Stages, each through files a user can open (everything under ``DIR``)::
+
+    shots      vseg prep shots on the video              DIR/shots/ (240P/<id>/, shot_txt/<id>.txt, meta/<id>.json)
+    features   an encoder checkpoint's shot embeddings,  DIR/embedding/all.npz
+               or colour histograms without one
+    scoring    a vseg segment model's boundary           DIR/predictions.json
+               probabilities, or the training-free scorer
+    scenes     the boundaries (probability > threshold,  DIR/scenes.json, scenes.csv, scenes.edl, report.html,
+               at least min_scene_shots apart)           timeline.png; with split: DIR/scenes/<id>-scene-NNN.mp4
+
+Features: with ``encoder`` the frozen backbone of a vseg SCRL run, the SCRL release or a bare encoder state dict
+(:func:`vseg.eval.embed.run_embed`); without it the colour histograms of :mod:`vseg.eval.histogram`. Scoring: with
+``segmenter`` a ``vseg segment`` model (``model.pth``), trained on features of the same kind; without it
+:mod:`vseg.eval.scorer`. A second run reuses the shots of the first (prep shots resumes).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vseg import ui
+from vseg.config import ScenesConfig, config_to_yaml
+from vseg.errors import DataError
+from vseg.eval.embed import run_embed
+from vseg.eval.histogram import histogram_features
+from vseg.eval.scorer import boundary_probabilities
+from vseg.eval.segment import load_model, predict_probabilities
+from vseg.io import atomic
+from vseg.io.embeddings import Embeddings, read_embeddings, write_npz
+from vseg.io.movienet import MovieNetLayout, index_movie, read_movie_fps, read_shot_table
+from vseg.io.predictions import MoviePrediction, Scene, scenes_from_probabilities, write_predictions, write_scene_lists
+from vseg.io.scene_report import edl_text, write_report, write_timeline
+from vseg.io.video import ffmpeg_exe
+from vseg.prep.clips import collect_videos
+from vseg.prep.shots import make_shots
+from vseg.train.distributed import choose_device
+
+CONFIG_NAME = "vseg_scenes.yaml"
+FEATURES_FILE = Path("embedding") / "all.npz"  # the set "all" of vseg embed
+
+
+@dataclass
+class ScenesReport:
+    out: Path
+    video: Path
+    video_id: str
+    fps: float
+    frames: int
+    shots: int
+    scenes: list[Scene]
+    features: str
+    scoring: str
+    threshold: float
+    files: list[Path] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.stage_seconds.values())
+
+
+def run_scenes(
+    video: Path,
+    out: Path,
+    config: ScenesConfig,
+    encoder: Path | None = None,
+    segmenter: Path | None = None,
+) -> ScenesReport:
+    """Find the scenes of ``video`` and write them under ``out`` (see the module docstring)."""
+    video, out = Path(video), Path(out)
+    timer = _StageTimer()
+    atomic.write_text(out / CONFIG_NAME, config_to_yaml(config, "scenes"))
+
+    with timer("shots"):
+        shots = make_shots([video], out / "shots", config.shots)
+        if shots.failed:
+            raise next(iter(shots.failed.values()))
+        layout = MovieNetLayout(out / "shots")
+        video_id = collect_videos([video])[0][0]
+        table = read_shot_table(layout.shot_table_file(video_id))
+        fps = read_movie_fps(layout.meta_file(video_id))
+        keyframes = index_movie(layout.keyframes / video_id)
+
+    with timer("features"):
+        if encoder is not None:
+            report = run_embed(encoder, layout.root, out / "embedding", config.embed)
+            embeddings = read_embeddings(out / FEATURES_FILE)
+            embeddings = Embeddings.concat({video_id: dict(embeddings)[video_id]}, None, {video_id: table})
+            features = f"encoder {encoder} ({report.checkpoint.arch})"
+        else:
+            embeddings = Embeddings.concat({video_id: histogram_features(keyframes)}, None, {video_id: table})
+            features = "colour histograms (no --encoder given; see vseg.eval.histogram)"
+            write_npz(out / FEATURES_FILE, embeddings)
+
+    with timer("scoring"):
+        threshold = 0.5 if config.threshold is None else config.threshold
+        if segmenter is not None:
+            model, segment_config = load_model(segmenter)
+            if embeddings.dim != model.input_dim:
+                raise DataError(
+                    segmenter, f"takes {model.input_dim}-d features, the shots have {embeddings.dim}-d ({features})"
+                )
+            device = choose_device(config.embed.device, 0)
+            prob = predict_probabilities(model.to(device), embeddings, segment_config.data.seq_len, device)[video_id]
+            threshold = segment_config.train.threshold if config.threshold is None else config.threshold
+            scoring = f"segmenter {segmenter}"
+        else:
+            prob = boundary_probabilities(embeddings.features, config.scorer.window, config.scorer.offset)
+            scoring = f"training-free scorer (window {config.scorer.window}, offset {config.scorer.offset})"
+        write_predictions(out / "predictions.json", {video_id: MoviePrediction(prob, None, table, fps)})
+
+    with timer("outputs"):
+        scenes = scenes_from_probabilities(video_id, prob, threshold, table, fps, config.min_scene_shots)
+        files = [out / "predictions.json", *write_scene_lists(out, scenes)]
+        atomic.write_text(out / "scenes.edl", edl_text(scenes, fps, title=video.stem, clip_name=video.name))
+        boundaries = [scene.last_shot for scene in scenes[:-1]]
+        timeline = write_timeline(out / "timeline.png", prob, threshold, boundaries, title=f"{video.name}: {scoring}")
+        notes = [
+            f"video: {video} ({len(table)} shots, {int(table[-1][1]) + 1} frames at {fps:g} fps)",
+            f"shots: vseg prep shots, {config.shots.detector} detector",
+            f"features: {features}",
+            f"boundaries: {scoring}, threshold {threshold:g}, scenes of at least {config.min_scene_shots} shots",
+        ]
+        shot_keyframes = [list(keyframes.shot_paths(shot)) for shot in range(len(table))]
+        report_file = write_report(
+            out / "report.html", scenes, shot_keyframes, prob, f"Scenes of {video.name}", notes, timeline,
+            config.thumbs_per_scene,
+        )  # fmt: skip
+        files += [out / "scenes.edl", timeline, report_file]
+
+    if config.split:
+        with timer("split"):
+            files += split_scenes(video, scenes, fps, out / "scenes", video_id)
+
+    return ScenesReport(
+        out, video, video_id, fps, int(table[-1][1]) + 1, len(table), scenes, features, scoring, threshold, files,
+        timer.seconds,
+    )  # fmt: skip
+
+
+class _StageTimer:
+    """``with timer("name"):`` announces a stage and adds its wall time to ``seconds["name"]``."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        ui.info(f"[bold]{name}[/bold] ...")
+        started = time.perf_counter()
+        yield
+        self.seconds[name] = time.perf_counter() - started
+
+
+def split_scenes(video: Path, scenes: list[Scene], fps: float, folder: Path, video_id: str) -> list[Path]:
+    """One video file per scene, ``folder/<id>-scene-NNN.mp4``: ffmpeg seeks to the scene's first frame
+    (``-ss`` before ``-i``, exact when re-encoding) and re-encodes its frames with x264 (crf 18), audio as AAC."""
+    files = []
+    with ui.progress("split", total=len(scenes), unit="scenes") as advance:
+        for scene in scenes:
+            path = folder / f"{video_id}-scene-{scene.scene + 1:03d}.mp4"
+            frames = scene.end_frame - scene.start_frame + 1
+            with atomic.atomic_path(path) as tmp:
+                command = [
+                    ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+                    "-ss", f"{scene.start_frame / fps:.6f}", "-i", str(video),
+                    "-map", "0:v:0", "-map", "0:a:0?", "-frames:v", str(frames), "-t", f"{frames / fps:.6f}",
+                    "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p", "-c:a", "aac",
+                    "-f", "mp4", str(tmp),
+                ]  # fmt: skip
+                result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True)
+                if result.returncode != 0:
+                    lines = result.stderr.decode(errors="replace").strip().splitlines()
+                    raise DataError(video, f"ffmpeg failed writing {path.name}: {lines[-1] if lines else '?'}")
+            files.append(path)
+            advance()
+    return files
