@@ -1,30 +1,80 @@
-"""``vseg demo``: the pipeline on built-in data, under one folder."""
+"""``vseg demo``: every stage on built-in data, in a reduced configuration (``make demo`` runs the full one)."""
 
 from __future__ import annotations
 
+import csv
 import json
 
+import pytest
+
 from vseg.cli import app
+from vseg.demo import stage_configs
+from vseg.errors import ConfigError
+
+REDUCED = [
+    "synth.movies=4",
+    "synth.shots_per_movie=64",
+    "synth.shot_frames=[16,24]",
+    "synth.width=160",
+    "synth.height=96",
+    "scrl.train.epochs=1",
+    "segment.train.epochs=3",
+    "segment.train.val_from=1",
+]
 
 
-def test_demo_runs_the_existing_stages_into_one_folder_and_resumes(runner, tmp_path):
+def test_demo_runs_every_stage_into_one_folder_and_resumes(runner, tmp_path):
     out = tmp_path / "demo"
-    result = runner.invoke(app, ["demo", "--out", str(out)], env={"COLUMNS": "200"})
+    args = ["demo", "--out", str(out), *(arg for item in REDUCED for arg in ("--set", item))]
+    result = runner.invoke(app, args, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert str(out.resolve()) in result.output
-    for stage in ("prep synth", "prep check", "prep puzzles", "pretrain scrl", "scene probe", "embed", "segment"):
+    for stage in (
+        "prep synth", "prep check", "prep puzzles", "pretrain scrl", "embed (pretrained)", "embed (random_init)",
+        "segment (pretrained)", "segment (random_init)", "render video", "scenes",
+    ):  # fmt: skip
         assert stage in result.output
-    assert "8 movies, 1,280 shots" in result.output
-    manifest = json.loads((out / "puzzles" / "manifest.json").read_text())
-    split = json.loads((out / "movienet" / "meta" / "split318.json").read_text())
-    train, test = split["train"], split["test"]
-    assert [m["movie"] for m in manifest["movies"]] == train  # SCRL pre-trains on the train split
-    assert manifest["puzzles"] == len(train) * (160 // 16)
-    assert (out / "scrl" / "checkpoints" / "epoch_0004.pth").is_file()
-    metrics = json.loads((out / "segment" / "metrics.json").read_text())
-    assert metrics["split"] == "test" and 0 <= metrics["ap_movie"] <= 1 and metrics["movies"] == len(test)
-    assert sorted(p.name for p in (out / "embeddings").iterdir()) == [
+    assert "4 movies, 256 shots" in result.output
+
+    results = json.loads((out / "demo_results.json").read_text())
+    for name in ("pretrained", "random_init"):
+        metrics = json.loads((out / "segment" / name / "metrics.json").read_text())
+        assert results[name] == {key: metrics[key] for key in ("ap_movie", "f1_movie", "miou")}
+        assert 0 <= results[name]["ap_movie"] <= 1 and metrics["split"] == "test"
+    assert results["pretraining_helps"] == (results["pretrained"]["ap_movie"] > results["random_init"]["ap_movie"])
+    assert [row["stage"] for row in results["stages"]][:4] == [
+        "prep synth",
+        "prep check",
+        "prep puzzles",
+        "pretrain scrl",
+    ]
+
+    # The two encoders differ, and each boundary model was trained on its own embeddings.
+    assert (out / "random_init" / "encoder.pth").is_file() and (out / "scrl" / "checkpoints" / "last.pth").is_file()
+    assert sorted(p.name for p in (out / "embeddings" / "random_init").iterdir()) == [
         f"{name}.{ext}" for name in ("test", "train", "val") for ext in ("npz", "pkl")
     ]
-    again = runner.invoke(app, ["demo", "--out", str(out)], env={"COLUMNS": "200"})
-    assert again.exit_code == 0 and "already trained" in again.output  # a second run resumes, retrains nothing
+
+    # vseg scenes ran on a video of held-out scenes, with the pre-trained encoder and its boundary model.
+    split = json.loads((out / "movienet" / "meta" / "split318.json").read_text())
+    scenes = results["scenes"]
+    assert scenes["video"].endswith(f"{split['test'][0]}.mp4") and scenes["scenes_true"] == 8
+    assert scenes["report"] == str(out / "scenes" / "report.html") and "Open the scene report" in result.output
+    rows = list(csv.DictReader((out / "scenes" / "scenes.csv").open()))
+    assert len(rows) == scenes["scenes_found"] == len(json.loads((out / "scenes" / "scenes.json").read_text()))
+    assert "segmenter" in (out / "scenes" / "report.html").read_text()
+
+    again = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert again.exit_code == 0, again.output
+    assert json.loads((out / "demo_results.json").read_text())["pretrained"] == results["pretrained"]
+
+
+def test_demo_overrides_reach_their_stage_and_unknown_stages_are_refused():
+    configs = stage_configs(["scrl.train.epochs=2", "synth.movies=3", "scenes.min_scene_shots=2"], workers=1)
+    assert configs["scrl"].train.epochs == 2 and configs["synth"].movies == 3 and configs["synth"].workers == 1
+    assert configs["scenes"].min_scene_shots == 2 and configs["scenes"].embed.image_size == 64
+    assert configs["segment"].model.hidden == 128  # the segment/cpu_tiny preset
+    with pytest.raises(ConfigError, match="must start with one of synth, puzzles"):
+        stage_configs(["epochs=2"])
+    with pytest.raises(ConfigError, match="movie"):
+        stage_configs(["synth.moviez=3"])

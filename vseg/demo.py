@@ -1,86 +1,236 @@
-"""``vseg demo``: the pipeline on built-in synthetic data, every output under one folder.
+"""``vseg demo``: the whole pipeline on built-in synthetic data, every output under one folder.
 
-It runs ``prep synth`` -> ``prep check`` -> ``prep puzzles`` -> ``pretrain scrl`` (cpu_tiny), a scene probe of the
-encoder on held-out movies (random init against pre-trained), then ``embed`` with the pre-trained encoder and
-``segment`` (cpu_tiny) on the embeddings. Run again, it resumes (finished stages are skipped).
+Stages: ``prep synth`` (synthetic MovieNet-style movies with known scenes) -> ``prep check`` -> ``prep puzzles`` ->
+``pretrain scrl`` (cpu_tiny) -> ``embed`` twice (the pre-trained encoder and a random-init one of the same
+architecture) -> ``segment`` twice (the boundary model on each, tested on the held-out test movies) -> ``scenes`` on a
+video rendered from the first scenes of a test movie, with the pre-trained encoder and its boundary model. The table
+at the end compares pre-trained with random init (AP, F1, mIoU); ``OUT/demo_results.json`` holds the same numbers.
+
+Each stage's config is its preset (``synth/cpu_tiny``, ``puzzles/scrl``, ``scrl/cpu_tiny``, ``segment/cpu_tiny``;
+``scenes`` with 64 px keyframes as the encoder was trained) and ``overrides`` change them by stage:
+``scrl.train.epochs=2`` or ``synth.movies=4``. Run again, it resumes (finished stages are skipped).
 """
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 
 from vseg import ui
-from vseg.config import EmbedConfig, PuzzlesConfig, ScrlConfig, SegmentConfig, SynthConfig, load_config
-from vseg.errors import DataError
+from vseg.config import (
+    EmbedConfig,
+    PuzzlesConfig,
+    ScenesConfig,
+    ScrlConfig,
+    SegmentConfig,
+    SynthConfig,
+    load_config,
+    parse_override,
+)
+from vseg.errors import ConfigError, DataError
 from vseg.eval.embed import run_embed
-from vseg.eval.probe import scene_probe
 from vseg.eval.segment import run_segment
+from vseg.io import atomic
 from vseg.io.movienet import MovieNetLayout, check_dataset, read_split
 from vseg.models.encoder import ShotEncoder
 from vseg.prep.puzzles import make_puzzles
-from vseg.prep.synth import make_synth
+from vseg.prep.synth import make_synth, write_movie_video
 from vseg.presets import preset
-from vseg.train.checkpoint import load_checkpoint, strip_prefix
+from vseg.scenes import run_scenes
 from vseg.train.scrl import ScrlMethod
 from vseg.train.trainer import pretrain
 
+RESULTS_FILE = "demo_results.json"
+METRICS = (("AP", "ap_movie"), ("F1", "f1_movie"), ("mIoU", "miou"))  # (label, SceneMetrics field)
+# The stages whose configs --set reaches, with their presets (None: the model's defaults).
+STAGES = {
+    "synth": (SynthConfig, "synth/cpu_tiny"),
+    "puzzles": (PuzzlesConfig, "puzzles/scrl"),
+    "scrl": (ScrlConfig, "scrl/cpu_tiny"),
+    "embed": (EmbedConfig, None),
+    "segment": (SegmentConfig, "segment/cpu_tiny"),
+    "scenes": (ScenesConfig, None),
+}
+STAGE_DEFAULTS = {"embed": {"image_size": 64}, "scenes": {"embed.image_size": 64}}
+VIDEO_SCENES = 8  # scenes of the held-out movie rendered as the demo video
+TOLERANCE_SECONDS = 3.0  # a found scene cut counts as right within this of a true one (LGSS's Recall@3s)
 
-def run_demo(out: Path, workers: int | None = None) -> list[tuple[str, str, float]]:
-    """Run the demo into ``out``; return (stage, result, seconds) rows, also printed as a table."""
+
+@dataclass
+class DemoReport:
+    out: Path
+    rows: list[tuple[str, str, float]] = field(default_factory=list)
+    compared: dict[str, dict[str, float]] = field(default_factory=dict)
+    scenes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pretraining_helps(self) -> bool:
+        pretrained, random_init = self.compared.get("pretrained"), self.compared.get("random_init")
+        return bool(pretrained and random_init and pretrained["ap_movie"] > random_init["ap_movie"])
+
+
+def stage_configs(overrides: Sequence[str] = (), workers: int | None = None) -> dict[str, Any]:
+    """Every stage's config: its preset, then the demo's overrides addressed as ``<stage>.<key>=<value>``."""
+    by_stage: dict[str, list[str]] = {name: [] for name in STAGES}
+    for item in overrides:
+        key, _ = parse_override(item)
+        stage, _, rest = key.partition(".")
+        if stage not in STAGES or not rest:
+            raise ConfigError(f"demo --set {item}: the key must start with one of {', '.join(STAGES)} (got {key!r})")
+        by_stage[stage].append(item[len(stage) + 1 :])
+    configs = {}
+    for name, (model, preset_name) in STAGES.items():
+        values = dict(STAGE_DEFAULTS.get(name, {}))
+        if workers and "workers" in model.model_fields:
+            values["workers"] = workers
+        path = preset(preset_name) if preset_name else None
+        configs[name] = load_config(model, path, [*(f"{k}={v}" for k, v in values.items()), *by_stage[name]])
+    return configs
+
+
+def run_demo(out: Path, workers: int | None = None, overrides: Sequence[str] = ()) -> DemoReport:
+    """Run the demo into ``out``; print the stage table and the comparison, write ``OUT/demo_results.json``."""
     out = Path(out)
+    configs = stage_configs(overrides, workers)
     ui.info(f"[bold]vseg demo[/bold]: everything goes under {out.resolve()}")
-    extra = {"workers": workers} if workers else {}
-    rows = []
+    report = DemoReport(out)
 
-    synth = make_synth(out / "movienet", load_config(SynthConfig, preset("synth/cpu_tiny"), values=extra))
-    rows.append(("prep synth", f"{synth.movies} movies, {synth.shots:,} shots, {synth.scenes} scenes", synth.seconds))
-
+    synth = make_synth(out / "movienet", configs["synth"])
+    report.rows.append(
+        ("prep synth", f"{synth.movies} movies, {synth.shots:,} shots, {synth.scenes} scenes", synth.seconds)
+    )
     layout = MovieNetLayout(out / "movienet")
     started = time.perf_counter()
     check = check_dataset(layout)
     if check.problems:
         raise DataError(check.problems[0].path, check.problems[0].message)
     seconds = time.perf_counter() - started
-    rows.append(("prep check", f"{len(check.movies)} movies, {check.labelled} labelled, no problems", seconds))
+    report.rows.append(("prep check", f"{len(check.movies)} movies, {check.labelled} labelled, no problems", seconds))
 
-    puzzles = make_puzzles(
-        layout.keyframes, out / "puzzles", load_config(PuzzlesConfig, preset("puzzles/scrl"), values=extra)
-    )
+    puzzles = make_puzzles(layout.keyframes, out / "puzzles", configs["puzzles"])
     total = puzzles.written + puzzles.skipped
-    rows.append(("prep puzzles", f"{total} puzzles of the train split ({puzzles.shots:,} shots)", puzzles.seconds))
+    report.rows.append(
+        ("prep puzzles", f"{total} puzzles of the train split ({puzzles.shots:,} shots)", puzzles.seconds)
+    )
 
-    scrl = load_config(ScrlConfig, preset("scrl/cpu_tiny"), values={"data.root": out / "puzzles"})
-    report = pretrain(ScrlMethod(scrl), out / "scrl", resume="auto")
-    last = report.last
-    result = f"{scrl.train.epochs} epochs, loss {last.get('loss', float('nan')):.2f}, acc@1 {last.get('acc1', 0):.1f}%"
-    rows.append(("pretrain scrl", result if last else "already trained", report.seconds))
+    scrl = configs["scrl"].model_copy(deep=True)
+    scrl.data.root = out / "puzzles"
+    trained = pretrain(ScrlMethod(scrl), out / "scrl", resume="auto")
+    last = trained.last
+    result = (
+        f"{scrl.train.epochs} epochs, loss {last['loss']:.2f}, acc@1 {last['acc1']:.1f}%" if last else "done before"
+    )
+    report.rows.append(("pretrain scrl", result, trained.seconds))
 
+    encoders = {"pretrained": trained.checkpoint, "random_init": _random_init_encoder(scrl, out / "random_init")}
+    for name, checkpoint in encoders.items():
+        embedded = run_embed(checkpoint, layout.root, out / "embeddings" / name, configs["embed"])
+        shots = sum(s.shots for s in embedded.splits)
+        report.rows.append((f"embed ({name})", f"{shots:,} shots, {embedded.checkpoint.arch}", embedded.seconds))
+    for name in encoders:
+        files = [out / "embeddings" / name / f"{split}.npz" for split in ("train", "val", "test")]
+        segment = run_segment(*files, out / "segment" / name, configs["segment"], "auto")
+        test = segment.test
+        if test is None:
+            raise DataError(out / "segment" / name, "holds a boundary model without test metrics; remove it to retrain")
+        report.compared[name] = {key: getattr(test, key) for _, key in METRICS}
+        shown = ", ".join(f"{label} {report.compared[name][key]:.3f}" for label, key in METRICS)
+        report.rows.append((f"segment ({name})", f"test {shown}", segment.seconds))
+
+    report.scenes = _scenes_on_video(out, configs, layout, trained.checkpoint, report)
+    _print(report)
+    _write_results(report)
+    return report
+
+
+def _random_init_encoder(config: ScrlConfig, folder: Path) -> Path:
+    """A random-init encoder of the pre-trained one's architecture (seed 0), saved as a bare state dict."""
+    path = folder / "encoder.pth"
+    if not path.is_file():
+        torch.manual_seed(0)
+        model = config.model
+        encoder = ShotEncoder(model.arch, 3 * config.data.keyframes_per_shot, model.dim, model.mlp)
+        with atomic.atomic_path(path) as tmp:
+            torch.save(encoder.state_dict(), tmp)
+    return path
+
+
+def _scenes_on_video(
+    out: Path, configs: dict[str, Any], layout: MovieNetLayout, encoder: Path, report: DemoReport
+) -> dict[str, Any]:
+    """Render the first scenes of the first test movie as a video and run ``vseg scenes`` on it."""
+    synth = configs["synth"]
+    test_movie = read_split(layout.split_file)["test"][0]
+    index = int(test_movie[2:]) - 9_000_000  # synthetic ids are tt9000000 + index
+    video_path = out / "video" / f"{test_movie}.mp4"
     started = time.perf_counter()
-    at_init, trained = _probe(layout, scrl, report.checkpoint)
+    video = write_movie_video(synth, index, video_path, scenes=VIDEO_SCENES)
     seconds = time.perf_counter() - started
-    rows.append(("scene probe", f"same-scene nearest shot: random init {at_init:.3f}, SCRL {trained:.3f}", seconds))
-
-    embedded = run_embed(report.checkpoint, layout.root, out / "embeddings", EmbedConfig(image_size=64, **extra))
-    shots = sum(s.shots for s in embedded.splits)
-    rows.append(
-        ("embed", f"{shots:,} shots of {len(embedded.splits)} splits, {embedded.checkpoint.arch}", embedded.seconds)
+    report.rows.append(
+        ("render video", f"{VIDEO_SCENES} held-out scenes, {video.frames:,} frames of {test_movie}", seconds)
     )
+    segmenter = out / "segment" / "pretrained" / "model.pth"
+    found = run_scenes(video_path, out / "scenes", configs["scenes"], encoder, segmenter)
+    truth = np.asarray(video.scene_starts[1:]) / video.fps
+    cuts = np.asarray([scene.start_time for scene in found.scenes[1:]])
+    recall = _matched(truth, cuts)
+    precision = _matched(cuts, truth)
+    result = (
+        f"{len(found.scenes)} scenes found, {len(video.scene_starts)} true; cuts within {TOLERANCE_SECONDS:g} s: "
+        f"recall {recall:.2f}, precision {precision:.2f}"
+    )
+    report.rows.append(("scenes", result, found.seconds))
+    return {
+        "video": str(video_path),
+        "report": str(found.out / "report.html"),
+        "scenes_found": len(found.scenes),
+        "scenes_true": len(video.scene_starts),
+        "recall_at_3s": recall,
+        "precision_at_3s": precision,
+    }
 
-    files = [out / "embeddings" / f"{name}.npz" for name in ("train", "val", "test")]
-    segment = run_segment(*files, out / "segment", load_config(SegmentConfig, preset("segment/cpu_tiny")), "auto")
-    test = segment.test
-    result = f"test AP {test.ap_movie:.3f}, F1 {test.f1_movie:.3f}, mIoU {test.miou:.3f}" if test else "already trained"
-    rows.append(("segment", result, segment.seconds))
 
-    ui.table("vseg demo", ("stage", "result", "time"), [(s, r, f"{t:.1f} s") for s, r, t in rows])
+def _matched(targets: np.ndarray, candidates: np.ndarray) -> float:
+    """Share of ``targets`` with a candidate within TOLERANCE_SECONDS (1 when there is no target)."""
+    if len(targets) == 0:
+        return 1.0
+    if len(candidates) == 0:
+        return 0.0
+    return float(np.mean([np.min(np.abs(candidates - t)) <= TOLERANCE_SECONDS for t in targets]))
+
+
+def _print(report: DemoReport) -> None:
+    ui.table("vseg demo", ("stage", "result", "time"), [(s, r, f"{t:.1f} s") for s, r, t in report.rows])
+    rows = [
+        (name.replace("_", " "), *(f"{values[key]:.3f}" for _, key in METRICS))
+        for name, values in report.compared.items()
+    ]
+    ui.table("scene boundaries on the test movies", ("encoder", *(label for label, _ in METRICS)), rows)
+    verdict = "beats" if report.pretraining_helps else "does NOT beat"
+    ui.info(f"SCRL pre-training {verdict} random init on test AP.")
+    out = report.out
     ui.info(
-        f"Outputs: {out / 'movienet'} (MovieNet layout), {out / 'puzzles'} (SCRL puzzles), {out / 'scrl'} "
-        f"(pre-training run), {out / 'embeddings'} (shot embeddings), {out / 'segment'} (boundary model, metrics.json)."
+        f"Outputs under {out.resolve()}: movienet/ (MovieNet layout), puzzles/, scrl/ (pre-training run), "
+        f"embeddings/, segment/ (boundary models, metrics.json), video/, scenes/, {RESULTS_FILE}."
     )
-    return rows
+    ui.info(f"Open the scene report: {Path(report.scenes['report']).resolve()}")
+
+
+def _write_results(report: DemoReport) -> None:
+    results = {
+        **report.compared,
+        "pretraining_helps": report.pretraining_helps,
+        "scenes": report.scenes,
+        "stages": [{"stage": s, "result": r, "seconds": round(t, 2)} for s, r, t in report.rows],
+    }
+    atomic.write_text(report.out / RESULTS_FILE, json.dumps(results, indent=1) + "\n")
 
 
 def builtin_puzzles(folder: Path) -> Path:
@@ -90,14 +240,3 @@ def builtin_puzzles(folder: Path) -> Path:
     make_synth(folder / "movienet", load_config(SynthConfig, preset("synth/cpu_tiny")))
     make_puzzles(folder / "movienet" / "240P", folder / "puzzles", load_config(PuzzlesConfig, preset("puzzles/scrl")))
     return folder / "puzzles"
-
-
-def _probe(layout: MovieNetLayout, config: ScrlConfig, checkpoint: Path) -> tuple[float, float]:
-    """:func:`~vseg.eval.probe.scene_probe` on the val and test movies: a random-init encoder, then the trained one."""
-    split = read_split(layout.split_file)
-    held_out = split.get("val", []) + split.get("test", [])
-    torch.manual_seed(0)
-    encoder = ShotEncoder(config.model.arch, 3 * config.data.keyframes_per_shot, config.model.dim, config.model.mlp)
-    at_init = scene_probe(encoder, layout.root, held_out, config.data.image_size)
-    encoder.load_state_dict(strip_prefix(load_checkpoint(checkpoint)["state_dict"], "module.encoder_q."))
-    return at_init, scene_probe(encoder, layout.root, held_out, config.data.image_size)

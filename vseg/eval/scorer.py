@@ -10,6 +10,9 @@ scene boundary it peaks. What counts as large depends on the features (an encode
 video, so d is measured against its own video: the robust z-score ``z_i = (d_i - median(d)) / (1.4826 MAD(d))``
 (MAD: the median absolute deviation; 1.4826 MAD is the standard deviation for normal data), and the boundary
 probability is ``p_i = sigmoid(z_i - offset)``: 0.5 at ``offset`` robust standard deviations above the median change.
+Above ``p = sigmoid(10)`` (0.99995) the logit ``x = z_i - offset`` is compressed to ``10 + log(1 + x - 10)``, so that
+``p`` never rounds to 1 and a stronger change always scores higher (otherwise, with clean features, a boundary and
+the cuts next to it all score exactly 1.0 and the strongest-first choice of boundaries cannot tell them apart).
 The last shot ends the video, not a scene: its probability is 0.
 """
 
@@ -19,6 +22,7 @@ import numpy as np
 
 MAD_TO_STD = 1.4826
 MIN_SPREAD = 1e-6
+LOGIT_KNEE = 10.0  # logits above this grow logarithmically: sigmoid stays below 1 and keeps the changes' order
 
 
 def window_change(features: np.ndarray, window: int) -> np.ndarray:
@@ -45,5 +49,7 @@ def boundary_probabilities(features: np.ndarray, window: int = 2, offset: float 
     change = window_change(features, window)
     median = np.median(change)
     spread = max(MAD_TO_STD * np.median(np.abs(change - median)), MIN_SPREAD)
-    prob[:-1] = 1.0 / (1.0 + np.exp(-((change - median) / spread - offset)))
+    logit = (change - median) / spread - offset
+    logit = np.where(logit > LOGIT_KNEE, LOGIT_KNEE + np.log1p(np.maximum(logit - LOGIT_KNEE, 0.0)), logit)
+    prob[:-1] = 1.0 / (1.0 + np.exp(-logit))
     return prob
