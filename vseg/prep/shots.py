@@ -40,7 +40,7 @@ from vseg.io.movienet import MovieNetLayout, format_shot_table, keyframe_name
 from vseg.io.video import VideoInfo, open_video, probe_video, quiet_decoder_logs
 from vseg.parallel import default_workers, run_jobs
 from vseg.prep.clips import collect_videos
-from vseg.prep.shot_detectors import detection_size, make_detector
+from vseg.prep.shot_detectors import detection_size, make_detector, transnet_class
 
 CONFIG_NAME = "vseg_shots.yaml"
 BATCH_FRAMES = 32
@@ -200,6 +200,8 @@ def make_shots(inputs: list[Path], out: Path, config: ShotsConfig) -> ShotsRepor
     layout = MovieNetLayout(Path(out))
     index, count = parse_shard(config.shard)
     videos = collect_videos(inputs)[index::count]
+    if config.detector == "transnetv2":
+        transnet_class()  # a missing package fails here, before this run's settings are recorded in ROOT
     check_same_settings(layout.root / CONFIG_NAME, config, LAYOUT_KEYS, "shots")
     atomic.write_text(layout.root / CONFIG_NAME, config_to_yaml(config, "prep shots"))
     report = ShotsReport(out=layout.root, videos=len(videos))
