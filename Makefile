@@ -32,6 +32,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/pretrain_throughput.py
 	$(BIN)/python benchmarks/embed_throughput.py
 	$(BIN)/python benchmarks/hico_throughput.py
+	$(BIN)/python benchmarks/scenes_throughput.py
 
 clean:
 	rm -rf $(VENV) vseg-demo .pytest_cache
