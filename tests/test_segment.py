@@ -195,3 +195,25 @@ def test_bad_inputs_get_one_line(separable, runner, tmp_path):
         assert result.exit_code == 2 and message in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr
     assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_standardize_keeps_the_training_statistics_in_the_model(separable, tmp_path):
+    model = BoundaryBiLSTM(input_dim=8, hidden=16, lstm_hidden=8, head_hidden=8).eval()
+    x = torch.randn(2, 12, 8) * 5 + 3
+    mean, std = x.reshape(-1, 8).mean(0), x.reshape(-1, 8).std(0)
+    plain = model((x - mean) / std)
+    model.set_input_statistics(mean, std)
+    assert torch.allclose(model(x), plain, atol=1e-5)  # the model standardises its input itself
+
+    config = load_config(SegmentConfig, preset("segment/cpu_tiny"), ["train.epochs=2", "data.standardize=true"])
+    run_segment(separable / "train.npz", None, separable / "test.npz", tmp_path / "z", config)
+    saved, _ = load_model(tmp_path / "z" / "model.pth")
+    train = np.load(separable / "train.npz")["features"]
+    assert np.allclose(saved.input_mean.numpy(), train.mean(0), atol=1e-5)
+    assert np.allclose(saved.input_std.numpy(), train.std(0) + 1e-6, atol=1e-5)
+    default = load_config(SegmentConfig, preset("segment/cpu_tiny"), ["train.epochs=1"])
+    run_segment(separable / "train.npz", None, None, tmp_path / "raw", default)
+    raw, _ = load_model(tmp_path / "raw" / "model.pth")  # the reference: raw features, identity statistics
+    assert torch.equal(raw.input_mean, torch.zeros(raw.input_dim)) and torch.equal(
+        raw.input_std, torch.ones(raw.input_dim)
+    )

@@ -453,6 +453,11 @@ class SegmentDataConfig(StageConfig):
         description="folder of <imdb>.txt shot frame tables (shot_movie318/) for embeddings that carry no frames, "
         "for frame-based mIoU and Recall@3s",
     )
+    standardize: bool = Field(
+        False,
+        description="z-score every feature dimension with the training set's mean and standard deviation (kept in "
+        "model.pth and applied to every set scored); the reference feeds the raw features",
+    )
 
 
 class SegmentModelConfig(StageConfig):

@@ -2,13 +2,15 @@
 
 Stages: ``prep synth`` (synthetic MovieNet-style movies with known scenes) -> ``prep check`` -> ``prep puzzles`` ->
 ``pretrain scrl`` (cpu_tiny) -> ``embed`` twice (the pre-trained encoder and a random-init one of the same
-architecture) -> ``segment`` twice (the boundary model on each, tested on the held-out test movies) -> ``scenes`` on a
+architecture) -> ``segment`` on each (3 boundary models of different seeds, tested on the held-out test movies,
+their metrics averaged) -> ``scenes`` on a
 video rendered from the first scenes of a test movie, with the pre-trained encoder and its boundary model. The table
 at the end compares pre-trained with random init (AP, F1, mIoU); ``OUT/demo_results.json`` holds the same numbers.
 
 Each stage's config is its preset (``synth/cpu_tiny``, ``puzzles/scrl``, ``scrl/cpu_tiny``, ``segment/cpu_tiny``;
-``scenes`` with 64 px keyframes as the encoder was trained) and ``overrides`` change them by stage:
-``scrl.train.epochs=2`` or ``synth.movies=4``. Run again, it resumes (finished stages are skipped).
+the defaults for ``embed`` and ``scenes``), changed by the stage's section of ``configs/demo.yaml`` (16 movies,
+the paper's 200-epoch boundary schedule, 64 px keyframes) and then by ``overrides`` addressed by
+stage: ``scrl.train.epochs=2`` or ``synth.movies=4``. Run again, it resumes (finished stages are skipped).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from vseg.config import (
     SynthConfig,
     load_config,
     parse_override,
+    read_yaml_mapping,
 )
 from vseg.errors import ConfigError, DataError
 from vseg.eval.embed import run_embed
@@ -58,7 +61,8 @@ STAGES = {
     "segment": (SegmentConfig, "segment/cpu_tiny"),
     "scenes": (ScenesConfig, None),
 }
-STAGE_DEFAULTS = {"embed": {"image_size": 64}, "scenes": {"embed.image_size": 64}}
+DEMO_PRESET = "demo"  # configs/demo.yaml: the demo's changes to each stage's preset
+SEGMENT_SEEDS = 3  # boundary models per encoder, averaged
 VIDEO_SCENES = 8  # scenes of the held-out movie rendered as the demo video
 TOLERANCE_SECONDS = 3.0  # a found scene cut counts as right within this of a true one (LGSS's Recall@3s)
 
@@ -77,8 +81,13 @@ class DemoReport:
 
 
 def stage_configs(overrides: Sequence[str] = (), workers: int | None = None) -> dict[str, Any]:
-    """Every stage's config: its preset, then the demo's overrides addressed as ``<stage>.<key>=<value>``."""
-    by_stage: dict[str, list[str]] = {name: [] for name in STAGES}
+    """Every stage's config: its preset, then ``configs/demo.yaml``'s section for it, then the ``overrides``
+    addressed as ``<stage>.<key>=<value>``; ``workers`` for every stage that has workers."""
+    demo = read_yaml_mapping(preset(DEMO_PRESET))
+    unknown = sorted(set(demo) - set(STAGES))
+    if unknown:
+        raise ConfigError(f"{preset(DEMO_PRESET)}: unknown stage {unknown[0]!r} (stages: {', '.join(STAGES)})")
+    by_stage: dict[str, list[str]] = {name: _dotted(demo.get(name) or {}) for name in STAGES}
     for item in overrides:
         key, _ = parse_override(item)
         stage, _, rest = key.partition(".")
@@ -87,12 +96,20 @@ def stage_configs(overrides: Sequence[str] = (), workers: int | None = None) -> 
         by_stage[stage].append(item[len(stage) + 1 :])
     configs = {}
     for name, (model, preset_name) in STAGES.items():
-        values = dict(STAGE_DEFAULTS.get(name, {}))
-        if workers and "workers" in model.model_fields:
-            values["workers"] = workers
-        path = preset(preset_name) if preset_name else None
-        configs[name] = load_config(model, path, [*(f"{k}={v}" for k, v in values.items()), *by_stage[name]])
+        values = {"workers": workers} if workers and "workers" in model.model_fields else {}
+        configs[name] = load_config(model, preset(preset_name) if preset_name else None, by_stage[name], values)
     return configs
+
+
+def _dotted(section: dict[str, Any], prefix: str = "") -> list[str]:
+    """A nested YAML section as ``key.sub=value`` overrides (each value as JSON, which YAML reads back)."""
+    items = []
+    for key, value in section.items():
+        if isinstance(value, dict):
+            items += _dotted(value, f"{prefix}{key}.")
+        else:
+            items.append(f"{prefix}{key}={json.dumps(value)}")
+    return items
 
 
 def run_demo(out: Path, workers: int | None = None, overrides: Sequence[str] = ()) -> DemoReport:
@@ -135,19 +152,32 @@ def run_demo(out: Path, workers: int | None = None, overrides: Sequence[str] = (
         shots = sum(s.shots for s in embedded.splits)
         report.rows.append((f"embed ({name})", f"{shots:,} shots, {embedded.checkpoint.arch}", embedded.seconds))
     for name in encoders:
-        files = [out / "embeddings" / name / f"{split}.npz" for split in ("train", "val", "test")]
-        segment = run_segment(*files, out / "segment" / name, configs["segment"], "auto")
-        test = segment.test
-        if test is None:
-            raise DataError(out / "segment" / name, "holds a boundary model without test metrics; remove it to retrain")
-        report.compared[name] = {key: getattr(test, key) for _, key in METRICS}
+        report.compared[name], seconds = _segment_seeds(out, name, configs["segment"])
         shown = ", ".join(f"{label} {report.compared[name][key]:.3f}" for label, key in METRICS)
-        report.rows.append((f"segment ({name})", f"test {shown}", segment.seconds))
+        report.rows.append((f"segment ({name})", f"test {shown} (mean of {SEGMENT_SEEDS} seeds)", seconds))
 
-    report.scenes = _scenes_on_video(out, configs, layout, trained.checkpoint, report)
+    segmenter = out / "segment" / "pretrained" / f"seed{configs['segment'].train.seed}" / "model.pth"
+    report.scenes = _scenes_on_video(out, configs, layout, trained.checkpoint, segmenter, report)
     _print(report)
     _write_results(report)
     return report
+
+
+def _segment_seeds(out: Path, name: str, config: SegmentConfig) -> tuple[dict[str, float], float]:
+    """Boundary models on one encoder's embeddings with SEGMENT_SEEDS seeds (the config's, then the next ones):
+    their mean test metrics, and the seconds they took. One model on a few synthetic movies varies with its seed
+    by a few points of AP; the mean compares the encoders, not the seeds."""
+    files = [out / "embeddings" / name / f"{split}.npz" for split in ("train", "val", "test")]
+    metrics, seconds = [], 0.0
+    for seed in range(config.train.seed, config.train.seed + SEGMENT_SEEDS):
+        seeded = config.model_copy(deep=True)
+        seeded.train.seed = seed
+        run = run_segment(*files, out / "segment" / name / f"seed{seed}", seeded, "auto")
+        if run.test is None:
+            raise DataError(run.out, "holds a boundary model without test metrics; remove the folder to retrain")
+        metrics.append(run.test)
+        seconds += run.seconds
+    return {key: float(np.mean([getattr(m, key) for m in metrics])) for _, key in METRICS}, seconds
 
 
 def _random_init_encoder(config: ScrlConfig, folder: Path) -> Path:
@@ -163,7 +193,7 @@ def _random_init_encoder(config: ScrlConfig, folder: Path) -> Path:
 
 
 def _scenes_on_video(
-    out: Path, configs: dict[str, Any], layout: MovieNetLayout, encoder: Path, report: DemoReport
+    out: Path, configs: dict[str, Any], layout: MovieNetLayout, encoder: Path, segmenter: Path, report: DemoReport
 ) -> dict[str, Any]:
     """Render the first scenes of the first test movie as a video and run ``vseg scenes`` on it."""
     synth = configs["synth"]
@@ -176,7 +206,6 @@ def _scenes_on_video(
     report.rows.append(
         ("render video", f"{VIDEO_SCENES} held-out scenes, {video.frames:,} frames of {test_movie}", seconds)
     )
-    segmenter = out / "segment" / "pretrained" / "model.pth"
     found = run_scenes(video_path, out / "scenes", configs["scenes"], encoder, segmenter)
     truth = np.asarray(video.scene_starts[1:]) / video.fps
     cuts = np.asarray([scene.start_time for scene in found.scenes[1:]])

@@ -49,6 +49,7 @@ MODEL_FORMAT = "vseg-segmenter/1"
 MODEL_FILE = "model.pth"
 METRICS_JSON = "metrics.json"
 PREDICTIONS_FILE = "predictions.json"
+STD_FLOOR = 1e-6  # added to every feature's standard deviation with data.standardize (constant features stay 0)
 
 
 # ---------------------------------------------------------------------------------------------------- data
@@ -189,7 +190,12 @@ def run_segment(
     resume_from = find_resume_checkpoint(out, resume)
     device = choose_device(config.train.device, 0)
     torch.manual_seed(config.train.seed)
-    model = build_model(config, train.dim).to(device)
+    model = build_model(config, train.dim)
+    if config.data.standardize:
+        model.set_input_statistics(
+            torch.from_numpy(train.features.mean(0)), torch.from_numpy(train.features.std(0) + STD_FLOOR)
+        )
+    model = model.to(device)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=config.optim.lr, momentum=config.optim.momentum, weight_decay=config.optim.weight_decay
     )

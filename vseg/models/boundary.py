@@ -7,6 +7,10 @@ input of ``B`` windows of ``L`` shots::
     -> 2-layer bidirectional LSTM, 512 per direction, dropout 0.6 between layers        (B, L, 1024)
     -> Linear(1024, 512) -> BatchNorm1d over the shots -> Dropout(0.7) -> ReLU -> Linear(512, 2)
 
+Before all of it, each input feature is standardised with a fixed mean and standard deviation (buffers saved with
+the model): 0 and 1 by default, the identity the reference has; ``vseg segment`` with ``data.standardize`` sets them
+to the training set's statistics (:meth:`BoundaryBiLSTM.set_input_statistics`).
+
 The output holds a logit pair per shot (class 1: the shot ends a scene); :func:`boundary_probability` is the
 softmax's class-1 column that the reference scores. The reference's ``ShotMask`` runs with p = 0, a no-op, and is
 left out.
@@ -32,6 +36,8 @@ class BoundaryBiLSTM(nn.Module):
     ):
         super().__init__()
         self.input_dim = input_dim
+        self.register_buffer("input_mean", torch.zeros(input_dim))
+        self.register_buffer("input_std", torch.ones(input_dim))
         self.input_drop = nn.Dropout(input_drop)
         self.project = nn.Linear(input_dim, hidden)
         self.project_bn = nn.BatchNorm1d(hidden)
@@ -44,6 +50,11 @@ class BoundaryBiLSTM(nn.Module):
         self.head_drop = nn.Dropout(drop)
         self.classifier = nn.Linear(head_hidden, 2)
 
+    def set_input_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Standardise every input feature as ``(x - mean) / std`` from now on (both of shape ``(D,)``)."""
+        self.input_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.input_std.copy_(torch.as_tensor(std, dtype=torch.float32))
+
     @staticmethod
     def _per_shot(bn: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
         """BatchNorm1d over every shot of every window: (B, L, C) -> (B*L, C) -> (B, L, C)."""
@@ -51,6 +62,7 @@ class BoundaryBiLSTM(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, L, D)`` embeddings -> ``(B, L, 2)`` logits."""
+        x = (x - self.input_mean) / self.input_std
         x = self.project_drop(self._per_shot(self.project_bn, self.project(self.input_drop(x))))
         x, _ = self.lstm(x)
         x = torch.relu(self.head_drop(self._per_shot(self.head_bn, self.head(x))))
