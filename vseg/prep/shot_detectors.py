@@ -68,9 +68,10 @@ class SceneDetectCuts:
         self.detector, self.fps, self.lag = detector, fps, lag
 
     def push(self, index: int, frame: np.ndarray) -> list[int]:
+        import cv2
         from scenedetect import FrameTimecode
 
-        bgr = np.ascontiguousarray(frame[..., ::-1])  # PySceneDetect reads frames as OpenCV does: BGR
+        bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)  # PySceneDetect reads frames as OpenCV does: BGR
         return [cut.frame_num for cut in self.detector.process_frame(FrameTimecode(index, self.fps), bgr)]
 
     def finish(self, frames: int) -> list[int]:
