@@ -9,8 +9,10 @@ from vseg.config import (
     ClipsConfig,
     HicoConfig,
     PuzzlesConfig,
+    ScenesConfig,
     ScrlConfig,
     SegmentConfig,
+    ShotsConfig,
     StageConfig,
     SynthConfig,
     config_to_yaml,
@@ -127,15 +129,25 @@ def test_every_shipped_preset_validates():
         "segment": SegmentConfig,
         "hico": HicoConfig,
         "clips": ClipsConfig,
+        "shots": ShotsConfig,
+        "scenes": ScenesConfig,
     }
     presets = sorted(CONFIG_DIR.rglob("*.yaml"))
     assert presets
     for path in presets:
+        if path.parent.name == "demo":  # a section per stage, each checked by the demo's own loader
+            continue
         model = models.get(path.parent.name)
         assert model is not None, f"no config model for preset folder {path.parent.name}"
         assert isinstance(load_config(model, path), BaseModel)
     # the paper's boundary protocol is spelled out in segment/scrl.yaml and is also the default
     assert load_config(SegmentConfig, CONFIG_DIR / "segment" / "scrl.yaml") == SegmentConfig()
+    # prep shots and scenes ship PySceneDetect's and vseg's defaults; the demo's changes load for every stage
+    assert load_config(ShotsConfig, CONFIG_DIR / "shots" / "default.yaml") == ShotsConfig()
+    assert load_config(ScenesConfig, CONFIG_DIR / "scenes" / "default.yaml") == ScenesConfig()
+    from vseg.demo import STAGES, stage_configs
+
+    assert set(stage_configs()) == set(STAGES)
     # HiCo's clip settings are the defaults of prep clips
     assert load_config(ClipsConfig, CONFIG_DIR / "clips" / "default.yaml") == ClipsConfig()
     # HiCo's HACS-s settings are the defaults too; the others differ where the reference's configs do
