@@ -740,7 +740,7 @@ def scenes(
         "--out",
         "-o",
         help="Output folder: scenes.json, scenes.csv, scenes.edl, report.html, timeline.png, shots/ "
-        "\\[default: <video name>-scenes next to the current folder].",
+        "\\[default: <video name>-scenes in the current folder].",
     ),
     encoder: Path | None = typer.Option(
         None,
