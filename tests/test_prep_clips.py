@@ -152,7 +152,7 @@ def test_an_interrupted_cut_leaves_no_half_clip_and_resumes(monkeypatch, long_vi
             raise KeyboardInterrupt
         return run(command, **kwargs)
 
-    monkeypatch.setattr(clips_stage.subprocess, "run", interrupted)
+    monkeypatch.setattr(subprocess, "run", interrupted)  # ffmpeg runs through vseg.io.video.run_ffmpeg
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
         make_clips([long_video], out, ClipsConfig(workers=1))

@@ -18,7 +18,6 @@ Features: with ``encoder`` the frozen backbone of a vseg SCRL run, the SCRL rele
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,7 +36,7 @@ from vseg.io.embeddings import Embeddings, read_embeddings, write_npz
 from vseg.io.movienet import MovieNetLayout, index_movie, read_movie_fps, read_shot_table
 from vseg.io.predictions import MoviePrediction, Scene, scenes_from_probabilities, write_predictions, write_scene_lists
 from vseg.io.scene_report import edl_text, write_report, write_timeline
-from vseg.io.video import ffmpeg_exe
+from vseg.io.video import quiet_ffmpeg, run_ffmpeg
 from vseg.prep.clips import collect_videos
 from vseg.prep.shots import make_shots
 from vseg.train.distributed import choose_device
@@ -168,17 +167,13 @@ def split_scenes(video: Path, scenes: list[Scene], fps: float, folder: Path, vid
             path = folder / f"{video_id}-scene-{scene.scene + 1:03d}.mp4"
             frames = scene.end_frame - scene.start_frame + 1
             with atomic.atomic_path(path) as tmp:
-                command = [
-                    ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+                command = quiet_ffmpeg(
                     "-ss", f"{scene.start_frame / fps:.6f}", "-i", str(video),
                     "-map", "0:v:0", "-map", "0:a:0?", "-frames:v", str(frames), "-t", f"{frames / fps:.6f}",
                     "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p", "-c:a", "aac",
                     "-f", "mp4", str(tmp),
-                ]  # fmt: skip
-                result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True)
-                if result.returncode != 0:
-                    lines = result.stderr.decode(errors="replace").strip().splitlines()
-                    raise DataError(video, f"ffmpeg failed writing {path.name}: {lines[-1] if lines else '?'}")
+                )  # fmt: skip
+                run_ffmpeg(command, video, f"writing {path.name}")
             files.append(path)
             advance()
     return files

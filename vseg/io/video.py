@@ -67,6 +67,20 @@ class VideoInfo:
         return self.frames / self.fps
 
 
+def quiet_ffmpeg(*arguments: str) -> list[str]:
+    """An ffmpeg command line: :func:`ffmpeg_exe`, errors only, no stdin, overwriting, then ``arguments``."""
+    return [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *arguments]
+
+
+def run_ffmpeg(command: list[str], source: str | Path, failure: str) -> None:
+    """Run an ffmpeg command to its end; DataError naming ``source`` as "ffmpeg failed ``failure``: <its last error
+    line>" (or its exit code when it printed nothing) when it fails."""
+    result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True)
+    if result.returncode != 0:
+        lines = result.stderr.decode(errors="replace").strip().splitlines()
+        raise DataError(source, f"ffmpeg failed {failure}: {lines[-1] if lines else result.returncode}")
+
+
 def open_video(path: str | Path, width: int = -1, height: int = -1, threads: int = 1):
     """A decord ``VideoReader`` of ``path`` (decoding on the CPU, ``threads`` decoder threads, 0 for one per core),
     giving frames scaled to ``width`` x ``height`` when set; DataError naming the file if it cannot be opened."""
@@ -172,13 +186,12 @@ def write_video(
                     shape = frame.shape
                     if frame.ndim != 3 or shape[2] != 3 or shape[0] % 2 or shape[1] % 2:
                         raise ValueError(f"frames must be HxWx3 with even H and W (yuv420p), got {shape}")
-                    command = [
-                        ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+                    command = quiet_ffmpeg(
                         "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{shape[1]}x{shape[0]}", "-r", rate, "-i", "-",
                         "-an", "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
                         *(["-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0"] if gop else []),
                         "-f", container, str(tmp),
-                    ]  # fmt: skip
+                    )  # fmt: skip
                     process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
                 elif frame.shape != shape:
                     raise ValueError(f"frame {count} is {frame.shape}, the first frame was {shape}")

@@ -34,7 +34,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import subprocess
 import time
 from collections.abc import Iterable
 from contextlib import closing
@@ -52,7 +51,15 @@ from vseg.io.cliplist import (
     format_training_list,
     video_id_problem,
 )
-from vseg.io.video import VideoInfo, ffmpeg_exe, keyframe_indices, open_video, probe_video, quiet_decoder_logs
+from vseg.io.video import (
+    VideoInfo,
+    keyframe_indices,
+    open_video,
+    probe_video,
+    quiet_decoder_logs,
+    quiet_ffmpeg,
+    run_ffmpeg,
+)
 from vseg.parallel import default_workers, run_jobs
 
 CONFIG_NAME = "vseg_clips.yaml"
@@ -183,7 +190,7 @@ class ClipJob:
 def ffmpeg_command(job: ClipJob, target: str | Path) -> list[str]:
     """The ffmpeg command that writes the clip of ``job`` to ``target`` (an MP4 whatever the name)."""
     piece = job.piece
-    command = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
+    command = quiet_ffmpeg()
     if job.stream_copy:
         # Seek a quarter frame past the keyframe: the demuxer lands on it, and no packet before it is copied.
         if piece.first > 0:
@@ -212,10 +219,7 @@ def cut_clip(job: ClipJob) -> float:
     quiet_decoder_logs()
     name = Path(job.out).name
     with atomic.atomic_path(Path(job.out)) as tmp:
-        result = subprocess.run(ffmpeg_command(job, tmp), stdin=subprocess.DEVNULL, capture_output=True)
-        if result.returncode != 0:
-            lines = result.stderr.decode(errors="replace").strip().splitlines()
-            raise DataError(job.source, f"ffmpeg failed cutting {name}: {lines[-1] if lines else result.returncode}")
+        run_ffmpeg(ffmpeg_command(job, tmp), job.source, f"cutting {name}")
         if job.verify:
             _verify(job, tmp, name)
     return (job.piece.end_ms - job.piece.start_ms) / 1000
