@@ -44,7 +44,7 @@ from vseg.io import atomic
 from vseg.io.movienet import MovieNetLayout, check_dataset, read_split
 from vseg.models.encoder import ShotEncoder
 from vseg.prep.puzzles import make_puzzles
-from vseg.prep.synth import make_synth, write_movie_video
+from vseg.prep.synth import make_synth, movie_index, write_movie_video
 from vseg.presets import preset
 from vseg.scenes import run_scenes
 from vseg.train.scrl import ScrlMethod
@@ -198,10 +198,9 @@ def _scenes_on_video(
     """Render the first scenes of the first test movie as a video and run ``vseg scenes`` on it."""
     synth = configs["synth"]
     test_movie = read_split(layout.split_file)["test"][0]
-    index = int(test_movie[2:]) - 9_000_000  # synthetic ids are tt9000000 + index
     video_path = out / "video" / f"{test_movie}.mp4"
     started = time.perf_counter()
-    video = write_movie_video(synth, index, video_path, scenes=VIDEO_SCENES)
+    video = write_movie_video(synth, movie_index(test_movie), video_path, scenes=VIDEO_SCENES)
     seconds = time.perf_counter() - started
     report.rows.append(
         ("render video", f"{VIDEO_SCENES} held-out scenes, {video.frames:,} frames of {test_movie}", seconds)

@@ -86,6 +86,7 @@ def run_scenes(
         table = read_shot_table(layout.shot_table_file(video_id))
         fps = read_movie_fps(layout.meta_file(video_id))
         keyframes = index_movie(layout.keyframes / video_id)
+        frames = int(table[-1][1]) + 1
 
     with timer("features"):
         if encoder is not None:
@@ -99,7 +100,6 @@ def run_scenes(
             write_npz(out / FEATURES_FILE, embeddings)
 
     with timer("scoring"):
-        threshold = 0.5 if config.threshold is None else config.threshold
         if segmenter is not None:
             model, segment_config = load_model(segmenter)
             if embeddings.dim != model.input_dim:
@@ -108,11 +108,13 @@ def run_scenes(
                 )
             device = choose_device(config.embed.device, 0)
             prob = predict_probabilities(model.to(device), embeddings, segment_config.data.seq_len, device)[video_id]
-            threshold = segment_config.train.threshold if config.threshold is None else config.threshold
+            own_threshold = segment_config.train.threshold
             scoring = f"segmenter {segmenter}"
         else:
             prob = boundary_probabilities(embeddings.features, config.scorer.window, config.scorer.offset)
+            own_threshold = 0.5
             scoring = f"training-free scorer (window {config.scorer.window}, offset {config.scorer.offset})"
+        threshold = own_threshold if config.threshold is None else config.threshold
         write_predictions(out / "predictions.json", {video_id: MoviePrediction(prob, None, table, fps)})
 
     with timer("outputs"):
@@ -122,7 +124,7 @@ def run_scenes(
         boundaries = [scene.last_shot for scene in scenes[:-1]]
         timeline = write_timeline(out / "timeline.png", prob, threshold, boundaries, title=f"{video.name}: {scoring}")
         notes = [
-            f"video: {video} ({len(table)} shots, {int(table[-1][1]) + 1} frames at {fps:g} fps)",
+            f"video: {video} ({len(table)} shots, {frames} frames at {fps:g} fps)",
             f"shots: vseg prep shots, {config.shots.detector} detector",
             f"features: {features}",
             f"boundaries: {scoring}, threshold {threshold:g}, scenes of at least {config.min_scene_shots} shots",
@@ -139,7 +141,7 @@ def run_scenes(
             files += split_scenes(video, scenes, fps, out / "scenes", video_id)
 
     return ScenesReport(
-        out, video, video_id, fps, int(table[-1][1]) + 1, len(table), scenes, features, scoring, threshold, files,
+        out, video, video_id, fps, frames, len(table), scenes, features, scoring, threshold, files,
         timer.seconds,
     )  # fmt: skip
 

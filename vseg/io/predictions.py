@@ -122,7 +122,7 @@ def select_boundaries(prob: np.ndarray, threshold: float = 0.5, min_scene_shots:
     kept: list[int] = []
     for shot in sorted(np.flatnonzero(prob > threshold), key=lambda i: (-prob[i], i)):
         shot = int(shot)
-        if shot + 1 < min_scene_shots or count - 1 - shot < min_scene_shots or shot >= count - 1:
+        if shot + 1 < min_scene_shots or count - 1 - shot < min_scene_shots:  # (the last shot has 0 after it)
             continue
         if all(abs(shot - other) >= min_scene_shots for other in kept):
             kept.append(shot)

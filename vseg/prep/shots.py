@@ -209,13 +209,13 @@ def make_shots(inputs: list[Path], out: Path, config: ShotsConfig) -> ShotsRepor
     report.skipped = len(videos) - len(todo)
     workers = min(config.workers or default_workers(), max(len(todo), 1))
     infos = _probe(todo, workers, report)
+    threads = max(1, default_workers() // workers)  # decoder threads per video
     jobs = []
     for vid, path in todo:
         if vid in infos:
             shutil.rmtree(layout.keyframes / vid, ignore_errors=True)  # an unfinished earlier attempt
             staging = atomic.staging_dir(layout.keyframes / vid)
             shutil.rmtree(staging, ignore_errors=True)
-            threads = max(1, default_workers() // workers)
             jobs.append(ShotJob(vid, str(path), str(staging), infos[vid], config, threads))
     total = sum(job.info.frames for job in jobs)
     with ui.progress("shots", total=total, unit="frames") as advance:

@@ -50,9 +50,17 @@ STRUCTURE, RENDER = 0, 1  # independent random streams per movie
 UNCERTAIN_SHARE = 0.1
 
 
+FIRST_ID = 9_000_000
+
+
 def movie_id(index: int) -> str:
     """Synthetic movies get ids in the IMDb style MovieNet uses: ``tt9000000``, ``tt9000001``, ..."""
-    return f"tt{9_000_000 + index:07d}"
+    return f"tt{FIRST_ID + index:07d}"
+
+
+def movie_index(imdb: str) -> int:
+    """The index of the synthetic movie ``imdb`` (the inverse of :func:`movie_id`)."""
+    return int(imdb.removeprefix("tt")) - FIRST_ID
 
 
 @dataclass(frozen=True)
