@@ -148,13 +148,13 @@ def test_cuts_equal_pyscenedetects_own(tmp_path, detector, frames, cuts, width, 
 def test_a_long_shot_whose_middle_is_not_held_is_read_again(monkeypatch, videos, tmp_path):
     monkeypatch.setattr(shots_stage, "MAX_HELD", 8)
     reads: list[list[int]] = []
-    read = shots_stage._read
+    read = shots_stage.decode_frames
 
     def spy(reader, indices, source):
         reads.append(list(indices))
         return read(reader, indices, source)
 
-    monkeypatch.setattr(shots_stage, "_read", spy)
+    monkeypatch.setattr(shots_stage, "decode_frames", spy)
     report = make_shots([videos / "cuts.mp4"], tmp_path / "out", ShotsConfig(workers=1))  # workers=1: in process
     assert report.failed == {}
     rows = _table(tmp_path / "out", "cuts")

@@ -36,6 +36,7 @@ from vseg.data.augment import ViewSpec, apply_view, sample_view_params
 from vseg.data.clips import item_seed
 from vseg.errors import DataError
 from vseg.io.cliplist import UntrimmedVideo, clip_file_name
+from vseg.io.video import decode_frames, open_video
 
 
 def max_distance(max_dis: tuple[float, float] | None, progress: float) -> float | None:
@@ -92,20 +93,18 @@ def frame_positions(start: float, end: float, fps: float, total: int, frames: in
 def read_window(video: UntrimmedVideo, clip_dir: Path, start: float, end: float, frames: int) -> torch.Tensor:
     """``frames`` frames spread over ``[start, end]`` seconds of ``video``: a ``frames x H x W x 3`` uint8 tensor.
 
-    The pieces overlapping the window are opened with decord and read as one sequence; the frame rate is the first
-    piece's (as the reference).
+    The pieces overlapping the window are opened with decord (:func:`vseg.io.video.open_video`) and read as one
+    sequence; the frame rate is the first piece's (as the reference).
     """
-    import decord
-
     pieces = [(s, e) for s, e in video.pieces if s < end * 1000 and e > start * 1000] or [video.pieces[-1]]
     readers, counts, fps = [], [], None
     for s, e in pieces:
         path = clip_dir / clip_file_name(video.id, s, e)
         try:
-            reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
-            count = len(reader)
-        except (decord.DECORDError, RuntimeError) as exc:
-            raise DataError(path, f"cannot decode this piece ({str(exc).splitlines()[0][:120]})") from None
+            reader = open_video(path)
+        except DataError as exc:
+            raise DataError(path, f"cannot decode this piece ({exc.reason})") from None
+        count = len(reader)
         if count == 0:
             raise DataError(path, "piece has no frames")
         readers.append((path, reader))
@@ -119,12 +118,7 @@ def read_window(video: UntrimmedVideo, clip_dir: Path, start: float, end: float,
     for k, (path, reader) in enumerate(readers):
         local = (positions[owner == k] - bounds[k]).tolist()
         if local:
-            try:
-                out.append(torch.from_numpy(reader.get_batch(local).asnumpy()))
-            except (decord.DECORDError, RuntimeError) as exc:
-                raise DataError(
-                    path, f"cannot decode frames {local[:3]}... ({str(exc).splitlines()[0][:120]})"
-                ) from None
+            out.append(torch.from_numpy(decode_frames(reader, local, path)))
     sizes = {tuple(part.shape[1:3]) for part in out}
     if len(sizes) > 1:
         raise DataError(readers[0][0], f"pieces of video {video.id} differ in frame size: {sorted(sizes)}")

@@ -99,6 +99,15 @@ def open_video(path: str | Path, width: int = -1, height: int = -1, threads: int
     raise DataError(path, f"cannot read video ({reason})")
 
 
+def decode_frames(reader, indices: list[int], path: str | Path) -> np.ndarray:
+    """Frames ``indices`` of an open decord reader as one ``N x H x W x 3`` uint8 array; DataError naming ``path``
+    and the frames when they cannot be decoded."""
+    try:
+        return reader.get_batch(indices).asnumpy()
+    except Exception as exc:  # noqa: BLE001 - decord raises its own DECORDError, and RuntimeError
+        raise DataError(path, f"cannot decode frames {indices[0]}-{indices[-1]} ({_reason(exc)[:160]})") from None
+
+
 @contextmanager
 def _captured_stderr() -> Iterator[Callable[[], str]]:
     """Catch what C code writes to file descriptor 2 (decord logs why it cannot open a file there, on top of

@@ -37,7 +37,7 @@ from vseg.config import ShotsConfig, check_same_settings, config_to_yaml, parse_
 from vseg.errors import DataError
 from vseg.io import atomic
 from vseg.io.movienet import MovieNetLayout, format_shot_table, keyframe_name
-from vseg.io.video import VideoInfo, open_video, probe_video, quiet_decoder_logs
+from vseg.io.video import VideoInfo, decode_frames, open_video, probe_video, quiet_decoder_logs
 from vseg.parallel import default_workers, run_jobs
 from vseg.prep.clips import collect_videos
 from vseg.prep.shot_detectors import detection_size, make_detector, transnet_class
@@ -126,7 +126,7 @@ def shot_video(job: ShotJob, advance: Callable[[int], None] | None = None) -> Vi
     frames = info.frames
     for first in range(0, frames, BATCH_FRAMES):
         indices = list(range(first, min(first + BATCH_FRAMES, frames)))
-        batch = _read(reader, indices, job.source)
+        batch = decode_frames(reader, indices, job.source)
         for index, frame in zip(indices, batch, strict=True):
             held.append((index, frame))
             if index == 0:
@@ -143,17 +143,10 @@ def shot_video(job: ShotJob, advance: Callable[[int], None] | None = None) -> Vi
     shots.append((start, frames - 1))
     if keyframes.late:
         wanted = sorted(set(keyframes.late.values()))
-        decoded = dict(zip(wanted, _read(reader, wanted, job.source), strict=True))
+        decoded = dict(zip(wanted, decode_frames(reader, wanted, job.source), strict=True))
         for (shot, j), index in keyframes.late.items():
             keyframes.write(shot, j, decoded[index])
     return VideoShots(shots, size)
-
-
-def _read(reader, indices: list[int], source: str) -> np.ndarray:
-    try:
-        return reader.get_batch(indices).asnumpy()
-    except Exception as exc:  # noqa: BLE001 - decord raises its own DECORDError
-        raise DataError(source, f"cannot decode frames {indices[0]}-{indices[-1]} ({str(exc)[:160]})") from None
 
 
 def _scaled(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
