@@ -20,7 +20,7 @@ from torchvision.transforms import InterpolationMode
 
 from vseg.data.untrimmed import frame_positions
 from vseg.errors import DataError
-from vseg.io.video import open_video
+from vseg.io.video import decode_frames, open_video
 
 
 def view_starts(duration: float, clip_seconds: float, views: int) -> list[float]:
@@ -70,12 +70,8 @@ class VideoViews(Dataset):
             for start in view_starts(duration, self.clip_seconds, self.views):
                 end = min(start + self.clip_seconds, duration)
                 positions = frame_positions(start, end, fps, total, self.frames).tolist()
-                frames = torch.from_numpy(reader.get_batch(positions).asnumpy())
+                frames = torch.from_numpy(decode_frames(reader, positions, path))
                 clips.append(centre_view(frames, self.size, self.crop_fraction, self.mean, self.std))
         except DataError as exc:
             return exc
-        except Exception as exc:  # noqa: BLE001 - decord raises DECORDError and RuntimeError while decoding
-            return DataError(
-                path, f"cannot decode video ({str(exc).strip().splitlines()[0][:200] if str(exc) else exc})"
-            )
         return torch.stack(clips)
