@@ -18,6 +18,7 @@ from vseg.data.clips import (
     read_clip_frames,
 )
 from vseg.errors import DataError
+from vseg.io.movienet import list_movies, select_movies
 from vseg.io.puzzles import read_manifest
 
 from .conftest import SYNTH
@@ -27,7 +28,7 @@ TRANSFORM = TwoViewShotTransform.scrl(32)
 
 def test_puzzle_and_keyframe_clips_hold_the_same_shots(synth_root, puzzle_root):
     from_puzzles = puzzle_clips(puzzle_root, 16, 3)
-    from_keyframes, skipped = keyframe_clips(synth_root / "240P", 16, 3)
+    from_keyframes, skipped = keyframe_clips(synth_root / "240P", 16, 3, list_movies(synth_root / "240P"))
     assert skipped == {}
     assert [(c.movie, c.first_shot) for c in from_puzzles] == [(c.movie, c.first_shot) for c in from_keyframes]
     assert [c.first_shot for c in from_puzzles[:2]] == [0, 16] and len(from_puzzles) == 3 * (
@@ -43,13 +44,15 @@ def test_puzzle_and_keyframe_clips_hold_the_same_shots(synth_root, puzzle_root):
 
 def test_split_selects_movies_for_keyframe_clips(synth_root):
     split = json.loads((synth_root / "meta" / "split318.json").read_text())
-    clips, _ = keyframe_clips(synth_root / "240P", 16, 3, split="train")
+    movies, source = select_movies(synth_root / "240P", "train")
+    clips, _ = keyframe_clips(synth_root / "240P", 16, 3, movies)
     assert {c.movie for c in clips} == set(split["train"])
+    assert source == f"split train of {synth_root / 'meta' / 'split318.json'} ({len(split['train'])} movies)"
 
 
 def test_a_movie_with_a_missing_keyframe_is_left_out_and_named(dataset):
     (dataset / "240P" / "tt9000001" / "shot_0005_img_2.jpg").unlink()
-    clips, skipped = keyframe_clips(dataset / "240P", 16, 3)
+    clips, skipped = keyframe_clips(dataset / "240P", 16, 3, list_movies(dataset / "240P"))
     assert set(skipped) == {"tt9000001"} and "shot_0005_img_2.jpg" in str(skipped["tt9000001"])
     assert "tt9000001" not in {c.movie for c in clips}
 

@@ -212,7 +212,7 @@ def test_hico_forward_loss_and_gradients_reach_the_backbone():
 
 
 def test_hico_weights_and_losses_match_the_functions():
-    model = _hico(vcl_weight=2.0, tcl_weight=0.5)
+    model = _hico(vcl_weight=2.0, tcl_weight=0.5, tcl_group=3)
     clips = _clips(3, 3)
     out = model(clips)
     with torch.no_grad():
@@ -222,6 +222,23 @@ def test_hico_weights_and_losses_match_the_functions():
     assert float(out.vcl) == pytest.approx(float(vcl), abs=1e-6)
     assert float(out.tcl) == pytest.approx(float(tcl), abs=1e-6)
     assert out.loss.item() == pytest.approx(2.0 * float(out.vcl) + 0.5 * float(out.tcl), abs=1e-5)
+
+
+def test_tcl_pairs_clips_within_groups_of_videos_and_averages_the_groups():
+    model = _hico(tcl_group=2)
+    clips = _clips(4, 3)
+    out = model(clips)
+    with torch.no_grad():
+        z = model.tcl_head(model.features(clips.flatten(0, 1)))
+        ids = torch.arange(2).repeat_interleave(3)
+        groups = [tcl_loss(model.topic_head(group), ids) for group in z.split(6)]
+    assert float(out.tcl) == pytest.approx((float(groups[0][0]) + float(groups[1][0])) / 2, abs=1e-6)
+    assert float(out.pos) == pytest.approx((float(groups[0][1]) + float(groups[1][1])) / 2, abs=1e-6)
+    with torch.no_grad():  # one group of all 4 videos is another objective (more negatives per positive)
+        everything = tcl_loss(model.topic_head(z), torch.arange(4).repeat_interleave(3))[0]
+    assert abs(float(everything) - float(out.tcl)) > 1e-4
+    with pytest.raises(ValueError, match="3 videos are not a whole number of TCL groups of 2"):
+        model(_clips(3, 3))
 
 
 def test_simclr_baseline_without_the_topic_head():

@@ -31,6 +31,7 @@ class TinyEncoder(nn.Module):
 
 def _model(**kwargs) -> SCRL:
     torch.manual_seed(0)
+    kwargs = {"cluster_group": 32, "bn_group": 32, **kwargs}
     return SCRL(TinyEncoder, dim=DIM, queue_size=QUEUE, clusters=4, **kwargs)
 
 
@@ -68,13 +69,14 @@ def _keys(model, view_k):
         return F.normalize(model.encoder_k(view_k), dim=1)
 
 
-@pytest.mark.parametrize("gamma", [0.5, 1.0])
-def test_cluster_positive_is_the_soft_mix_of_own_and_centre_keys(gamma):
-    model = _model(positive="cluster", soft_gamma=gamma).eval()  # eval: keys do not depend on BN batches
+@pytest.mark.parametrize("soft, gamma", [(True, 0.5), (True, 0.3), (False, 0.5)])
+def test_cluster_positive_is_the_references_soft_sc_or_hard_sc(soft, gamma):
+    model = _model(positive="cluster", soft_positive=soft, soft_gamma=gamma).eval()  # eval: keys use no BN batch
     view_q, view_k = _views()
     out = model(view_q, view_k)
     k = _keys(model, view_k)
-    expected = (1 - gamma) * k + gamma * k[out.positive_index]
+    # SCRL_MoCo.py: (k_centre + k) * gamma with multi_positive, else k_centre alone
+    expected = gamma * (k + k[out.positive_index]) if soft else k[out.positive_index]
     assert torch.allclose(model.queue[:, :32].T, expected, atol=1e-5)  # the mixed keys are enqueued
     q = F.normalize(model.encoder_q(view_q), dim=1)
     assert torch.allclose(out.logits[:, 0], (q * expected).sum(1) / 0.07, atol=1e-4)
@@ -106,16 +108,57 @@ def test_self_positive_is_plain_moco():
 
 def test_single_process_shuffle_bn_undoes_its_permutation():
     # One BN group sees the whole batch, so shuffling must give exactly the unshuffled keys.
-    model = _model(positive="self", key_bn_groups=1)
+    model = _model(positive="self", bn_group=32)
     view_k = _views()[1]
-    assert torch.allclose(model._keys(view_k), _keys(model, view_k), atol=1e-5)
+    assert torch.allclose(model._keys(view_k, torch.Generator().manual_seed(0)), _keys(model, view_k), atol=1e-5)
     # Two groups normalise each half on its own statistics: the keys change (that is the point).
-    model.key_bn_groups = 2
-    assert not torch.allclose(model._keys(view_k), _keys(model, view_k), atol=1e-3)
+    model.bn_group = 16
+    keys = model._keys(view_k, torch.Generator().manual_seed(0))
+    assert not torch.allclose(keys, _keys(model, view_k), atol=1e-3)
+    # ... and each group is a random half of the batch, not the first and second halves
+    halves = torch.cat([_keys(model, half) for half in view_k.split(16)])
+    assert not torch.allclose(keys, halves, atol=1e-3)
+
+
+def test_queries_are_normalised_in_bn_groups_of_consecutive_shots():
+    model = _model(positive="self", bn_group=16)
+    view_q = _views()[0]
+    expected = torch.cat([F.normalize(model.encoder_q(half), dim=1) for half in view_q.split(16)])
+    assert torch.allclose(model._encode(model.encoder_q, view_q), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="not a whole number of BN groups of 12"):
+        model.bn_group = 12
+        model(*_views())
+
+
+def test_each_cluster_group_is_clustered_on_its_own():
+    model = _model(positive="cluster", cluster_group=8)
+    out = model(*_views())
+    index = out.positive_index
+    assert torch.all(index // 8 == torch.arange(32) // 8)  # every positive comes from the query's own 8-shot group
+    assert all(len(index[g * 8 : (g + 1) * 8].unique()) == 4 for g in range(4))  # 4 clusters in each group
+
+
+def test_similarities_are_float32_under_bf16_autocast():
+    model = _model(positive="cluster")
+    view_q, view_k = _views()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(view_q, view_k)
+    assert out.logits.dtype == torch.float32 and out.loss.dtype == torch.float32
+
+
+def test_step_counter_is_saved_and_seeds_the_step():
+    model = _model(positive="cluster")
+    model(*_views())
+    state = model.state_dict()
+    assert state["_extra_state"] == {"steps": 1}
+    again = _model(positive="cluster")
+    again.load_state_dict(state)
+    assert again.steps == 1
+    assert torch.equal(model(*_views()).positive_index, again(*_views()).positive_index)
 
 
 def test_queue_must_hold_whole_batches():
-    model = SCRL(TinyEncoder, dim=DIM, queue_size=50, positive="self")
+    model = SCRL(TinyEncoder, dim=DIM, queue_size=50, positive="self", bn_group=32)
     with pytest.raises(ValueError, match="multiple of the global batch"):
         model(*_views())
 
@@ -128,9 +171,9 @@ def test_topk_accuracy_by_hand():
 def _two_rank_shuffle(rank, init_file, results):
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
     try:
-        torch.manual_seed(rank)  # ranks draw differently; the permutation still comes from rank 0
+        torch.manual_seed(rank)  # the global RNGs differ; the permutation comes from the generator seeded alike
         x = torch.arange(8, dtype=torch.float32).view(4, 2) + 100 * rank
-        shuffled, inverse = shuffle_across_ranks(x)
+        shuffled, inverse = shuffle_across_ranks(x, torch.Generator().manual_seed(5))
         restored = unshuffle_across_ranks(shuffled * 2, inverse)
         results[rank] = (x, shuffled, restored)
     finally:
@@ -146,3 +189,35 @@ def test_cross_rank_shuffle_and_unshuffle_with_two_gloo_ranks(tmp_path):
     assert not torch.equal(shuffled, everything)
     for rank in (0, 1):
         assert torch.equal(results[rank][2], results[rank][0] * 2)  # each rank gets its own rows back
+
+
+GROUPS = {"cluster_group": 16, "bn_group": 8}
+
+
+def _two_rank_step(rank, init_file, results):
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    try:
+        model = _model(positive="cluster", **GROUPS)
+        torch.manual_seed(100 + rank)  # the ranks' global RNGs differ, as under torchrun
+        view_q, view_k = _views()
+        outputs = [model(view_q[16 * rank : 16 * (rank + 1)], view_k[16 * rank : 16 * (rank + 1)]) for _ in range(2)]
+        results[rank] = ([o.positive_index + 16 * rank for o in outputs], [o.loss.detach() for o in outputs],
+                         model.queue.clone())
+    finally:
+        dist.destroy_process_group()
+
+
+def test_one_process_and_two_gloo_ranks_train_the_same_objective(tmp_path):
+    """The same global batch of 32 shots, once in one process and once as 2 ranks of 16: the same K-means groups
+    and assignments, the same keys (shuffle-BN over the global batch), the same loss and queue, for two steps."""
+    results = mp.Manager().dict()
+    mp.spawn(_two_rank_step, args=(str(tmp_path / "init"), results), nprocs=2, join=True)
+    model = _model(positive="cluster", **GROUPS)
+    view_q, view_k = _views()
+    single = [model(view_q, view_k) for _ in range(2)]
+    for step in range(2):
+        ranks = torch.cat([results[0][0][step], results[1][0][step]])
+        assert torch.equal(ranks, single[step].positive_index)
+        mean_loss = (results[0][1][step] + results[1][1][step]) / 2  # DDP averages the ranks' gradients alike
+        assert float(mean_loss) == pytest.approx(float(single[step].loss.detach()), abs=1e-5)
+    assert torch.allclose(results[0][2], model.queue, atol=1e-5) and torch.allclose(results[1][2], model.queue, atol=1e-5)

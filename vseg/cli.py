@@ -161,6 +161,7 @@ def prep_puzzles(
     ui.summary(
         f"vseg prep puzzles -> {report.out}",
         [
+            ("movies from", report.source),
             ("movies", report.movies),
             ("puzzles written", report.written),
             ("puzzles already there (skipped)", report.skipped),
@@ -302,19 +303,26 @@ def prep_check(
         ..., help="MovieNet-layout root holding 240P/ and, optionally, label318/, shot_movie318/, meta/."
     ),
     split: str | None = typer.Option(
-        None, "--split", help="Check only this split of meta/split318.json \\[default: every movie]."
+        None, "--split", help="Check only this split of the split file \\[default: every movie of the split file]."
+    ),
+    split_file: Path | None = typer.Option(
+        None,
+        "--split-file",
+        help="Split JSON, or movie1K for MovieNet's 1,100-movie split (built in) \\[default: ROOT/meta/split318.json].",
     ),
 ) -> None:
     """Index a MovieNet-layout root and list every problem: missing keyframes, label/shot mismatches."""
     from vseg.io.movienet import MovieNetLayout, check_dataset
 
-    report = check_dataset(MovieNetLayout(root), split)
+    report = check_dataset(MovieNetLayout(root), split, split_file)
+    ui.info(f"movies: {report.source}")
     for problem in report.problems:
         ui.error(str(problem), label="problem")
     ui.summary(
         f"vseg prep check {root}",
         [
-            ("movies", len(report.movies)),
+            ("movies from", report.source),
+            ("movies indexed", len(report.movies)),
             ("shots", report.shots),
             ("movies with valid labels", report.labelled),
             ("problems", len(report.problems)),

@@ -88,7 +88,9 @@ class PuzzlesConfig(StageConfig):
     """``vseg prep puzzles``: SCRL's puzzle images (scrl.md 1.3), 16 shots as rows x 3 keyframes as columns."""
 
     split_file: Path | None = Field(
-        None, description="split JSON; unset: <keyframe root>/../meta/split318.json when a split is named"
+        None,
+        description="split JSON, or movie1K (MovieNet's 1,100-movie split, built in); unset: "
+        "<keyframe root>/../meta/split318.json when a split is named",
     )
     split: str | None = Field(
         None, description="split to take from the split file (train, val, test); unset: every movie folder"
@@ -260,7 +262,9 @@ class ScrlDataConfig(StageConfig):
     )
     split: str | None = Field(None, description="keyframe source only: take this split (SCRL trains on train)")
     split_file: Path | None = Field(
-        None, description="keyframe source only: split JSON; unset: root/../meta/split318.json"
+        None,
+        description="keyframe source only: split JSON, or movie1K (MovieNet's 1,100-movie split, built in); "
+        "unset: root/../meta/split318.json",
     )
     shots_per_clip: int = Field(16, ge=1, description="consecutive shots per clip, the clip-shuffling unit")
     keyframes_per_shot: int = Field(3, ge=1, description="keyframes per shot, stacked on channels")
@@ -282,13 +286,22 @@ class ScrlModelConfig(StageConfig):
     positive: Literal["cluster", "self", "nn"] = Field(
         "cluster", description="cluster: SCRL scene consistency; self: MoCo v2; nn: nearest shot of the same clip"
     )
-    clusters: int = Field(24, ge=1, description="K-means clusters per rank's batch")
-    soft_gamma: float = Field(0.5, ge=0, le=1, description="Soft-SC weight of the cluster-centre key (1: hard SC)")
+    clusters: int = Field(24, ge=1, description="K-means clusters in each group of cluster_group shots")
+    cluster_group: int = Field(
+        128, ge=1, description="shots clustered together: the global batch in consecutive groups (SCRL: 128 per GPU)"
+    )
+    bn_group: int = Field(
+        128,
+        ge=1,
+        description="shots per BatchNorm batch in both encoders, the keys' drawn from the shuffled global batch "
+        "(SCRL: 128 per GPU)",
+    )
+    soft_positive: bool = Field(
+        True, description="Soft-SC: positive = soft_gamma * (own key + centre key); false: hard SC (centre key)"
+    )
+    soft_gamma: float = Field(0.5, ge=0, le=1, description="Soft-SC scale of the summed keys (0.5: their mean)")
     renormalize_positive: bool = Field(False, description="L2-normalise the mixed positive key (SCRL does not)")
     kmeans_iters: int = Field(20, ge=1, description="K-means iteration cap")
-    key_bn_groups: int = Field(
-        1, ge=1, description="one process only: BN groups of the shuffled key batch (shuffle-BN without ranks)"
-    )
 
 
 class ScrlConfig(StageConfig):
@@ -351,6 +364,9 @@ class HicoModelConfig(StageConfig):
     gamma: float = Field(0.5, ge=0, description="TCL focal exponent")
     vcl_weight: float = Field(1.0, ge=0, description="weight of the VCL loss (also multiplied by the world size)")
     tcl_weight: float = Field(1.0, ge=0, description="weight of the TCL loss")
+    tcl_group: int = Field(
+        4, ge=1, description="videos whose clips TCL pairs with each other (the reference: the 4 videos of a GPU)"
+    )
     sync_bn: bool = Field(True, description="SyncBatchNorm across ranks on CUDA")
 
 
@@ -398,7 +414,9 @@ class EmbedConfig(StageConfig):
         description="split of meta/split318.json to embed (train, val, test), or all: each of train, val, test "
         "(every movie folder, as one set named all, when the root has no split file)",
     )
-    split_file: Path | None = Field(None, description="split JSON; unset: ROOT/meta/split318.json")
+    split_file: Path | None = Field(
+        None, description="split JSON (or movie1K, built in); unset: ROOT/meta/split318.json, SceneSeg318's"
+    )
     image_size: int = Field(224, ge=16, description="keyframes are resized (short side) and centre-cropped to this")
     batch_size: int = Field(64, ge=1, description="shots per forward pass (SCRL uses 64)")
     workers: int | None = Field(None, ge=0, description="keyframe-decoding processes; unset: one per CPU core")

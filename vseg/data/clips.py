@@ -23,7 +23,7 @@ from torch.utils.data import Dataset, DistributedSampler, Sampler, default_colla
 from vseg.data.augment import TwoViewShotTransform
 from vseg.errors import DataError
 from vseg.io.images import load_rgb
-from vseg.io.movienet import index_movie, select_movies
+from vseg.io.movienet import index_movie
 from vseg.io.puzzles import read_manifest
 
 
@@ -52,15 +52,14 @@ def keyframe_clips(
     root: Path,
     shots_per_clip: int,
     keyframes_per_shot: int,
-    split: str | None = None,
-    split_file: Path | None = None,
+    movies: list[str],
 ) -> tuple[list[ShotClip], dict[str, DataError]]:
     """Clips ``16p .. 16p+15`` of every movie of a keyframe folder (the tail is dropped, as for puzzles).
 
     Returns the clips and the movies left out, each with the error naming its first missing keyframe.
     """
     clips, skipped = [], {}
-    for movie in select_movies(root, split, split_file):
+    for movie in movies:
         try:
             keyframes = index_movie(Path(root) / movie, keyframes_per_shot)
         except DataError as exc:

@@ -44,6 +44,7 @@ from vseg.io.movienet import (
     read_movie_fps,
     read_shot_frames,
     read_split,
+    resolve_split_file,
     split_movies,
 )
 from vseg.models.encoder import ARCHS, ShotEncoder, arch_from_state_dict
@@ -228,7 +229,7 @@ def plan_movie(layout: MovieNetLayout, keyframe_root: Path, imdb: str, keyframes
 def splits_to_embed(root: Path, config: EmbedConfig) -> dict[str, list[str] | None]:
     """``{set name: movie ids}``; ``None`` means every movie folder of the keyframe root."""
     layout, keyframe_root = keyframe_layout(root)
-    split_file = config.split_file or layout.split_file
+    split_file = resolve_split_file(config.split_file, layout.split_file)
     has_splits = config.split_file is not None or (keyframe_root == layout.keyframes and split_file.is_file())
     if config.split != "all":
         if not has_splits:

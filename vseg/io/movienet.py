@@ -7,9 +7,14 @@
 <root>/shot_movie318/<imdb>.txt          a row per shot: start frame, end frame (more columns ignored)
 <root>/shot_txt/<imdb>.txt               the same, as vseg prep shots (and LGSS's ShotDetect) write it: start frame,
                                          end frame, then the 3 keyframe indices; read when shot_movie318/ has none
-<root>/meta/split318.json                {"train": [imdb, ...], "val": [...], "test": [...]}
+<root>/meta/split318.json                {"train": [imdb, ...], "val": [...], "test": [...]}: SceneSeg318, the
+                                         split of the scene-boundary stages (190 / 64 / 64 movies)
 <root>/meta/<imdb>.json                  optional: {"fps": 23.976, "frames": ..., "width": ..., "height": ...}
 ```
+
+Pre-training takes MovieNet's 1,100-movie split instead (660 / 220 / 220 movies), as SCRL's
+``data/movie1K.split.v1.json``: a copy ships in ``vseg/io/splits/`` and is named ``movie1K`` wherever a split file is
+asked for; ``MovieNet_shot_num.json`` beside it holds MovieNet's shot count of each of those movies.
 
 The readers validate as they read and raise :class:`~vseg.errors.DataError` naming the file and line.
 :func:`check_dataset` collects every problem of a whole root instead of stopping at the first.
@@ -29,6 +34,9 @@ import numpy as np
 from vseg.errors import DataError
 
 KEYFRAMES_PER_SHOT = 3
+SPLITS_DIR = Path(__file__).resolve().parent / "splits"
+BUILTIN_SPLITS = {"movie1K": SPLITS_DIR / "movie1K.split.v1.json"}  # name -> the packaged copy
+MOVIENET_SHOT_COUNTS = SPLITS_DIR / "MovieNet_shot_num.json"  # {split: {imdb: shots}} of the movie1K movies
 KEYFRAME_RE = re.compile(r"^shot_(\d{4,})_img_(\d+)\.jpg$")
 
 
@@ -144,6 +152,28 @@ def read_split(path: Path) -> dict[str, list[str]]:
     return data
 
 
+def resolve_split_file(value: Path | str | None, default: Path) -> Path:
+    """A split-file setting as a path: unset gives ``default``; an existing file is taken as given; a built-in name
+    (``movie1K``) gives the packaged copy; anything else is a path (read errors will name it)."""
+    if value is None:
+        return Path(default)
+    path = Path(value)
+    if path.is_file() or str(value) not in BUILTIN_SPLITS:
+        return path
+    return BUILTIN_SPLITS[str(value)]
+
+
+def describe_split_file(path: Path) -> str:
+    """How a split file is named to the user: the built-in name, or the path."""
+    builtin = {p: name for name, p in BUILTIN_SPLITS.items()}.get(Path(path))
+    return f"{builtin} (built-in copy of MovieNet's {Path(path).name})" if builtin else str(path)
+
+
+def movienet_shot_counts() -> dict[str, int]:
+    """MovieNet 1.0's shot count of each of its 1,100 movies (SCRL's ``data/MovieNet_shot_num.json``)."""
+    return {imdb: count for counts in read_json(MOVIENET_SHOT_COUNTS, "shot counts").values() for imdb, count in counts.items()}
+
+
 def split_movies(path: Path, split: str) -> list[str]:
     """The movie ids of one split of a split file."""
     splits = read_split(path)
@@ -152,12 +182,18 @@ def split_movies(path: Path, split: str) -> list[str]:
     return list(splits[split])
 
 
-def select_movies(keyframe_root: Path, split: str | None = None, split_file: Path | None = None) -> list[str]:
-    """The movies of ``split`` (from ``split_file``, by default ``<keyframe root>/../meta/split318.json``), or
-    every movie folder of the keyframe root when no split is named."""
+def select_movies(
+    keyframe_root: Path, split: str | None = None, split_file: Path | str | None = None
+) -> tuple[list[str], str]:
+    """The movies of ``split`` (from ``split_file``: a path or ``movie1K``, by default
+    ``<keyframe root>/../meta/split318.json``), or every movie folder of the keyframe root when no split is named;
+    and a line saying where they came from."""
     if split is None:
-        return list_movies(keyframe_root)
-    return split_movies(split_file or Path(keyframe_root).parent / "meta" / "split318.json", split)
+        movies = list_movies(keyframe_root)
+        return movies, f"every movie folder of {keyframe_root} ({len(movies):,} movies)"
+    path = resolve_split_file(split_file, Path(keyframe_root).parent / "meta" / "split318.json")
+    movies = split_movies(path, split)
+    return movies, f"split {split} of {describe_split_file(path)} ({len(movies):,} movies)"
 
 
 def _read_lines(path: Path, what: str) -> list[str]:
@@ -252,8 +288,9 @@ class Problem:
 
 @dataclass
 class DatasetReport:
-    """What :func:`check_dataset` found: the movies it indexed and every problem."""
+    """What :func:`check_dataset` found: where the movies came from, the movies it indexed and every problem."""
 
+    source: str
     movies: dict[str, MovieKeyframes]
     labelled: int
     problems: list[Problem]
@@ -263,20 +300,27 @@ class DatasetReport:
         return sum(m.num_shots for m in self.movies.values())
 
 
-def check_dataset(layout: MovieNetLayout, split: str | None = None) -> DatasetReport:
+def check_dataset(layout: MovieNetLayout, split: str | None = None, split_file: Path | str | None = None) -> DatasetReport:
     """Index a MovieNet-layout root and report every problem found, each with its file named.
 
-    Checks: each movie of the split (or every keyframe folder) exists and has all 3 keyframes of every
-    shot; its label file (when ``label318/`` exists) reads and has one label per shot but the last;
-    its shot table (when ``shot_movie318/`` exists) reads and has a row per shot.
+    Movies: those of ``split`` of ``split_file`` (a path or ``movie1K``; unset: ``meta/split318.json``), or without a
+    split every movie of that file when it exists, else every keyframe folder.
+    Checks: each movie exists and has all 3 keyframes of every shot; its label file (when ``label318/`` exists)
+    reads and has one label per shot but the last; its shot table (when ``shot_movie318/`` exists) reads and has
+    a row per shot; a movie of MovieNet's 1,100 has as many shots as MovieNet lists for it.
     """
     problems: list[Problem] = []
+    split_path = resolve_split_file(split_file, layout.split_file)
     if split is not None:
-        movie_ids = split_movies(layout.split_file, split)
-    elif layout.split_file.exists():
-        movie_ids = sorted({m for ids in read_split(layout.split_file).values() for m in ids})
+        movie_ids = split_movies(split_path, split)
+        source = f"split {split} of {describe_split_file(split_path)} ({len(movie_ids):,} movies)"
+    elif split_path.exists():
+        movie_ids = sorted({m for ids in read_split(split_path).values() for m in ids})
+        source = f"every split of {describe_split_file(split_path)} ({len(movie_ids):,} movies)"
     else:
         movie_ids = list_movies(layout.keyframes)
+        source = f"every movie folder of {layout.keyframes} ({len(movie_ids):,} movies)"
+    known_counts = movienet_shot_counts()
     movies: dict[str, MovieKeyframes] = {}
     labelled = 0
     for imdb in movie_ids:
@@ -290,13 +334,17 @@ def check_dataset(layout: MovieNetLayout, split: str | None = None) -> DatasetRe
             continue
         movies[imdb] = movie
         problems.extend(Problem(movie.path(s, j), "keyframe missing") for s, j in movie.missing)
+        if imdb in known_counts and movie.num_shots != known_counts[imdb]:
+            problems.append(
+                Problem(movie.directory, f"has keyframes of {movie.num_shots} shots; MovieNet lists {known_counts[imdb]}")
+            )
         if layout.labels.is_dir():
             labelled += _check_table(
                 layout.label_file(imdb), read_labels, movie, extra=1, what="labels", problems=problems
             )
         if layout.shot_tables.is_dir() or layout.shot_txt.is_dir():
             _check_table(layout.shot_table_file(imdb), read_shot_table, movie, extra=0, what="rows", problems=problems)
-    return DatasetReport(movies, labelled, problems)
+    return DatasetReport(source, movies, labelled, problems)
 
 
 def _check_table(

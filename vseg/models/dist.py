@@ -25,16 +25,15 @@ def all_gather_nograd(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def shuffle_across_ranks(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def shuffle_across_ranks(x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """MoCo's batch shuffle (He et al., CVPR 2020, Sec. 3.3): each rank gets a random slice of the global batch.
 
     Returns this rank's shuffled slice and the permutation that undoes it (for :func:`unshuffle_across_ranks`).
-    The permutation is drawn on rank 0 and broadcast, so every rank agrees on it.
+    The permutation is drawn from ``generator`` (a CPU generator), which every rank must seed alike: then the
+    ranks agree on it without a broadcast, and one process holding the whole batch draws the same one.
     """
     gathered = all_gather_nograd(x)
-    permutation = torch.randperm(gathered.shape[0], device=x.device)
-    if world_size() > 1:
-        dist.broadcast(permutation, src=0)
+    permutation = torch.randperm(gathered.shape[0], generator=generator).to(x.device)
     return gathered[permutation.view(world_size(), -1)[rank()]], torch.argsort(permutation)
 
 

@@ -6,9 +6,9 @@ Per step, for B videos x K clips (K = 3: clip0 and clip1 close in time, clip2 an
     h   = backbone(clips)                      B*K x 1024, video-major, clip-minor
     z_v = normalize(MLP_v(h))                  VCL projection, 128-d
     z_t = normalize(MLP_t(h))                  TCL projection, its own weights
-    P   = TopicHead(z_t)                       n x n x 2 pairwise topic logits on this rank's n = B_local*K clips
+    P_g = TopicHead(z_t of group g)            pairwise topic logits of each group of tcl_group videos (K clips each)
     Z   = gather_with_grad(z_v)                the global batch; only the local slice carries gradient
-    loss = vcl_weight * world_size * L_vcl(Z) + tcl_weight * L_tcl(P)
+    loss = vcl_weight * world_size * L_vcl(Z) + tcl_weight * mean_g L_tcl(P_g)
 
 - Visual consistency (VCL, hico.md 2.2): InfoNCE whose anchors are clip0 and clip1 of every video of the global batch,
   each the other's positive, ``exp(clamp(s, -1, 1) / tau)``; the negatives are ``exp(s / tau)`` over every clip
@@ -17,7 +17,9 @@ Per step, for B videos x K clips (K = 3: clip0 and clip1 close in time, clip2 an
   net gradient is that of ``L_vcl`` on the global batch.
 - Topical consistency (TCL, hico.md 2.2): a focal-style BCE (gamma 0.5, no alpha) on ``sigmoid(P)``: two different
   clips of one video (both orders, both output channels) are positives, clips of different videos negatives; the
-  positive and negative terms are averaged separately. Local to each rank.
+  positive and negative terms are averaged separately. The reference pairs the 4 videos of each GPU; here the pairs
+  are taken within consecutive groups of ``tcl_group`` videos (4) and the group losses averaged, so the objective is
+  the same on any number of ranks (DDP's gradient average over ranks is the mean over all groups).
 - SimCLR baseline (hico.md 2.3, ``topical=False``, K = 2): each clip's positive is the other clip of its video, the
   denominator the positive plus every clip of the other videos, averaged over all 2B clips.
 
@@ -218,13 +220,14 @@ class HiCo(nn.Module):
         proj_mid: int = 1024,
         proj_dim: int = 128,
         topic_hidden: int = 256,
+        tcl_group: int = 4,
     ):
         super().__init__()
         if clips_per_video < 2:
             raise ValueError(f"HiCo needs at least 2 clips per video, got {clips_per_video}")
         self.clips_per_video, self.topical = clips_per_video, topical
         self.temperature, self.gamma = temperature, gamma
-        self.vcl_weight, self.tcl_weight = vcl_weight, tcl_weight
+        self.vcl_weight, self.tcl_weight, self.tcl_group = vcl_weight, tcl_weight, tcl_group
         self.backbone = backbone
         self.vcl_head = ProjectionMLP(feature_dim, proj_mid, proj_dim)
         if topical:
@@ -235,6 +238,14 @@ class HiCo(nn.Module):
         """The backbone's ``N x feature_dim`` features of ``N x 3 x T x H x W`` clips."""
         h = self.backbone(x)
         return h.flatten(2).mean(-1) if h.dim() > 2 else h
+
+    def _tcl(self, z: torch.Tensor, videos: int, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """L_tcl and the mean positive and negative q, each averaged over the groups of ``tcl_group`` videos."""
+        if videos % self.tcl_group:
+            raise ValueError(f"{videos} videos are not a whole number of TCL groups of {self.tcl_group}")
+        video_ids = torch.arange(self.tcl_group, device=z.device).repeat_interleave(k)
+        terms = [tcl_loss(self.topic_head(group), video_ids, self.gamma) for group in z.split(self.tcl_group * k)]
+        return tuple(torch.stack(values).mean() for values in zip(*terms, strict=True))
 
     def forward(self, clips: torch.Tensor) -> HiCoOutput:
         """One step's loss for ``B x K x 3 x T x H x W`` clips (this rank's B videos)."""
@@ -253,9 +264,7 @@ class HiCo(nn.Module):
         loss = self.vcl_weight * world_size() * vcl
         tcl = pos = neg = vcl.new_zeros(())
         if self.topical:
-            topics = self.topic_head(self.tcl_head(h))
-            video_ids = torch.arange(b, device=clips.device).repeat_interleave(k)
-            tcl, pos, neg = tcl_loss(topics, video_ids, self.gamma)
+            tcl, pos, neg = self._tcl(self.tcl_head(h), b, k)
             loss = loss + self.tcl_weight * tcl
         acc1 = (logits.argmax(dim=1) == 0).float().mean() * 100
         return HiCoOutput(loss, vcl.detach(), tcl.detach(), pos, neg, acc1.detach(), logits.detach())

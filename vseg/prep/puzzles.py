@@ -80,6 +80,7 @@ class PuzzlesReport:
     """What a run did; ``failed`` maps each movie left out to its error (which names the file)."""
 
     out: Path
+    source: str = ""  # where the movies came from: the split and its file, or every movie folder
     movies: int = 0
     written: int = 0
     skipped: int = 0
@@ -90,10 +91,14 @@ class PuzzlesReport:
     seconds: float = 0.0
 
 
-def select_shard(keyframe_root: Path, config: PuzzlesConfig) -> list[str]:
-    """The movies of the configured split (or every movie folder), then this machine's shard of them."""
+def select_shard(keyframe_root: Path, config: PuzzlesConfig) -> tuple[list[str], str]:
+    """The movies of the configured split (or every movie folder), then this machine's shard of them; and a line
+    saying where they came from."""
     index, count = parse_shard(config.shard)
-    return select_movies(keyframe_root, config.split, config.split_file)[index::count]
+    movies, source = select_movies(keyframe_root, config.split, config.split_file)
+    if count > 1:
+        source = f"{source}, shard {index}/{count}: {len(movies[index::count]):,} movies"
+    return movies[index::count], source
 
 
 def make_puzzles(keyframe_root: Path, out: Path, config: PuzzlesConfig) -> PuzzlesReport:
@@ -104,10 +109,11 @@ def make_puzzles(keyframe_root: Path, out: Path, config: PuzzlesConfig) -> Puzzl
     """
     keyframe_root, out = Path(keyframe_root), Path(out)
     started = time.perf_counter()
-    movies = select_shard(keyframe_root, config)
+    movies, source = select_shard(keyframe_root, config)
+    ui.info(f"movies: {source}")
     check_same_settings(out / CONFIG_NAME, config, LAYOUT_KEYS, "puzzles")
     atomic.write_text(out / CONFIG_NAME, config_to_yaml(config, "prep puzzles"))
-    report = PuzzlesReport(out=out, movies=len(movies))
+    report = PuzzlesReport(out=out, source=source, movies=len(movies))
     resize = parse_size(config.resize) if config.resize else None
     rows = config.shots_per_puzzle
 

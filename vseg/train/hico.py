@@ -65,6 +65,12 @@ class HicoMethod:
 
     def build_model(self, env: DistEnv, global_batch: int) -> nn.Module:
         m, data = self.config.model, self.config.data
+        videos = global_batch // data.clips_per_video // env.world_size
+        if data.topical and videos % m.tcl_group:
+            raise ConfigError(
+                f"model.tcl_group {m.tcl_group} must divide the {videos} videos of each rank's batch "
+                f"(train.batch_size {global_batch} clips over {env.world_size} ranks)"
+            )
         model = HiCo(
             S3DG(gating=m.gating),
             clips_per_video=data.clips_per_video,
@@ -75,6 +81,7 @@ class HicoMethod:
             tcl_weight=m.tcl_weight,
             proj_mid=m.proj_mid,
             proj_dim=m.proj_dim,
+            tcl_group=m.tcl_group,
         )
         if m.sync_bn and env.world_size > 1 and env.device.type == "cuda":
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)

@@ -18,6 +18,7 @@ from vseg.config import ScrlConfig
 from vseg.data.augment import TwoViewShotTransform
 from vseg.data.clips import TwoViewClips, keyframe_clips, puzzle_clips
 from vseg.errors import ConfigError, DataError
+from vseg.io.movienet import select_movies
 from vseg.io.puzzles import is_puzzle_folder
 from vseg.models.encoder import ShotEncoder, init_from_imagenet
 from vseg.models.scrl import SCRL, topk_accuracy
@@ -57,9 +58,9 @@ class ScrlMethod:
         if source == "puzzles":
             clips = puzzle_clips(root, data.shots_per_clip, data.keyframes_per_shot)
         else:
-            clips, skipped = keyframe_clips(
-                root, data.shots_per_clip, data.keyframes_per_shot, data.split, data.split_file
-            )
+            movies, movie_source = select_movies(root, data.split, data.split_file)
+            ui.info(f"movies: {movie_source}")
+            clips, skipped = keyframe_clips(root, data.shots_per_clip, data.keyframes_per_shot, movies)
             for error in skipped.values():
                 ui.warn(f"movie left out: {error}")
         if not clips:
@@ -75,6 +76,14 @@ class ScrlMethod:
                 f"model.queue_size {m.queue_size} must be a multiple of the global batch "
                 f"(train.batch_size {global_batch})"
             )
+        local = global_batch // env.world_size
+        groups = {"model.bn_group": m.bn_group} | ({"model.cluster_group": m.cluster_group} if m.positive == "cluster" else {})
+        for key, size in groups.items():
+            if local % size:
+                raise ConfigError(
+                    f"{key} {size} must divide the {local} shots of each rank's batch "
+                    f"(train.batch_size {global_batch} over {env.world_size} ranks)"
+                )
         make_encoder = partial(
             ShotEncoder, m.arch, in_channels=3 * self.config.data.keyframes_per_shot, dim=m.dim, mlp=m.mlp
         )
@@ -86,11 +95,14 @@ class ScrlMethod:
             temperature=m.temperature,
             positive=m.positive,
             clusters=m.clusters,
+            soft_positive=m.soft_positive,
             soft_gamma=m.soft_gamma,
             renormalize_positive=m.renormalize_positive,
             kmeans_iters=m.kmeans_iters,
             clip_len=self.config.data.shots_per_clip,
-            key_bn_groups=m.key_bn_groups,
+            cluster_group=m.cluster_group,
+            bn_group=m.bn_group,
+            seed=self.config.train.seed,
         )
         if m.backbone_pretrain is not None:
             report = init_from_imagenet(model.encoder_q, load_imagenet_state(m.backbone_pretrain))
