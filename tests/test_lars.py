@@ -10,7 +10,7 @@ from torch import nn
 
 from vseg.models.hico import HiCo
 from vseg.models.s3dg import S3DG
-from vseg.train.lars import LARS, hico_param_groups, lars_param_groups
+from vseg.train.lars import LARS, lars_param_groups
 
 LR, M, WD, ETA = 0.5, 0.9, 0.01, 0.1
 
@@ -116,17 +116,24 @@ class Small(nn.Module):
 
 
 @pytest.mark.parametrize("exclude", [False, True])
-def test_param_groups(exclude):
+def test_param_groups_as_the_reference(exclude):
     model = Small()
     groups = {g["name"]: g for g in lars_param_groups(model, 1e-6, exclude)}
     ids = {name: {id(p) for p in g["params"]} for name, g in groups.items()}
     assert ids["bn"] == {id(p) for p in (model.bn.weight, model.bn.bias, model.ln.weight, model.ln.bias)}
     assert ids["bias"] == {id(model.fc.bias)}
     assert ids["decay"] == {id(model.conv.weight), id(model.fc.weight)}
-    assert groups["bn"]["weight_decay"] == groups["bias"]["weight_decay"] == 0.0
-    assert groups["bn"]["lars_exclude"] is groups["bias"]["lars_exclude"] is exclude
+    assert groups["bn"]["weight_decay"] == 0.0 and groups["bn"]["lars_exclude"] is exclude
+    # HiCo's optimizer.py: only "bn"/"norm" parameters are special; other biases decay and are LARS-scaled
+    assert groups["bias"]["weight_decay"] == 1e-6 and groups["bias"]["lars_exclude"] is False
     assert groups["decay"]["weight_decay"] == 1e-6 and groups["decay"]["lars_exclude"] is False
-    assert hico_param_groups is lars_param_groups
+
+
+def test_param_groups_without_bias_decay_put_biases_with_bn():
+    groups = {g["name"]: g for g in lars_param_groups(Small(), 1e-6, True, "no_bias_decay")}
+    assert groups["bias"]["weight_decay"] == 0.0 and groups["bias"]["lars_exclude"] is True
+    with pytest.raises(ValueError, match="grouping must be one of reference, no_bias_decay"):
+        lars_param_groups(Small(), 1e-6, True, "other")
 
 
 def test_param_groups_of_hico_with_s3dg_and_a_lars_step():
@@ -144,4 +151,4 @@ def test_param_groups_of_hico_with_s3dg_and_a_lars_step():
     everything = [id(p) for g in groups.values() for p in g["params"]]
     assert sorted(everything) == sorted(id(p) for p in model.parameters())  # each parameter exactly once
     optimizer = LARS(list(groups.values()), lr=0.3)
-    assert [g["lars_exclude"] for g in optimizer.param_groups] == [True, True, False]
+    assert [g["lars_exclude"] for g in optimizer.param_groups] == [True, False, False]

@@ -202,7 +202,7 @@ class OptimConfig(StageConfig):
     optimizer: Literal["sgd", "lars"] = Field(
         "sgd",
         description="sgd: SGD with momentum, weight decay on every parameter (SCRL); lars: LARS with Nesterov "
-        "momentum, no weight decay on BN and biases (HiCo)",
+        "momentum, no weight decay on BN (HiCo)",
     )
     lr: float = Field(0.03, gt=0, description="learning rate for a global batch of reference_batch items")
     reference_batch: int = Field(
@@ -210,11 +210,16 @@ class OptimConfig(StageConfig):
     )
     momentum: float = Field(0.9, ge=0, lt=1, description="momentum (Nesterov with lars)")
     weight_decay: float = Field(
-        1e-4, ge=0, description="weight decay: on every parameter with sgd (as SCRL); BN and biases excluded with lars"
+        1e-4, ge=0, description="weight decay: on every parameter with sgd (as SCRL); BN excluded with lars"
     )
     trust_coefficient: float = Field(0.001, gt=0, description="lars only: LARS trust ratio eta")
     bn_lars_exclude: bool = Field(
-        False, description="lars only: BN and bias parameters skip the LARS scaling (local lr 1)"
+        False, description="lars only: BN parameters skip the LARS scaling (local lr 1)"
+    )
+    lars_groups: Literal["reference", "no_bias_decay"] = Field(
+        "reference",
+        description="lars only: reference: biases other than BN's get weight decay and LARS scaling (HiCo); "
+        "no_bias_decay: they are treated as BN",
     )
     schedule: Literal["scrl_cosine", "cosine", "step"] = Field(
         "scrl_cosine",

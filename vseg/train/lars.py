@@ -8,14 +8,15 @@ For each parameter ``w`` with gradient ``g``, in its group's ``lr``, ``weight_de
     buf   = m * buf + d                              buf starts at 0, so the first step gives buf = d
     w    -= d + m * buf                              Nesterov; without it, w -= buf
 
-One difference from the reference (OpenSelfSup's LARS): there ``||w|| = 0`` gives ``local = 0``, so a zero-initialised
-parameter that is not LARS-excluded (e.g. a BN bias) never moves, and ``||w|| = ||g|| = 0`` gives NaN. Here both give
+One difference from the reference (OpenSelfSup's LARS, which HiCo uses): there the norms are Python floats, so
+``||w|| = 0`` gives ``local = 0`` (a zero-initialised parameter that is not LARS-excluded, such as a BN bias in the
+HACS-s presets, never moves) and ``||w|| = ||g|| = 0`` stops the run with a ZeroDivisionError. Here both give
 ``local = 1`` (a plain SGD step), as most LARS implementations do. The norms stay on the device (no host sync).
 
-Parameter groups (:func:`lars_param_groups`): BN/normalisation parameters (a name containing "bn" or "norm", or any
-parameter of a normalisation module) and biases get no weight decay and skip the LARS scaling when
-``bn_lars_exclude``; every other parameter gets ``weight_decay``. The reference only tests names for "bn"/"norm";
-biases without weight decay follow the later TAdaConv optimizer (and the usual SimCLR/BYOL practice).
+Parameter groups (:func:`lars_param_groups`), ``reference`` (the default, as HiCo builds them): BN/normalisation
+parameters (a name containing "bn" or "norm", or any parameter of a normalisation module) get no weight decay and
+skip the LARS scaling when ``bn_lars_exclude``; every other parameter, biases included, gets ``weight_decay`` and the
+LARS scaling. ``no_bias_decay`` also puts the other biases with BN (the usual SimCLR/BYOL practice).
 """
 
 from __future__ import annotations
@@ -114,27 +115,31 @@ def _is_no_decay(name: str, parameter: torch.Tensor, norm_params: set[int]) -> s
     return None
 
 
-def lars_param_groups(model: nn.Module, weight_decay: float, bn_lars_exclude: bool) -> list[dict[str, Any]]:
+LARS_GROUPINGS = ("reference", "no_bias_decay")
+
+
+def lars_param_groups(
+    model: nn.Module, weight_decay: float, bn_lars_exclude: bool, grouping: str = "reference"
+) -> list[dict[str, Any]]:
     """HiCo's parameter groups (hico.md 3.3), each with a ``name`` for logs; empty groups are left out.
 
     - ``bn``: parameters of normalisation modules, or whose name contains "bn" or "norm": weight decay 0,
       ``lars_exclude=bn_lars_exclude``;
-    - ``bias``: the other biases (names ending in "bias"): the same settings as ``bn``;
+    - ``bias``: the other biases (names ending in "bias"): with ``grouping="reference"`` as ``decay`` (HiCo), with
+      ``"no_bias_decay"`` as ``bn``;
     - ``decay``: everything else (conv, linear and gating weights): ``weight_decay``, LARS-scaled.
 
     Parameters with ``requires_grad=False`` are left out.
     """
+    if grouping not in LARS_GROUPINGS:
+        raise ValueError(f"grouping must be one of {', '.join(LARS_GROUPINGS)}, got {grouping!r}")
     norm_params = {id(p) for m in model.modules() if isinstance(m, NORM_MODULES) for p in m.parameters(recurse=False)}
     groups: dict[str, list[torch.Tensor]] = {"bn": [], "bias": [], "decay": []}
     for name, parameter in model.named_parameters():
         if parameter.requires_grad:
             groups[_is_no_decay(name, parameter, norm_params) or "decay"].append(parameter)
-    settings = {
-        "bn": {"weight_decay": 0.0, "lars_exclude": bn_lars_exclude},
-        "bias": {"weight_decay": 0.0, "lars_exclude": bn_lars_exclude},
-        "decay": {"weight_decay": weight_decay, "lars_exclude": False},
-    }
+    no_decay = {"weight_decay": 0.0, "lars_exclude": bn_lars_exclude}
+    decay = {"weight_decay": weight_decay, "lars_exclude": False}
+    settings = {"bn": no_decay, "bias": decay if grouping == "reference" else no_decay, "decay": decay}
     return [{"name": key, "params": params, **settings[key]} for key, params in groups.items() if params]
 
-
-hico_param_groups = lars_param_groups

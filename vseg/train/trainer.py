@@ -128,10 +128,10 @@ def find_resume_checkpoint(out: Path, resume: str | None) -> Path | None:
 
 def build_optimizer(model: nn.Module, optim: OptimConfig) -> torch.optim.Optimizer:
     """``optim.optimizer``: SGD with momentum and weight decay on every parameter, BN and biases included (SCRL);
-    or LARS with Nesterov momentum, BN and biases without weight decay (and without LARS scaling when
-    ``optim.bn_lars_exclude``), as HiCo."""
+    or LARS with Nesterov momentum, BN without weight decay (and without LARS scaling when
+    ``optim.bn_lars_exclude``), as HiCo; ``optim.lars_groups`` says where the other biases go."""
     if optim.optimizer == "lars":
-        groups = lars_param_groups(model, optim.weight_decay, optim.bn_lars_exclude)
+        groups = lars_param_groups(model, optim.weight_decay, optim.bn_lars_exclude, optim.lars_groups)
         return LARS(groups, lr=optim.lr, momentum=optim.momentum, eta=optim.trust_coefficient)
     params = [p for p in model.parameters() if p.requires_grad]
     return torch.optim.SGD(params, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay)
