@@ -142,4 +142,4 @@ def test_help_shows_every_default_including_the_ones_written_by_hand(runner):
     for default in ("[default: runs/scrl]", "[default: from the config]", "[default: start fresh"):
         assert default in result.output
     check = runner.invoke(app, ["prep", "check", "--help"], env={"COLUMNS": "200"})
-    assert "[default: every movie]" in check.output
+    assert "[default: every movie of the split file]" in check.output

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import vseg
 from vseg.cli import app
+from vseg.config import PuzzlesConfig, ScrlConfig, load_config
 from vseg.errors import DataError
 from vseg.io.movienet import (
     MovieNetLayout,
     check_dataset,
     index_movie,
+    movienet_shot_counts,
     read_labels,
     read_shot_table,
+    resolve_split_file,
     split_movies,
 )
+from vseg.presets import resolve_config
 
 
 def test_labels_map_uncertain_to_boundary(tmp_path):
@@ -109,4 +116,48 @@ def test_check_passes_on_a_clean_dataset(synth_root, runner):
     result = runner.invoke(app, ["prep", "check", str(synth_root), "--split", "train"])
     assert result.exit_code == 0, result.output
     assert "problem:" not in result.output
-    assert "movies with valid labels │  1" in result.output
+    assert re.search(r"movies with valid labels │ +1 │", result.output)
+    assert re.search(r"split train of \S+split318.json", " ".join(result.output.split()))
+
+
+def test_movienet_split_and_shot_counts_ship_in_the_package(tmp_path):
+    path = resolve_split_file("movie1K", tmp_path / "meta" / "split318.json")
+    assert path.is_file() and path.is_relative_to(Path(vseg.__file__).parent)
+    sizes = {name: len(split_movies(path, name)) for name in ("train", "val", "test", "full")}
+    assert sizes == {"train": 660, "val": 220, "test": 220, "full": 1100}
+    counts = movienet_shot_counts()
+    assert len(counts) == 1100 and sum(counts.values()) == 1_599_471
+    assert sum(counts[m] for m in split_movies(path, "train")) == 963_142  # SCRL's pre-training shots
+    own = tmp_path / "movie1K"  # a user's own file of that name wins over the built-in one
+    own.write_text('{"train": ["tt1"]}')
+    assert resolve_split_file(own, tmp_path) == own and resolve_split_file(None, tmp_path / "x.json") == tmp_path / "x.json"
+
+
+@pytest.mark.parametrize("preset, keys", [("puzzles/scrl", ()), ("scrl/with_imagenet", ("data",)),
+                                          ("scrl/without_imagenet", ("data",))])
+def test_scrl_presets_take_movienets_training_movies(preset, keys):
+    config = load_config(PuzzlesConfig if preset.startswith("puzzles") else ScrlConfig, resolve_config(preset))
+    for key in keys:
+        config = getattr(config, key)
+    assert (config.split, str(config.split_file)) == ("train", "movie1K")
+
+
+def test_check_with_the_movie1k_split_names_the_file_and_the_missing_movies(synth_root, runner):
+    result = runner.invoke(app, ["prep", "check", str(synth_root), "--split", "train", "--split-file", "movie1K"])
+    assert result.exit_code == 1
+    output = " ".join(result.output.split())  # rich wraps long lines
+    assert "movies: split train of movie1K (built-in copy of MovieNet's movie1K.split.v1.json) (660 movies)" in output
+    assert result.output.count("movie folder not found") == 660
+
+
+def test_check_compares_shot_counts_with_movienets(dataset):
+    layout = MovieNetLayout(dataset)
+    layout.split_file.unlink()
+    for folder in (layout.keyframes, layout.labels, layout.shot_tables):  # MovieNet lists 1374 shots for tt0035423
+        old = next(p for p in folder.iterdir() if p.name.startswith("tt9000000"))
+        old.rename(folder / old.name.replace("tt9000000", "tt0035423"))
+    report = check_dataset(layout)
+    assert [str(p) for p in report.problems] == [
+        f"{layout.keyframes / 'tt0035423'}: has keyframes of 40 shots; MovieNet lists 1374"
+    ]
+    assert report.source == f"every movie folder of {layout.keyframes} (3 movies)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -78,8 +79,8 @@ def test_second_run_skips_and_says_how_many(runner, synth_root, tmp_path):
     stamp = (out / "tt9000000" / "0000.jpg").stat().st_mtime_ns
     second = _run(runner, synth_root / "240P", out)
     assert second.exit_code == 0, second.output
-    assert "puzzles already there (skipped) │     6" in second.output
-    assert "puzzles written                 │     0" in second.output
+    assert re.search(r"puzzles already there \(skipped\) │ +6 │", second.output)
+    assert re.search(r"puzzles written +│ +0 │", second.output)
     assert (out / "tt9000000" / "0000.jpg").stat().st_mtime_ns == stamp
 
 
@@ -131,7 +132,7 @@ def test_strict_stops_at_the_first_bad_movie(runner, dataset, tmp_path):
     missing.unlink()
     result = _run(runner, dataset / "240P", tmp_path / "p", "--strict")
     assert result.exit_code == 2
-    assert result.output.strip() == f"error: {missing}: keyframe missing (1 missing in this movie)"
+    assert result.output.strip().splitlines()[-1] == f"error: {missing}: keyframe missing (1 missing in this movie)"
     assert not any(p.is_dir() for p in (tmp_path / "p").iterdir())
 
 
