@@ -175,6 +175,23 @@ def test_resume_gives_the_same_model(separable, tmp_path):
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
 
 
+def test_lr_drops_at_the_reference_epochs():
+    """SceneSeg main.py: 1-based epochs, lr x0.1 once epoch >= 160 and again once epoch >= 180."""
+    from vseg.config import SegmentOptimConfig
+    from vseg.eval.segment import epoch_lr
+
+    lrs = {epoch: epoch_lr(SegmentOptimConfig(), epoch) for epoch in (1, 159, 160, 161, 179, 180, 181, 200)}
+    assert lrs == pytest.approx({1: 0.1, 159: 0.1, 160: 0.01, 161: 0.01, 179: 0.01, 180: 1e-3, 181: 1e-3, 200: 1e-3})
+
+
+def test_training_uses_the_lr_of_each_1_based_epoch(separable, tmp_path):
+    config = load_config(SegmentConfig, preset("segment/cpu_tiny"), ["train.epochs=3", "optim.milestones=[2, 3]"])
+    run_segment(separable / "train.npz", None, None, tmp_path / "lr", config)
+    rows = [json.loads(line) for line in (tmp_path / "lr" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert [r["lr"] for r in rows] == pytest.approx([0.3, 0.03, 0.003])
+
+
 def test_bad_inputs_get_one_line(separable, runner, tmp_path):
     write_npz(tmp_path / "unlabelled.npz", Embeddings.concat({"tt1": np.zeros((50, 32))}))
     write_npz(tmp_path / "wide.npz", synthetic_embeddings(2, 100, seed=5, dim=16))

@@ -2,7 +2,8 @@
 
 Training follows ``SceneSeg/main.py``: windows of 40 shots at a random per-movie offset each epoch with the scene
 shuffle (:mod:`vseg.data.windows`), cross-entropy with class weights [1, 4] over every shot of every window, SGD
-(lr 0.1, momentum 0.9, weight decay 1e-4) for 200 epochs with the lr x0.1 after epochs 160 and 180. From epoch 100
+(lr 0.1, momentum 0.9, weight decay 1e-4) for 200 epochs with the lr x0.1 from epoch 160 and again from epoch 180
+(1-based, :func:`epoch_lr`). From epoch 100
 the model is scored on val every epoch; whenever the mean per-movie F1 on val strictly improves, the test set is
 scored and that model, its test metrics and its test probabilities are kept. Scoring uses sliding windows in which
 every shot is scored exactly once. Two changes: the first validation always selects (the reference keeps nothing if
@@ -31,7 +32,7 @@ import torch
 from torch import nn
 
 from vseg import __version__, ui
-from vseg.config import SegmentConfig, config_to_yaml
+from vseg.config import SegmentConfig, SegmentOptimConfig, config_to_yaml
 from vseg.data.windows import central_scores, inference_windows, training_windows
 from vseg.errors import DataError
 from vseg.eval.metrics import REFERENCE_FPS, SceneMetrics, evaluate
@@ -160,6 +161,15 @@ class SegmentReport:
     seconds: float
 
 
+def epoch_lr(optim: SegmentOptimConfig, epoch: int) -> float:
+    """The lr of 1-based ``epoch``: ``lr * gamma ** (milestones <= epoch)``.
+
+    ``SceneSeg/main.py::adjust_learning_rate`` counts epochs from 1 and multiplies by 0.1 for each milestone with
+    ``epoch >= milestone`` (scrl.md 4.4): epochs 1-159 at 0.1, 160-179 at 0.01, 180-200 at 0.001.
+    """
+    return step_lr(optim.lr, optim.gamma, optim.milestones, epoch)
+
+
 def _validates(config: SegmentConfig, epoch: int) -> bool:
     """Whether the model is scored on val after 1-based ``epoch``."""
     train = config.train
@@ -212,7 +222,7 @@ def run_segment(
         with ui.progress("segment", (config.train.epochs - start_epoch) * windows_per_epoch, "windows") as advance:
             for epoch in range(start_epoch, config.train.epochs):
                 tick = time.perf_counter()
-                lr = step_lr(config.optim.lr, config.optim.gamma, config.optim.milestones, epoch)
+                lr = epoch_lr(config.optim, epoch + 1)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 loss = train_epoch(model, optimizer, criterion, features, train, config, epoch, advance)
