@@ -26,6 +26,7 @@ METRIC_KEYS = (
     "recall_movie",
     "miou",
     "recall_at_3s",
+    "recall_at_3s_true_fps",
 )
 
 
@@ -105,6 +106,25 @@ def test_predictions_file_covers_every_test_shot(trained, separable):
         assert movie.frames.shape == (187, 2) and movie.fps == 25.0
     model, config = load_model(trained / "model.pth")
     assert model.input_dim == 32 and config.model.hidden == 128 and not model.training
+
+
+def test_recall_at_3s_is_lgss_24_fps_and_the_true_fps_variant_is_kept_apart(trained):
+    """metrics.json: recall_at_3s times every movie at 24 fps (LGSS recall_time.py, BaSSL metric.py); the test
+    movies run at 25 fps, which only recall_at_3s_true_fps uses."""
+    from vseg.eval.metrics import recall_at_seconds
+
+    metrics = json.loads((trained / "metrics.json").read_text())
+    predictions = read_predictions(trained / "predictions.json")
+
+    def mean_recall(fps: float | None) -> float:
+        return float(
+            np.mean(
+                [recall_at_seconds(p.label, p.prob > 0.5, p.frames, fps=fps or p.fps) for p in predictions.values()]
+            )
+        )
+
+    assert metrics["recall_at_3s"] == pytest.approx(mean_recall(24.0), abs=1e-6)
+    assert metrics["recall_at_3s_true_fps"] == pytest.approx(mean_recall(None), abs=1e-6)
 
 
 def test_eval_rescores_saved_probabilities(trained, runner, tmp_path):

@@ -648,7 +648,8 @@ METRIC_ROWS = (
     ("precision / recall, per movie", ("precision_movie", "recall_movie")),
     ("precision / recall, pooled", ("precision_pooled", "recall_pooled")),
     ("Recall (LGSS)", "recall_exact"),
-    ("Recall@3s (LGSS)", "recall_at_3s"),
+    ("Recall@3s at 24 fps (LGSS, BaSSL)", "recall_at_3s"),
+    ("Recall@3s at each movie's fps", "recall_at_3s_true_fps"),
     ("mIoU (LGSS)", "miou"),
     ("accuracy", "accuracy"),
 )
@@ -678,7 +679,10 @@ def segment_eval(
         0.5, "--threshold", min=0.0, max=1.0, help="A shot is a boundary when prob > this."
     ),
     fps: float = typer.Option(
-        24.0, "--fps", min=0.0, help="Frame rate where predictions.json carries none (LGSS: 24)."
+        24.0,
+        "--fps",
+        min=0.0,
+        help="Frame rate where predictions.json carries none, for recall_at_3s_true_fps (recall_at_3s: always 24).",
     ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Also write the metrics to this JSON file."),
 ) -> None:

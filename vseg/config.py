@@ -446,7 +446,10 @@ class SegmentDataConfig(StageConfig):
     )
     batch_size: int = Field(12, ge=1, description="windows per training batch (SCRL: 12)")
     fps: float = Field(
-        24.0, gt=0, description="frame rate for Recall@3s where the embeddings carry none (LGSS hard-codes 24)"
+        24.0,
+        gt=0,
+        description="frame rate of movies whose embeddings carry none, for recall_at_3s_true_fps (recall_at_3s "
+        "times every movie at 24 fps, as LGSS and BaSSL do)",
     )
     shot_tables: Path | None = Field(
         None,
