@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import re
 from pathlib import Path
@@ -121,6 +122,22 @@ def test_bare_state_dict_and_keyframe_folder_without_labels(synth_root, tmp_path
         last = encoder.eval().features(eval_view(frames, 64)[None]).numpy()
     np.testing.assert_allclose(embeddings.features[embeddings.rows(1)][-1:], last, rtol=1e-4, atol=1e-4)
     assert loaded.fc is not None
+
+
+def test_movie_metadata_without_fps_falls_back_with_one_warning(dataset, tmp_path, capsys):
+    """MovieNet-style meta/<imdb>.json: the frame rate nested under "video", or none at all (then one warning)."""
+    movies = sorted(p.name for p in (dataset / "240P").iterdir())
+    (dataset / "meta" / f"{movies[0]}.json").write_text(json.dumps({"video": {"fps": 25.0}}))
+    for movie in movies[1:]:
+        (dataset / "meta" / f"{movie}.json").write_text(json.dumps({"imdb_id": movie, "title": "a film"}))
+    torch.save(_tiny_encoder().state_dict(), tmp_path / "bare.pth")
+    run_embed(tmp_path / "bare.pth", dataset, tmp_path / "out", TINY)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "2 movies have no 'fps' or 'video.fps'" in warnings[0], warnings
+    for split in ("train", "val", "test"):
+        embeddings = read_embeddings(tmp_path / "out" / f"{split}.npz")
+        assert all(embeddings.movie_fps().get(m, 25.0) == 25.0 for m in embeddings.movies)
+        assert (movies[0] in embeddings.movies) == (movies[0] in embeddings.movie_fps())
 
 
 def test_missing_backbone_weights_are_listed(tmp_path):
