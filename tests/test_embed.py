@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import re
 from pathlib import Path
@@ -74,6 +75,35 @@ def test_scrl_release_checkpoint_gives_the_torchvision_features(synth_root, tmp_
     np.testing.assert_allclose(embeddings.features[:6], expected, rtol=1e-3, atol=1e-3 * scale)
 
 
+def test_keyframe_preprocessing_is_the_reference_pipeline(tmp_path):
+    """extract_embeddings.py: cv2.imread, BGR -> RGB, ToPILImage, Resize(224) (426x240 -> 397x224), CenterCrop(224),
+    ToTensor, Normalize, on a 426x240 JPEG with detail at every scale."""
+    import cv2
+
+    from vseg.data.shots import eval_view
+    from vseg.io.images import load_rgb_opencv
+
+    rng = np.random.default_rng(3)
+    y, x = np.mgrid[0:240, 0:426]
+    smooth = np.stack([(x * 0.6 + 30 * np.sin(y / 7)) % 256, (y + 20 * np.cos(x / 5)) % 256, (x + y) % 256], -1)
+    pixels = np.clip(smooth + rng.integers(-40, 40, smooth.shape), 0, 255).astype(np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "shot_0000_img_0.jpg", quality=90)
+    reference = T.Compose(
+        [
+            T.ToPILImage(),
+            T.Resize(224),
+            T.CenterCrop(224),
+            T.ToTensor(),
+            T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+        ]
+    )
+    decoded = cv2.cvtColor(cv2.imread(str(tmp_path / "shot_0000_img_0.jpg")), cv2.COLOR_BGR2RGB)
+    assert T.Resize(224)(T.ToPILImage()(decoded)).size == (397, 224)
+    expected = reference(decoded)
+    ours = eval_view([load_rgb_opencv(tmp_path / "shot_0000_img_0.jpg")], 224)
+    torch.testing.assert_close(ours, expected, atol=1e-6, rtol=0)
+
+
 def test_outputs_per_split_in_both_formats(synth_root, tmp_path):
     state = {f"module.encoder_q.{k}": v for k, v in _tiny_encoder().state_dict().items()}
     torch.save({"format": FORMAT, "state_dict": state}, tmp_path / "ours.pth")
@@ -112,15 +142,31 @@ def test_bare_state_dict_and_keyframe_folder_without_labels(synth_root, tmp_path
     assert not embeddings.labelled and not (tmp_path / "out" / "all.pkl").exists()
     assert len(embeddings.movies) == 3 and np.diff(embeddings.offsets).tolist() == [40, 40, 40]  # every shot
     loaded = load_shot_encoder(tmp_path / "bare.pth").encoder
-    from vseg.data.clips import read_frames
     from vseg.data.shots import eval_view
+    from vseg.io.images import load_rgb_opencv
 
     movie = embeddings.movies[1]
-    frames = read_frames([synth_root / "240P" / movie / f"shot_0039_img_{j}.jpg" for j in range(3)])
+    frames = [load_rgb_opencv(synth_root / "240P" / movie / f"shot_0039_img_{j}.jpg") for j in range(3)]
     with torch.no_grad():
         last = encoder.eval().features(eval_view(frames, 64)[None]).numpy()
     np.testing.assert_allclose(embeddings.features[embeddings.rows(1)][-1:], last, rtol=1e-4, atol=1e-4)
     assert loaded.fc is not None
+
+
+def test_movie_metadata_without_fps_falls_back_with_one_warning(dataset, tmp_path, capsys):
+    """MovieNet-style meta/<imdb>.json: the frame rate nested under "video", or none at all (then one warning)."""
+    movies = sorted(p.name for p in (dataset / "240P").iterdir())
+    (dataset / "meta" / f"{movies[0]}.json").write_text(json.dumps({"video": {"fps": 25.0}}))
+    for movie in movies[1:]:
+        (dataset / "meta" / f"{movie}.json").write_text(json.dumps({"imdb_id": movie, "title": "a film"}))
+    torch.save(_tiny_encoder().state_dict(), tmp_path / "bare.pth")
+    run_embed(tmp_path / "bare.pth", dataset, tmp_path / "out", TINY)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "2 movies have no 'fps' or 'video.fps'" in warnings[0], warnings
+    for split in ("train", "val", "test"):
+        embeddings = read_embeddings(tmp_path / "out" / f"{split}.npz")
+        assert all(embeddings.movie_fps().get(m, 25.0) == 25.0 for m in embeddings.movies)
+        assert (movies[0] in embeddings.movies) == (movies[0] in embeddings.movie_fps())
 
 
 def test_missing_backbone_weights_are_listed(tmp_path):

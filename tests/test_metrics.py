@@ -273,7 +273,7 @@ def test_evaluate_without_frames_is_shot_based():
     prob = {"a": np.array([0.9, 0.1, 0.1, 0.1, 0.8, 0.1])}  # the shot-based hand case above: mIoU 0.625
     result = evaluate(gt, prob)
     assert result.miou_basis == "shots"
-    assert result.recall_at_3s is None
+    assert result.recall_at_3s is None and result.recall_at_3s_true_fps is None
     assert result.miou == pytest.approx(0.625)
     partial = evaluate({**gt, "b": gt["a"]}, {**prob, "b": prob["a"]}, frames={"a": shot_table([10] * 7)})
     assert partial.miou_basis == "shots"
@@ -290,9 +290,12 @@ def test_evaluate_with_frames_and_per_movie_fps():
     frames = {"a": shot_table(lengths), "b": shot_table(lengths)}
     result = evaluate({"a": gt, "b": gt}, {"a": prob, "b": prob}, frames, fps={"a": 25.0})
     assert result.miou_basis == "frames"
-    # movie a at 25 fps: 2.92 s, found; movie b falls back to 24 fps: 3.04 s, missed
-    assert result.recall_at_3s == pytest.approx((1 / (1 + 1e-5) + 0.0) / 2)
-    assert evaluate({"a": gt}, {"a": prob}, {"a": frames["a"]}, fps=25.0).recall_at_3s == pytest.approx(1 / 1.00001)
+    # true fps: movie a at 25 fps: 2.92 s, found; movie b falls back to 24 fps: 3.04 s, missed
+    assert result.recall_at_3s_true_fps == pytest.approx((1 / (1 + 1e-5) + 0.0) / 2)
+    # LGSS recall_time.py / BaSSL metric.py: every movie at 24 fps, so both miss
+    assert result.recall_at_3s == 0.0
+    single = evaluate({"a": gt}, {"a": prob}, {"a": frames["a"]}, fps=25.0)
+    assert (single.recall_at_3s, single.recall_at_3s_true_fps) == (0.0, pytest.approx(1 / 1.00001))
     # the GT scene is shots 0-6 = frames (0, 70) (shots 7-12 follow the last boundary and are dropped); the
     # predicted one is shots 0-8 = (0, 143): one IoU, 70/143, both ways
     assert result.miou == pytest.approx(70 / 143)
@@ -304,6 +307,6 @@ def test_as_dict():
     values = result.as_dict()
     for key in ("ap_movie", "ap_pooled", "f1_movie", "f1_pooled", "precision_movie", "recall_movie", "miou"):
         assert isinstance(values[key], float)
-    assert values["recall_at_3s"] is None
+    assert values["recall_at_3s"] is None and values["recall_at_3s_true_fps"] is None
     assert values["miou_basis"] == "shots"
     assert (values["movies"], values["shots"], values["threshold"]) == (1, 2, 0.5)

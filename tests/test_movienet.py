@@ -19,6 +19,7 @@ from vseg.io.movienet import (
     index_movie,
     movienet_shot_counts,
     read_labels,
+    read_movie_fps,
     read_shot_table,
     resolve_split_file,
     split_movies,
@@ -58,6 +59,37 @@ def test_shot_table_reads_start_and_end_columns(tmp_path):
     path.write_text("0 10\n5 3\n")
     with pytest.raises(DataError, match="line 2: frames 5-3 are out of order"):
         read_shot_table(path)
+
+
+@pytest.mark.parametrize(
+    "meta, fps",
+    [
+        ({"fps": 23.976, "frames": 100}, 23.976),  # as vseg writes it
+        ({"imdb_id": "tt0120338", "video": {"fps": 25, "resolution": [1280, 720]}}, 25.0),  # nested
+        ({"imdb_id": "tt0120338", "title": "Titanic (1997)"}, None),  # no frame rate: the caller falls back
+        ({"video": {"duration": 3.5}}, None),
+    ],
+)
+def test_movie_fps_from_either_layout_or_none(tmp_path, meta, fps):
+    (tmp_path / "tt0120338.json").write_text(json.dumps(meta))
+    assert read_movie_fps(tmp_path / "tt0120338.json") == fps
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("{not json", "not a readable JSON file"),
+        ("[24]", "expected a JSON object, got list"),
+        ('{"fps": 0}', "fps must be positive, got 0.0"),
+        ('{"video": {"fps": -24}}', "video.fps must be positive, got -24.0"),
+        ('{"video": {"fps": "fast"}}', "video.fps must be a number, got 'fast'"),
+    ],
+)
+def test_bad_movie_metadata_names_the_file(tmp_path, text, message):
+    (tmp_path / "tt1.json").write_text(text)
+    with pytest.raises(DataError, match=re.escape(message)) as caught:
+        read_movie_fps(tmp_path / "tt1.json")
+    assert caught.value.path == tmp_path / "tt1.json" and "\n" not in str(caught.value)
 
 
 def test_split_file_errors(tmp_path):

@@ -26,6 +26,7 @@ METRIC_KEYS = (
     "recall_movie",
     "miou",
     "recall_at_3s",
+    "recall_at_3s_true_fps",
 )
 
 
@@ -107,6 +108,25 @@ def test_predictions_file_covers_every_test_shot(trained, separable):
     assert model.input_dim == 32 and config.model.hidden == 128 and not model.training
 
 
+def test_recall_at_3s_is_lgss_24_fps_and_the_true_fps_variant_is_kept_apart(trained):
+    """metrics.json: recall_at_3s times every movie at 24 fps (LGSS recall_time.py, BaSSL metric.py); the test
+    movies run at 25 fps, which only recall_at_3s_true_fps uses."""
+    from vseg.eval.metrics import recall_at_seconds
+
+    metrics = json.loads((trained / "metrics.json").read_text())
+    predictions = read_predictions(trained / "predictions.json")
+
+    def mean_recall(fps: float | None) -> float:
+        return float(
+            np.mean(
+                [recall_at_seconds(p.label, p.prob > 0.5, p.frames, fps=fps or p.fps) for p in predictions.values()]
+            )
+        )
+
+    assert metrics["recall_at_3s"] == pytest.approx(mean_recall(24.0), abs=1e-6)
+    assert metrics["recall_at_3s_true_fps"] == pytest.approx(mean_recall(None), abs=1e-6)
+
+
 def test_eval_rescores_saved_probabilities(trained, runner, tmp_path):
     saved = json.loads((trained / "metrics.json").read_text())
     pred = ["segment", "eval", "--pred", str(trained / "predictions.json")]
@@ -173,6 +193,107 @@ def test_resume_gives_the_same_model(separable, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     rows = [json.loads(line) for line in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+
+
+def test_lr_drops_at_the_reference_epochs():
+    """SceneSeg main.py: 1-based epochs, lr x0.1 once epoch >= 160 and again once epoch >= 180."""
+    from vseg.config import SegmentOptimConfig
+    from vseg.eval.segment import epoch_lr
+
+    lrs = {epoch: epoch_lr(SegmentOptimConfig(), epoch) for epoch in (1, 159, 160, 161, 179, 180, 181, 200)}
+    assert lrs == pytest.approx({1: 0.1, 159: 0.1, 160: 0.01, 161: 0.01, 179: 0.01, 180: 1e-3, 181: 1e-3, 200: 1e-3})
+
+
+def test_training_uses_the_lr_of_each_1_based_epoch(separable, tmp_path):
+    config = load_config(SegmentConfig, preset("segment/cpu_tiny"), ["train.epochs=3", "optim.milestones=[2, 3]"])
+    run_segment(separable / "train.npz", None, None, tmp_path / "lr", config)
+    rows = [json.loads(line) for line in (tmp_path / "lr" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert [r["lr"] for r in rows] == pytest.approx([0.3, 0.03, 0.003])
+
+
+class SceneSegBiLSTM(torch.nn.Module):
+    """SceneSeg ``BiLSTM_protocol.py``'s module names and eval-mode forward (scrl.md 4.2), written out here."""
+
+    def __init__(self, dim: int, fc_dim: int, hidden: int):
+        super().__init__()
+        self.embed_fc = torch.nn.Linear(dim, fc_dim)
+        self.lstm = torch.nn.LSTM(fc_dim, hidden, num_layers=2, batch_first=True, dropout=0.6, bidirectional=True)
+        self.fc1 = torch.nn.Linear(2 * hidden, hidden)
+        self.fc2 = torch.nn.Linear(hidden, 2)
+        self.bn1 = torch.nn.BatchNorm1d(fc_dim)
+        self.bn2 = torch.nn.BatchNorm1d(hidden)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.embed_fc(x)
+        x = self.bn1(x.reshape(-1, x.shape[-1])).reshape(x.shape)
+        out, _ = self.lstm(x)
+        out = self.fc1(out)
+        out = self.bn2(out.reshape(-1, out.shape[-1])).reshape(out.shape)
+        return torch.softmax(self.fc2(torch.relu(out)), dim=2)
+
+
+def _scene_seg_checkpoint(path: Path, dim: int = 32) -> SceneSegBiLSTM:
+    """Random weights and BN statistics in the layout SCRL released its BiLSTMs in: {'state_dict': ...}."""
+    torch.manual_seed(4)
+    reference = SceneSegBiLSTM(dim, 48, 16)
+    for bn in (reference.bn1, reference.bn2):
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.data.uniform_(0.5, 1.5)
+    torch.save({"state_dict": reference.state_dict()}, path)
+    return reference.eval()
+
+
+def test_scene_seg_checkpoint_loads_and_scores_as_the_reference(tmp_path):
+    from vseg.models.boundary import boundary_probability
+
+    reference = _scene_seg_checkpoint(tmp_path / "bilstm.pth.tar")
+    model, config = load_model(tmp_path / "bilstm.pth.tar")
+    sizes = (model.input_dim, config.model.hidden, config.model.lstm_hidden, config.model.head_hidden)
+    assert sizes == (32, 48, 16, 16)
+    assert config.model.lstm_layers == 2 and config.data.seq_len == 40 and not model.training
+    x = torch.randn(3, 40, 32) * 2
+    with torch.no_grad():
+        torch.testing.assert_close(boundary_probability(model(x)), reference(x)[..., 1], atol=1e-6, rtol=1e-5)
+
+
+def test_scene_seg_checkpoint_in_eval_and_predict(separable, runner, tmp_path):
+    _scene_seg_checkpoint(tmp_path / "bilstm.pth.tar")
+    model = str(tmp_path / "bilstm.pth.tar")
+    evaluated = runner.invoke(
+        app, ["segment", "eval", "-m", model, "-e", str(separable / "test.npz"), "-o", str(tmp_path / "m.json")]
+    )
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads((tmp_path / "m.json").read_text())["movies"] == 4
+    predicted = runner.invoke(
+        app, ["segment", "predict", "-m", model, "-e", str(separable / "test.npz"), "-o", str(tmp_path / "p")]
+    )
+    assert predicted.exit_code == 0, predicted.output
+    assert len(read_predictions(tmp_path / "p" / "predictions.json")) == 4
+
+
+def test_scene_seg_checkpoint_is_mapped_strictly(separable, runner, tmp_path):
+    _scene_seg_checkpoint(tmp_path / "good.pth")
+    state = torch.load(tmp_path / "good.pth", weights_only=True)["state_dict"]
+    cases = {
+        "extra": ({**state, "fc3.weight": torch.zeros(2, 2)}, "unexpected entry fc3.weight for a SceneSeg BiLSTM"),
+        "missing": (
+            {k: v for k, v in state.items() if k != "bn2.running_var"},
+            "1 BiLSTM weights missing: bn2.running_var",
+        ),
+        "shape": ({**state, "fc2.weight": torch.zeros(3, 16)}, "fc2.weight has shape (3, 16), expected (2, 16)"),
+        "no_lstm": (
+            {k: v for k, v in state.items() if k != "lstm.weight_hh_l0"},
+            "SceneSeg BiLSTM weight missing: lstm.weight_hh_l0",
+        ),
+    }
+    for name, (broken, message) in cases.items():
+        torch.save({"state_dict": broken}, tmp_path / f"{name}.pth")
+        args = ["segment", "predict", "-m", str(tmp_path / f"{name}.pth"), "-e", str(separable / "test.npz")]
+        result = runner.invoke(app, [*args, "-o", str(tmp_path / "p")])
+        assert result.exit_code == 2 and f"{name}.pth: {message}" in result.stderr, (name, result.stderr)
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
 def test_bad_inputs_get_one_line(separable, runner, tmp_path):

@@ -656,7 +656,8 @@ METRIC_ROWS = (
     ("precision / recall, per movie", ("precision_movie", "recall_movie")),
     ("precision / recall, pooled", ("precision_pooled", "recall_pooled")),
     ("Recall (LGSS)", "recall_exact"),
-    ("Recall@3s (LGSS)", "recall_at_3s"),
+    ("Recall@3s at 24 fps (LGSS, BaSSL)", "recall_at_3s"),
+    ("Recall@3s at each movie's fps", "recall_at_3s_true_fps"),
     ("mIoU (LGSS)", "miou"),
     ("accuracy", "accuracy"),
 )
@@ -681,34 +682,59 @@ def _metrics_table(title: str, metrics: Any, split: str) -> None:
 
 @segment_app.command("eval")
 def segment_eval(
-    pred: Path = typer.Option(..., "--pred", help="predictions.json written by vseg segment (probabilities, labels)."),
+    pred: Path | None = typer.Option(
+        None, "--pred", help="predictions.json written by vseg segment (probabilities, labels)."
+    ),
+    model: Path | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="Instead of --pred: a boundary model (model.pth of vseg segment, or a SceneSeg BiLSTM checkpoint as SCRL "
+        "released them) to score on --embeddings.",
+    ),
+    embeddings: Path | None = typer.Option(
+        None, "--embeddings", "-e", help="With --model: labelled embeddings (.npz or SCRL .pkl) to score it on."
+    ),
+    shot_tables: Path | None = typer.Option(
+        None, "--shot-tables", help="With --model: folder of <imdb>.txt shot frame tables, for mIoU and Recall@3s."
+    ),
     threshold: float = typer.Option(
         0.5, "--threshold", min=0.0, max=1.0, help="A shot is a boundary when prob > this."
     ),
     fps: float = typer.Option(
-        24.0, "--fps", min=0.0, help="Frame rate where predictions.json carries none (LGSS: 24)."
+        24.0,
+        "--fps",
+        min=0.0,
+        help="Frame rate where predictions.json carries none, for recall_at_3s_true_fps (recall_at_3s: always 24).",
     ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Also write the metrics to this JSON file."),
 ) -> None:
-    """Re-score saved boundary probabilities at any threshold (no model, no embeddings needed)."""
+    """Re-score saved boundary probabilities at any threshold (--pred), or score a model on embeddings (--model)."""
     import json
 
-    from vseg.eval.segment import evaluate_predictions
+    from vseg.eval.segment import evaluate_model, evaluate_predictions
     from vseg.io import atomic
     from vseg.io.predictions import read_predictions
 
-    try:
-        metrics = evaluate_predictions(read_predictions(pred), threshold, fps)
-    except ValueError as exc:
-        raise VsegError(f"{pred}: {exc}") from None
+    if (pred is None) == (model is None) or (model is not None) != (embeddings is not None):
+        raise VsegError("vseg segment eval needs either --pred PREDICTIONS or --model MODEL with --embeddings FILE")
+    if model is not None:
+        metrics = evaluate_model(model, embeddings, threshold, fps, shot_tables)
+    else:
+        try:
+            metrics = evaluate_predictions(read_predictions(pred), threshold, fps)
+        except ValueError as exc:
+            raise VsegError(f"{pred}: {exc}") from None
     if out is not None:
         atomic.write_text(out, json.dumps(metrics.as_dict(), indent=1) + "\n")
-    _metrics_table(f"vseg segment eval {pred}", metrics, f"threshold {threshold}")
+    _metrics_table(f"vseg segment eval {pred or model}", metrics, f"threshold {threshold}")
 
 
 @segment_app.command("predict")
 def segment_predict(
-    model: Path = typer.Option(..., "--model", "-m", help="model.pth written by vseg segment."),
+    model: Path = typer.Option(
+        ..., "--model", "-m", help="model.pth written by vseg segment, or a SceneSeg BiLSTM checkpoint."
+    ),
     embeddings: Path = typer.Option(..., "--embeddings", "-e", help="Embeddings (.npz or SCRL .pkl), labels optional."),
     out: Path = typer.Option(
         Path("runs/predict"), "--out", "-o", help="Output folder: predictions.json, scenes.json, scenes.csv."
@@ -759,8 +785,8 @@ def scenes(
     segmenter: Path | None = typer.Option(
         None,
         "--segmenter",
-        help="Boundary model (model.pth of vseg segment), trained on features from the same --encoder "
-        "\\[default: none: the training-free scorer].",
+        help="Boundary model (model.pth of vseg segment, or a SceneSeg BiLSTM checkpoint), trained on features "
+        "from the same --encoder \\[default: none: the training-free scorer].",
     ),
     detector: str | None = typer.Option(
         None,

@@ -469,7 +469,10 @@ class SegmentDataConfig(StageConfig):
     )
     batch_size: int = Field(12, ge=1, description="windows per training batch (SCRL: 12)")
     fps: float = Field(
-        24.0, gt=0, description="frame rate for Recall@3s where the embeddings carry none (LGSS hard-codes 24)"
+        24.0,
+        gt=0,
+        description="frame rate of movies whose embeddings carry none, for recall_at_3s_true_fps (recall_at_3s "
+        "times every movie at 24 fps, as LGSS and BaSSL do)",
     )
     shot_tables: Path | None = Field(
         None,
@@ -501,7 +504,9 @@ class SegmentOptimConfig(StageConfig):
     lr: float = Field(0.1, gt=0, description="SGD learning rate")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
     weight_decay: float = Field(1e-4, ge=0, description="weight decay")
-    milestones: list[int] = Field([160, 180], description="epochs after which the lr is multiplied by gamma")
+    milestones: list[int] = Field(
+        [160, 180], description="1-based epochs from which the lr is multiplied by gamma once more (SceneSeg main.py)"
+    )
     gamma: float = Field(0.1, gt=0, description="lr factor at each milestone")
     class_weights: tuple[float, float] = Field((1.0, 4.0), description="cross-entropy weights of classes 0 and 1")
 

@@ -85,6 +85,8 @@ def run_scenes(
         video_id = collect_videos([video])[0][0]
         table = read_shot_table(layout.shot_table_file(video_id))
         fps = read_movie_fps(layout.meta_file(video_id))
+        if fps is None:
+            raise DataError(layout.meta_file(video_id), "has no fps (vseg prep shots writes one)")
         keyframes = index_movie(layout.keyframes / video_id)
         frames = int(table[-1][1]) + 1
 

@@ -1,28 +1,35 @@
 """Every shot of a movie as one tensor, with SCRL's evaluation preprocessing (scrl.md 3, ``extract_embeddings.py``).
 
-Each keyframe: Resize(S) on the short side (426x240 -> 398x224 for S = 224), CenterCrop(S), scale to [0, 1], ImageNet
-normalisation; the shot's keyframes are then concatenated on channels (3 keyframes -> 9 x S x S), not averaged.
+Each keyframe is decoded with OpenCV and turned to RGB (:func:`vseg.io.images.load_rgb_opencv`), then torchvision's
+``Resize(S)`` on the PIL image (bilinear on the short side: 426x240 -> 397x224 for S = 224, the width truncated from
+224 * 426 / 240 = 397.6), ``CenterCrop(S)``, ``ToTensor`` and ImageNet normalisation, all as the reference does them;
+the shot's keyframes are then concatenated on channels (3 keyframes -> 9 x S x S), not averaged.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torchvision.transforms.v2.functional as F
+from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.transforms import InterpolationMode
 
 from vseg.data.augment import IMAGENET_MEAN, IMAGENET_STD
-from vseg.data.clips import read_frames
 from vseg.errors import DataError
+from vseg.io.images import load_rgb_opencv
 from vseg.io.movienet import MovieKeyframes
 
 
-def eval_view(frames: torch.Tensor, size: int) -> torch.Tensor:
-    """``K x 3 x H x W`` uint8 keyframes -> ``3K x size x size`` float32: resize, centre crop, normalise."""
-    x = F.resize(frames, [size], interpolation=InterpolationMode.BILINEAR, antialias=True)
-    x = F.center_crop(x, [size, size])
-    x = F.normalize(F.to_dtype(x, torch.float32, scale=True), list(IMAGENET_MEAN), list(IMAGENET_STD))
-    return x.reshape(-1, size, size)
+def eval_view(keyframes: Sequence[Image.Image], size: int) -> torch.Tensor:
+    """RGB keyframes -> ``3K x size x size`` float32: PIL resize of the short side, centre crop, normalise."""
+    views = []
+    for keyframe in keyframes:
+        x = F.center_crop(F.resize(keyframe, [size], interpolation=InterpolationMode.BILINEAR), [size, size])
+        x = F.to_dtype(F.pil_to_tensor(x), torch.float32, scale=True)
+        views.append(F.normalize(x, list(IMAGENET_MEAN), list(IMAGENET_STD)))
+    return torch.cat(views)
 
 
 class MovieShots(Dataset):
@@ -37,7 +44,6 @@ class MovieShots(Dataset):
 
     def __getitem__(self, shot: int) -> torch.Tensor | DataError:
         try:
-            frames = read_frames(self.keyframes.shot_paths(shot))
+            return eval_view([load_rgb_opencv(path) for path in self.keyframes.shot_paths(shot)], self.size)
         except DataError as exc:
             return exc
-        return eval_view(frames, self.size)

@@ -10,8 +10,10 @@ its output kept readable by the original tools (the SCRL pickle next to vseg's `
   The ResNet depth and the number of keyframes per shot are read from the weights.
 - Labelled movies (``label318/``) are embedded as SCRL does, every shot but the last; unlabelled movies (a plain
   keyframe folder, or a root without ``label318/``) have all their shots embedded.
-- Shot frame tables (``shot_movie318/``) and frame rates (``meta/<imdb>.json``), when present, travel with the
-  ``.npz`` so that ``vseg segment`` can score mIoU in frames and Recall@3s in seconds.
+- Shot frame tables (``shot_movie318/``) and frame rates (``meta/<imdb>.json``: ``fps`` or ``video.fps``), when
+  present, travel with the ``.npz`` so that ``vseg segment`` can score mIoU in frames and Recall@3s in seconds. Movies
+  whose metadata gives no frame rate are counted in one warning per run; ``vseg segment`` times them at
+  ``data.fps`` (24).
 - Each finished movie is cached under ``OUT/.partial/``; an interrupted run resumes from there.
 """
 
@@ -226,6 +228,16 @@ def plan_movie(layout: MovieNetLayout, keyframe_root: Path, imdb: str, keyframes
     return plan
 
 
+def warn_missing_fps(layout: MovieNetLayout, plans: list[MoviePlan]) -> None:
+    """One warning for every movie whose ``meta/<imdb>.json`` exists but gives no frame rate (scrl.md 1.1)."""
+    missing = sorted({p.imdb for p in plans if p.fps is None and layout.meta_file(p.imdb).is_file()})
+    if missing:
+        ui.warn(
+            f"{len(missing)} movies have no 'fps' or 'video.fps' in meta/<imdb>.json (such as "
+            f"{layout.meta_file(missing[0])}): vseg segment times them at data.fps, 24 by default"
+        )
+
+
 def splits_to_embed(root: Path, config: EmbedConfig) -> dict[str, list[str] | None]:
     """``{set name: movie ids}``; ``None`` means every movie folder of the keyframe root."""
     layout, keyframe_root = keyframe_layout(root)
@@ -281,6 +293,7 @@ def run_embed(checkpoint: Path, root: Path, out: Path, config: EmbedConfig) -> E
         ]
         for name, movies in sets.items()
     }
+    warn_missing_fps(layout, [plan for movie_plans in plans.values() for plan in movie_plans])
     device = choose_device(config.device, 0)
     cache = out / atomic.PARTIAL_DIR / f"embed-{cache_key(checkpoint, config.image_size, config.bf16)}"
     report = EmbedReport(out, loaded, str(device))

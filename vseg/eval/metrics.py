@@ -15,9 +15,11 @@ The papers report the "same" metric under different averaging, so each variant i
   over movies (``scrl_f1``, ``*_movie``); the pooled variant (``*_pooled``) is scikit-learn's F1 on all shots.
 * Recall. LGSS ``cal_Recall`` (``lgss/utilis/recall_time.py``) and BaSSL: scikit-learn's recall per movie, averaged
   (``exact_recall``).
-* Recall@3s. LGSS ``cal_Recall_time`` (``lgss/utilis/recall_time.py``) and BaSSL ``_compute_recall_at_second``: a
-  ground-truth boundary is found if a predicted boundary at most 5 shots away ends less than 3 seconds from it
-  (``recall_at_seconds``); it needs the shot tables.
+* Recall@3s. LGSS ``cal_Recall_time`` (``lgss/utilis/recall_time.py``) and BaSSL ``_compute_recall_at_second``
+  (``bassl/finetune/utils/metric.py``): a ground-truth boundary is found if a predicted boundary at most 5 shots away
+  ends less than 3 seconds from it (``recall_at_seconds``); it needs the shot tables. Both turn frames into seconds
+  at 24 fps for every movie, so ``recall_at_3s`` does too and is comparable with their numbers;
+  ``recall_at_3s_true_fps`` times each movie at its own frame rate.
 * mIoU. LGSS ``cal_miou`` (``lgss/utilis/iou.py``): the scenes of the ground truth and of the prediction (LGSS
   ``get_pair_list``, ``scenes_from_labels``) are matched both ways by best temporal IoU (LGSS ``getRatio``,
   ``interval_iou``), in frames when the shot tables are given, else in shots (``miou``).
@@ -181,7 +183,8 @@ class SceneMetrics:
     accuracy: float  # share of all shots where prediction and label agree
     miou: float  # LGSS: mean over movies of miou
     miou_basis: str  # "frames" if every movie had a shot table, else "shots"
-    recall_at_3s: float | None  # LGSS / BaSSL: mean over movies; None without a shot table for every movie
+    recall_at_3s: float | None  # LGSS / BaSSL: mean over movies at 24 fps; None without a shot table for every movie
+    recall_at_3s_true_fps: float | None  # the same with each movie's own frame rate
     movies: int
     shots: int
     threshold: float
@@ -216,6 +219,19 @@ def _check_inputs(
     return movies
 
 
+def _mean_recall_at_3s(
+    labels: Mapping[str, np.ndarray],
+    preds: Mapping[str, np.ndarray],
+    tables: Mapping[str, np.ndarray] | None,
+    fps: Mapping[str, float] | float,
+) -> float | None:
+    """Recall@3s averaged over movies, each timed at ``fps`` (24 where a mapping lacks it); None without tables."""
+    if tables is None:
+        return None
+    rates = {m: fps.get(m, REFERENCE_FPS) if isinstance(fps, Mapping) else fps for m in labels}
+    return float(np.mean([recall_at_seconds(labels[m], preds[m], tables[m], fps=rates[m]) for m in labels]))
+
+
 def evaluate(
     gt: Mapping[str, np.ndarray],
     prob: Mapping[str, np.ndarray],
@@ -225,9 +241,10 @@ def evaluate(
 ) -> SceneMetrics:
     """All metrics of a set of movies, given per-movie labels, probabilities and (optionally) shot tables.
 
-    With a shot table for every movie, mIoU is measured in frames and Recall@3s is computed (at ``fps``: one rate for
-    all movies, or a mapping where missing movies get the reference 24 fps); otherwise mIoU is measured in shots and
-    Recall@3s is None. Movies are taken in sorted order. Raises ValueError, naming the movie, on mismatched inputs.
+    With a shot table for every movie, mIoU is measured in frames and Recall@3s is computed twice: at the reference
+    24 fps (``recall_at_3s``) and at ``fps``, the movies' true frame rates (``recall_at_3s_true_fps``: one rate for
+    all movies, or a mapping where missing movies get 24 fps); otherwise mIoU is measured in shots and both are None.
+    Movies are taken in sorted order. Raises ValueError, naming the movie, on mismatched inputs.
     """
     movies = _check_inputs(gt, prob, frames)
     tables = frames if frames is not None and all(movie in frames for movie in movies) else None
@@ -241,10 +258,6 @@ def evaluate(
     all_prob = np.concatenate([np.asarray(prob[movie], dtype=np.float64) for movie in movies])
     tp, fp, fn = counts(all_gt, all_pred)
 
-    recall_at_3s = None
-    if tables is not None:
-        rates = {movie: fps.get(movie, REFERENCE_FPS) if isinstance(fps, Mapping) else fps for movie in movies}
-        recall_at_3s = float(np.mean([recall_at_seconds(labels[m], preds[m], tables[m], fps=rates[m]) for m in movies]))
     return SceneMetrics(
         ap_movie=float(np.mean(aps)),
         ap_pooled=average_precision(all_gt, all_prob),
@@ -259,7 +272,8 @@ def evaluate(
         accuracy=float(np.mean(all_gt == all_pred)),
         miou=float(np.mean([miou(labels[m], preds[m], None if tables is None else tables[m]) for m in movies])),
         miou_basis="shots" if tables is None else "frames",
-        recall_at_3s=recall_at_3s,
+        recall_at_3s=_mean_recall_at_3s(labels, preds, tables, REFERENCE_FPS),
+        recall_at_3s_true_fps=_mean_recall_at_3s(labels, preds, tables, fps),
         movies=len(movies),
         shots=len(all_gt),
         threshold=threshold,

@@ -2,7 +2,8 @@
 
 Training follows ``SceneSeg/main.py``: windows of 40 shots at a random per-movie offset each epoch with the scene
 shuffle (:mod:`vseg.data.windows`), cross-entropy with class weights [1, 4] over every shot of every window, SGD
-(lr 0.1, momentum 0.9, weight decay 1e-4) for 200 epochs with the lr x0.1 after epochs 160 and 180. From epoch 100
+(lr 0.1, momentum 0.9, weight decay 1e-4) for 200 epochs with the lr x0.1 from epoch 160 and again from epoch 180
+(1-based, :func:`epoch_lr`). From epoch 100
 the model is scored on val every epoch; whenever the mean per-movie F1 on val strictly improves, the test set is
 scored and that model, its test metrics and its test probabilities are kept. Scoring uses sliding windows in which
 every shot is scored exactly once. Two changes: the first validation always selects (the reference keeps nothing if
@@ -21,6 +22,7 @@ Output folder::
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,15 +33,16 @@ import torch
 from torch import nn
 
 from vseg import __version__, ui
-from vseg.config import SegmentConfig, config_to_yaml
+from vseg.config import SegmentConfig, SegmentModelConfig, SegmentOptimConfig, config_to_yaml
 from vseg.data.windows import central_scores, inference_windows, training_windows
 from vseg.errors import DataError
+from vseg.eval.embed import fill_weights
 from vseg.eval.metrics import REFERENCE_FPS, SceneMetrics, evaluate
 from vseg.io import atomic
 from vseg.io.embeddings import Embeddings, read_embeddings
 from vseg.io.movienet import read_shot_frames
 from vseg.io.predictions import MoviePrediction, scenes_from_probabilities, write_predictions, write_scene_lists
-from vseg.models.boundary import BoundaryBiLSTM, boundary_probability
+from vseg.models.boundary import BoundaryBiLSTM, boundary_probability, reference_name
 from vseg.train import checkpoint as ckpt
 from vseg.train.distributed import choose_device
 from vseg.train.schedule import step_lr
@@ -134,13 +137,54 @@ def save_model(path: Path, model: nn.Module, config: SegmentConfig, epoch: int, 
 
 
 def load_model(path: Path) -> tuple[BoundaryBiLSTM, SegmentConfig]:
-    """A boundary model written by ``vseg segment`` (``model.pth``), in eval mode, with its config."""
+    """A boundary model, in eval mode, with its config: a ``vseg segment`` ``model.pth``, or a SceneSeg BiLSTM
+    checkpoint (``{'state_dict': ...}`` with ``BiLSTM_protocol.py``'s names, as SCRL released them)."""
     saved = ckpt.load_checkpoint(path)
+    state = saved.get("state_dict")
+    if saved.get("format") != MODEL_FORMAT and isinstance(state, dict) and "embed_fc.weight" in state:
+        return load_reference_model(path, state)
     if saved.get("format") != MODEL_FORMAT:
-        raise DataError(path, f"not a vseg segment model (format {saved.get('format')!r}, expected {MODEL_FORMAT!r})")
+        raise DataError(
+            path,
+            f"not a vseg segment model (format {saved.get('format')!r}, expected {MODEL_FORMAT!r}) nor a SceneSeg "
+            "BiLSTM checkpoint (a 'state_dict' with embed_fc.weight)",
+        )
     config = SegmentConfig.model_validate(saved["config"])
     model = build_model(config, int(saved["input_dim"]))
     model.load_state_dict(saved["state_dict"])
+    return model.eval(), config
+
+
+def reference_sizes(path: Path, state: dict[str, torch.Tensor]) -> tuple[int, SegmentModelConfig]:
+    """Input width and model sizes of a SceneSeg BiLSTM, read from its weights (``BiLSTM_protocol.py``, scrl.md 4.2)."""
+    try:
+        project, recurrent, head = state["embed_fc.weight"], state["lstm.weight_hh_l0"], state["fc1.weight"]
+    except KeyError as exc:
+        raise DataError(path, f"SceneSeg BiLSTM weight missing: {exc.args[0]}") from None
+    layers = sum(1 for name in state if re.fullmatch(r"lstm\.weight_ih_l\d+", name))
+    sizes = SegmentModelConfig(
+        hidden=project.shape[0], lstm_hidden=recurrent.shape[1], lstm_layers=layers, head_hidden=head.shape[0]
+    )
+    return project.shape[1], sizes
+
+
+def load_reference_model(path: Path, state: dict[str, torch.Tensor]) -> tuple[BoundaryBiLSTM, SegmentConfig]:
+    """A SceneSeg BiLSTM checkpoint as our model: every tensor mapped (:func:`reference_name`) and shape-checked.
+
+    The sizes come from the weights; windows, threshold and dropouts are the reference's defaults (``--seq-len 40``,
+    as SCRL's README trains). DataError naming the first unexpected entry, or the missing or misshapen ones.
+    """
+    input_dim, sizes = reference_sizes(path, state)
+    config = SegmentConfig(model=sizes)
+    model = build_model(config, input_dim)
+    own = model.state_dict()
+    names = {reference_name(name): name for name in own if reference_name(name)}
+    unexpected = sorted(set(state) - set(names))
+    if unexpected:
+        raise DataError(path, f"unexpected entry {unexpected[0]} for a SceneSeg BiLSTM ({len(unexpected)} in all)")
+    expected = {theirs: own[mine] for theirs, mine in names.items()}
+    weights = fill_weights(path, expected, state, list(names), "", "BiLSTM")
+    model.load_state_dict({**own, **{mine: weights[theirs] for theirs, mine in names.items()}})
     return model.eval(), config
 
 
@@ -158,6 +202,15 @@ class SegmentReport:
     windows_per_epoch: int
     epoch_seconds: float
     seconds: float
+
+
+def epoch_lr(optim: SegmentOptimConfig, epoch: int) -> float:
+    """The lr of 1-based ``epoch``: ``lr * gamma ** (milestones <= epoch)``.
+
+    ``SceneSeg/main.py::adjust_learning_rate`` counts epochs from 1 and multiplies by 0.1 for each milestone with
+    ``epoch >= milestone`` (scrl.md 4.4): epochs 1-159 at 0.1, 160-179 at 0.01, 180-200 at 0.001.
+    """
+    return step_lr(optim.lr, optim.gamma, optim.milestones, epoch)
 
 
 def _validates(config: SegmentConfig, epoch: int) -> bool:
@@ -212,7 +265,7 @@ def run_segment(
         with ui.progress("segment", (config.train.epochs - start_epoch) * windows_per_epoch, "windows") as advance:
             for epoch in range(start_epoch, config.train.epochs):
                 tick = time.perf_counter()
-                lr = step_lr(config.optim.lr, config.optim.gamma, config.optim.milestones, epoch)
+                lr = epoch_lr(config.optim, epoch + 1)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 loss = train_epoch(model, optimizer, criterion, features, train, config, epoch, advance)
@@ -383,6 +436,33 @@ def evaluate_predictions(
     )
 
 
+def _model_and_embeddings(
+    model_path: Path, embeddings_path: Path, shot_tables: Path | None, labelled: bool
+) -> tuple[BoundaryBiLSTM, SegmentConfig, Embeddings]:
+    """A boundary model (:func:`load_model`) and embeddings of the width it takes."""
+    model, config = load_model(model_path)
+    embeddings = load_split(embeddings_path, shot_tables, labelled=labelled)
+    if embeddings.dim != model.input_dim:
+        raise DataError(embeddings_path, f"embeddings are {embeddings.dim}-d, the model takes {model.input_dim}-d")
+    return model, config, embeddings
+
+
+def evaluate_model(
+    model_path: Path,
+    embeddings_path: Path,
+    threshold: float = 0.5,
+    fps: float = REFERENCE_FPS,
+    shot_tables: Path | None = None,
+    device: str = "auto",
+) -> SceneMetrics:
+    """Every metric of a boundary model (ours or a SceneSeg checkpoint) on labelled embeddings, scored as
+    ``vseg segment`` scores its test set (sliding windows, :func:`score`)."""
+    model, config, embeddings = _model_and_embeddings(model_path, embeddings_path, shot_tables, labelled=True)
+    config.train.threshold, config.data.fps = threshold, fps
+    target = choose_device(device, 0)
+    return score(embeddings, predict_probabilities(model.to(target), embeddings, config.data.seq_len, target), config)
+
+
 @dataclass
 class PredictReport:
     out: Path
@@ -402,10 +482,7 @@ def run_segment_predict(
     device: str = "auto",
 ) -> PredictReport:
     """Boundary probabilities and scene lists of (unlabelled) movies: ``predictions.json``, ``scenes.json``/``.csv``."""
-    model, config = load_model(model_path)
-    embeddings = load_split(embeddings_path, shot_tables, labelled=False)
-    if embeddings.dim != model.input_dim:
-        raise DataError(embeddings_path, f"embeddings are {embeddings.dim}-d, the model takes {model.input_dim}-d")
+    model, config, embeddings = _model_and_embeddings(model_path, embeddings_path, shot_tables, labelled=False)
     threshold = config.train.threshold if threshold is None else threshold
     target = choose_device(device, 0)
     prob = predict_probabilities(model.to(target), embeddings, config.data.seq_len, target)

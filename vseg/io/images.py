@@ -29,6 +29,21 @@ def load_rgb(path: str | Path, size: tuple[int, int] | None = None) -> Image.Ima
     return image
 
 
+def load_rgb_opencv(path: str | Path) -> Image.Image:
+    """Decode an image as SCRL's ``extract_embeddings.py`` does, ``cv2.imread`` then BGR -> RGB, as a PIL image.
+
+    A missing file or one OpenCV cannot decode raises DataError.
+    """
+    import cv2
+
+    if not Path(path).is_file():
+        raise DataError(path, "image missing")
+    pixels = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if pixels is None:
+        raise DataError(path, "not an image (corrupt or wrong format)")
+    return Image.fromarray(cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB))
+
+
 def image_size(path: str | Path) -> tuple[int, int]:
     """(width, height) read from the file header, without decoding the pixels."""
     try:

@@ -9,7 +9,8 @@
                                          end frame, then the 3 keyframe indices; read when shot_movie318/ has none
 <root>/meta/split318.json                {"train": [imdb, ...], "val": [...], "test": [...]}: SceneSeg318, the
                                          split of the scene-boundary stages (190 / 64 / 64 movies)
-<root>/meta/<imdb>.json                  optional: {"fps": 23.976, "frames": ..., "width": ..., "height": ...}
+<root>/meta/<imdb>.json                  optional: {"fps": 23.976, "frames": ..., "width": ..., "height": ...} as vseg
+                                         writes it, or the frame rate nested as {"video": {"fps": ...}}
 ```
 
 Pre-training takes MovieNet's 1,100-movie split instead (660 / 220 / 220 movies), as SCRL's
@@ -245,15 +246,26 @@ def read_shot_table(path: Path) -> np.ndarray:
     return np.asarray(rows, dtype=np.int64)
 
 
-def read_movie_fps(path: Path) -> float:
-    """The frame rate in a movie's ``meta/<imdb>.json``."""
+def read_movie_fps(path: Path) -> float | None:
+    """The frame rate in a movie's ``meta/<imdb>.json``: its ``fps``, else ``video.fps``, else None (not given).
+
+    vseg writes ``fps`` at the top level; metadata that keeps the video's properties in a ``video`` object is read
+    there. DataError naming the file when it is not a JSON object or its frame rate is not a positive number.
+    """
     data = read_json(path, "movie metadata")
+    if not isinstance(data, dict):
+        raise DataError(path, f"expected a JSON object, got {type(data).__name__}")
+    video = data.get("video")
+    nested = video.get("fps") if isinstance(video, dict) else None
+    key, value = ("fps", data["fps"]) if "fps" in data else ("video.fps", nested)
+    if value is None:
+        return None
     try:
-        fps = float(data["fps"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise DataError(path, f"expected a JSON object with a number 'fps' ({type(exc).__name__}: {exc})") from None
+        fps = float(value)
+    except (TypeError, ValueError):
+        raise DataError(path, f"{key} must be a number, got {value!r}") from None
     if not fps > 0:
-        raise DataError(path, f"fps must be positive, got {fps}")
+        raise DataError(path, f"{key} must be positive, got {fps}")
     return fps
 
 

@@ -13,13 +13,31 @@ to the training set's statistics (:meth:`BoundaryBiLSTM.set_input_statistics`).
 
 The output holds a logit pair per shot (class 1: the shot ends a scene); :func:`boundary_probability` is the
 softmax's class-1 column that the reference scores. The reference's ``ShotMask`` runs with p = 0, a no-op, and is
-left out.
+left out. The reference's module names map onto ours one to one (:func:`reference_name`), so its checkpoints load.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+
+# SceneSeg BiLSTM_protocol.py's modules -> ours (scrl.md 4.2); the input statistics have no counterpart there.
+REFERENCE_MODULES = {
+    "embed_fc": "project",
+    "bn1": "project_bn",
+    "lstm": "lstm",
+    "fc1": "head",
+    "bn2": "head_bn",
+    "fc2": "classifier",
+}
+
+
+def reference_name(name: str) -> str | None:
+    """The SceneSeg name of one of our state-dict entries (``project.weight`` -> ``embed_fc.weight``), else None."""
+    module, _, rest = name.partition(".")
+    ours = {mine: theirs for theirs, mine in REFERENCE_MODULES.items()}
+    return f"{ours[module]}.{rest}" if module in ours else None
 
 
 class BoundaryBiLSTM(nn.Module):

@@ -25,7 +25,8 @@ def base_lr(optim: OptimConfig, batch_size: int) -> float:
 
 
 def step_lr(lr0: float, gamma: float, milestones: list[int], epoch: int) -> float:
-    """``lr0 * gamma ** (number of milestones <= epoch)``, with a 0-based ``epoch``."""
+    """``lr0 * gamma ** (number of milestones <= epoch)``; pre-training passes 0-based epochs (MoCo's ``epoch >=
+    milestone``), ``vseg segment`` 1-based ones (SceneSeg's)."""
     return lr0 * gamma ** bisect.bisect_right(sorted(milestones), epoch)
 
 
