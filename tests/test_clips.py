@@ -19,7 +19,10 @@ from vseg.data.clips import (
 )
 from vseg.errors import DataError
 from vseg.io.movienet import list_movies, select_movies
-from vseg.io.puzzles import read_manifest
+from vseg.config import PuzzlesConfig, ScrlConfig, config_to_yaml, load_config
+from vseg.io.puzzles import SETTINGS_NAME, read_manifest
+from vseg.presets import resolve_config
+from vseg.train.scrl import warn_if_other_split
 
 from .conftest import SYNTH
 
@@ -143,3 +146,18 @@ def test_keyframes_of_different_sizes_in_one_read_are_named(tmp_path):
     assert read_frames([tmp_path / "a.jpg", tmp_path / "a.jpg"]).shape == (2, 3, 30, 40)
     with pytest.raises(DataError, match="b.jpg: keyframe is 41x30 but a.jpg, read with it, is 40x30"):
         read_frames([tmp_path / "a.jpg", tmp_path / "b.jpg"])
+
+
+def test_paper_preset_warns_when_the_puzzles_hold_other_movies(tmp_path, capsys):
+    data = load_config(ScrlConfig, resolve_config("scrl/without_imagenet")).data  # train of movie1K
+    folder = tmp_path / "puzzles"
+    folder.mkdir()
+    warn_if_other_split(folder, data)
+    (folder / SETTINGS_NAME).write_text(config_to_yaml(PuzzlesConfig(split="train"), "prep puzzles"))
+    warn_if_other_split(folder, data)
+    (folder / SETTINGS_NAME).write_text(config_to_yaml(load_config(PuzzlesConfig, resolve_config("puzzles/scrl")), "x"))
+    warn_if_other_split(folder, data)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning")]
+    assert len(warnings) == 2  # no vseg_puzzles.yaml, then SceneSeg318's train split; the paper's puzzles are quiet
+    assert "hold unknown movies (no vseg_puzzles.yaml), but the config asks for split train of movie1K" in warnings[0]
+    assert "hold split train of meta/split318.json, but the config asks for split train of movie1K" in warnings[1]

@@ -263,8 +263,10 @@ def _write_results(report: DemoReport) -> None:
 
 def builtin_puzzles(folder: Path) -> Path:
     """The demo's synthetic movies (synth/cpu_tiny) under ``folder/movienet`` and the puzzles of their train split
-    under ``folder/puzzles`` (returned); finished work is kept, so a second call costs nothing."""
+    (their own ``meta/split318.json``, not MovieNet's) under ``folder/puzzles`` (returned); finished work is kept, so
+    a second call costs nothing."""
     folder = Path(folder)
     make_synth(folder / "movienet", load_config(SynthConfig, preset("synth/cpu_tiny")))
-    make_puzzles(folder / "movienet" / "240P", folder / "puzzles", load_config(PuzzlesConfig, preset("puzzles/scrl")))
+    puzzles = load_config(PuzzlesConfig, preset("puzzles/scrl"), values={"split_file": None})
+    make_puzzles(folder / "movienet" / "240P", folder / "puzzles", puzzles)
     return folder / "puzzles"

@@ -26,6 +26,7 @@ from vseg.io import atomic
 from vseg.io.images import image_size
 from vseg.io.movienet import list_movies
 
+SETTINGS_NAME = "vseg_puzzles.yaml"  # the effective config of the prep puzzles run that wrote the folder
 MANIFEST_NAME = "manifest.json"
 FORMAT = "vseg-puzzles/1"
 PUZZLE_RE = re.compile(r"^(\d{4,})\.jpg$")

@@ -28,10 +28,9 @@ from vseg.errors import DataError
 from vseg.io import atomic
 from vseg.io.images import load_rgb
 from vseg.io.movienet import MovieKeyframes, index_movie, select_movies
-from vseg.io.puzzles import puzzle_name, write_manifest
+from vseg.io.puzzles import SETTINGS_NAME, puzzle_name, write_manifest
 from vseg.parallel import default_workers, run_jobs
 
-CONFIG_NAME = "vseg_puzzles.yaml"
 # Settings that change the bytes of a puzzle: a resumed run must use the same ones.
 LAYOUT_KEYS = ("shots_per_puzzle", "keyframes_per_shot", "jpeg_quality", "resize")
 
@@ -111,8 +110,8 @@ def make_puzzles(keyframe_root: Path, out: Path, config: PuzzlesConfig) -> Puzzl
     started = time.perf_counter()
     movies, source = select_shard(keyframe_root, config)
     ui.info(f"movies: {source}")
-    check_same_settings(out / CONFIG_NAME, config, LAYOUT_KEYS, "puzzles")
-    atomic.write_text(out / CONFIG_NAME, config_to_yaml(config, "prep puzzles"))
+    check_same_settings(out / SETTINGS_NAME, config, LAYOUT_KEYS, "puzzles")
+    atomic.write_text(out / SETTINGS_NAME, config_to_yaml(config, "prep puzzles"))
     report = PuzzlesReport(out=out, source=source, movies=len(movies))
     resize = parse_size(config.resize) if config.resize else None
     rows = config.shots_per_puzzle

@@ -14,12 +14,12 @@ import torch
 from torch import nn
 
 from vseg import ui
-from vseg.config import ScrlConfig
+from vseg.config import ScrlConfig, ScrlDataConfig, read_yaml_mapping
 from vseg.data.augment import TwoViewShotTransform
 from vseg.data.clips import TwoViewClips, keyframe_clips, puzzle_clips
 from vseg.errors import ConfigError, DataError
 from vseg.io.movienet import select_movies
-from vseg.io.puzzles import is_puzzle_folder
+from vseg.io.puzzles import SETTINGS_NAME, is_puzzle_folder
 from vseg.models.encoder import ShotEncoder, init_from_imagenet
 from vseg.models.scrl import SCRL, topk_accuracy
 from vseg.train.checkpoint import load_checkpoint
@@ -34,6 +34,29 @@ def load_imagenet_state(path: Path) -> dict[str, torch.Tensor]:
     if not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise DataError(path, "not a state dict of tensors (expected a torchvision ResNet .pth file)")
     return state
+
+
+def _movies_of(split: str | None, split_file: str | None) -> str:
+    return f"split {split} of {split_file or 'meta/split318.json'}" if split else "every movie folder"
+
+
+def warn_if_other_split(puzzles: Path, data: ScrlDataConfig) -> None:
+    """Say so when a puzzle folder was made from other movies than the config's split (the paper presets name
+    MovieNet's 660 training movies; a folder made from SceneSeg318's would train on 190)."""
+    if data.split is None:
+        return
+    wanted = _movies_of(data.split, None if data.split_file is None else str(data.split_file))
+    settings = puzzles / SETTINGS_NAME
+    if not settings.is_file():
+        made = f"unknown movies (no {SETTINGS_NAME})"
+    else:
+        written = read_yaml_mapping(settings)
+        made = _movies_of(written.get("split"), written.get("split_file"))
+    if made != wanted:
+        ui.warn(
+            f"{puzzles}: these puzzles hold {made}, but the config asks for {wanted} (data.split, data.split_file); "
+            "vseg prep puzzles --config puzzles/scrl makes the paper's"
+        )
 
 
 class ScrlMethod:
@@ -56,6 +79,7 @@ class ScrlMethod:
             raise DataError(root, "data folder not found")
         source = data.source if data.source != "auto" else ("puzzles" if is_puzzle_folder(root) else "keyframes")
         if source == "puzzles":
+            warn_if_other_split(root, data)
             clips = puzzle_clips(root, data.shots_per_clip, data.keyframes_per_shot)
         else:
             movies, movie_source = select_movies(root, data.split, data.split_file)
