@@ -109,6 +109,7 @@ def test_resume_after_one_epoch_ends_with_the_same_weights(runner, puzzle_root, 
     assert result.exit_code == 0, result.output
     a, b = _weights(straight / "checkpoints" / "last.pth"), _weights(resumed / "checkpoints" / "last.pth")
     assert a.keys() == b.keys()
+    assert a.pop("module._extra_state") == b.pop("module._extra_state") == {"steps": 6}  # the step counter resumed
     assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:5]
     rows = [json.loads(line) for line in (resumed / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows if r["event"] == "epoch"] == [1, 2] and all(r["loss"] != 9.9 for r in rows)
