@@ -212,14 +212,13 @@ import sys, time
 from pathlib import Path
 from vseg.config import PuzzlesConfig, load_config
 from vseg.presets import preset
-from vseg.io.movienet import index_movie
-from vseg.prep.puzzles import PuzzlesReport, _plan_movie, select_shard
+from vseg.prep.puzzles import PuzzlesReport, plan_puzzles, select_shard
 config = load_config(PuzzlesConfig, preset("puzzles/scrl"))
 started = time.perf_counter()
 movies, _ = select_shard(Path(sys.argv[1]), config)
-report = PuzzlesReport(Path(sys.argv[2]))
-todo = {m: _plan_movie(index_movie(Path(sys.argv[1]) / m), Path(sys.argv[2]), 16, None, 95, report) for m in movies}
-print(f"{len(todo)} movies, {sum(map(len, todo.values()))} puzzles planned in {time.perf_counter() - started:.2f} s")
+todo = plan_puzzles(sys.argv[1], movies, Path(sys.argv[2]), config, PuzzlesReport(Path(sys.argv[2])))
+puzzles = sum(len(plan.indices) for plan in todo.values())
+print(f"{len(todo)} movies, {puzzles} puzzles planned in {time.perf_counter() - started:.2f} s")
 """
 
 
