@@ -12,6 +12,7 @@ same whatever the number of loader workers or ranks, and a resumed run sees exac
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,17 +24,27 @@ from torch.utils.data import Dataset, DistributedSampler, Sampler, default_colla
 from vseg.data.augment import TwoViewShotTransform
 from vseg.errors import DataError
 from vseg.io.images import load_rgb
-from vseg.io.movienet import index_movie
+from vseg.io.movienet import index_movie, keyframe_name
 from vseg.io.puzzles import read_manifest
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ShotClip:
-    """Consecutive shots of one movie: one puzzle file, or the keyframe files in shot-major order."""
+    """Consecutive shots of one movie: one puzzle file, or the movie's keyframe folder (``puzzle`` false), whose
+    files the clip names only when read: a clip list of all MovieNet holds no per-keyframe strings."""
 
     movie: str
     first_shot: int
-    files: tuple[str, ...]
+    path: str
+    puzzle: bool = True
+
+    def keyframe_files(self, shots: int, keyframes: int) -> list[str]:
+        """The clip's keyframe files in shot-major order (keyframe-folder clips)."""
+        return [
+            os.path.join(self.path, keyframe_name(shot, j))
+            for shot in range(self.first_shot, self.first_shot + shots)
+            for j in range(keyframes)
+        ]
 
 
 def puzzle_clips(root: Path, shots_per_clip: int, keyframes_per_shot: int) -> list[ShotClip]:
@@ -45,7 +56,7 @@ def puzzle_clips(root: Path, shots_per_clip: int, keyframes_per_shot: int) -> li
             f"puzzles are {index.shots_per_puzzle} shots x {index.keyframes_per_shot} keyframes, the config asks for "
             f"{shots_per_clip} x {keyframes_per_shot} (data.shots_per_clip, data.keyframes_per_shot)",
         )
-    return [ShotClip(p.movie, p.first_shot, (str(p.path),)) for p in index.puzzles]
+    return [ShotClip(p.movie, p.first_shot, str(p.path)) for p in index.puzzles]
 
 
 def keyframe_clips(
@@ -69,9 +80,11 @@ def keyframe_clips(
             shot, j = keyframes.missing[0]
             skipped[movie] = DataError(keyframes.path(shot, j), f"keyframe missing ({len(keyframes.missing)} in movie)")
             continue
-        for first in range(0, keyframes.num_shots - shots_per_clip + 1, shots_per_clip):
-            files = tuple(str(p) for s in range(first, first + shots_per_clip) for p in keyframes.shot_paths(s))
-            clips.append(ShotClip(movie, first, files))
+        directory = str(keyframes.directory)  # one string shared by the movie's clips
+        clips.extend(
+            ShotClip(movie, first, directory, puzzle=False)
+            for first in range(0, keyframes.num_shots - shots_per_clip + 1, shots_per_clip)
+        )
     return clips, skipped
 
 
@@ -92,16 +105,15 @@ def read_frames(paths: Sequence[str | Path]) -> torch.Tensor:
 
 def read_clip_frames(clip: ShotClip, shots: int, keyframes: int) -> torch.Tensor:
     """A clip's keyframes as a ``shots x keyframes x 3 x H x W`` uint8 tensor."""
-    if len(clip.files) == 1:
-        puzzle = read_image(clip.files[0])
+    if clip.puzzle:
+        puzzle = read_image(clip.path)
         _, height, width = puzzle.shape
         if height % shots or width % keyframes:
-            raise DataError(
-                clip.files[0], f"puzzle is {width}x{height}, not a grid of {shots} rows x {keyframes} keyframes"
-            )
+            grid = f"not a grid of {shots} rows x {keyframes} keyframes"
+            raise DataError(clip.path, f"puzzle is {width}x{height}, {grid}")
         h, w = height // shots, width // keyframes
         return puzzle.view(3, shots, h, keyframes, w).permute(1, 3, 0, 2, 4)
-    frames = read_frames(clip.files)
+    frames = read_frames(clip.keyframe_files(shots, keyframes))
     return frames.view(shots, keyframes, *frames.shape[1:])
 
 

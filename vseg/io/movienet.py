@@ -319,7 +319,8 @@ def check_dataset(layout: MovieNetLayout, split: str | None = None, split_file: 
     split every movie of that file when it exists, else every keyframe folder.
     Checks: each movie exists and has all 3 keyframes of every shot; its label file (when ``label318/`` exists)
     reads and has one label per shot but the last; its shot table (when ``shot_movie318/`` exists) reads and has
-    a row per shot; a movie of MovieNet's 1,100 has as many shots as MovieNet lists for it.
+    a row per shot; a movie of MovieNet's 1,100 has as many shots as MovieNet lists for it. Labels and shot tables
+    are SceneSeg318's: when ``meta/split318.json`` exists, only its movies are expected to have them.
     """
     problems: list[Problem] = []
     split_path = resolve_split_file(split_file, layout.split_file)
@@ -333,6 +334,7 @@ def check_dataset(layout: MovieNetLayout, split: str | None = None, split_file: 
         movie_ids = list_movies(layout.keyframes)
         source = f"every movie folder of {layout.keyframes} ({len(movie_ids):,} movies)"
     known_counts = movienet_shot_counts()
+    annotated = _annotated_movies(layout)
     movies: dict[str, MovieKeyframes] = {}
     labelled = 0
     for imdb in movie_ids:
@@ -350,6 +352,8 @@ def check_dataset(layout: MovieNetLayout, split: str | None = None, split_file: 
             problems.append(
                 Problem(movie.directory, f"has keyframes of {movie.num_shots} shots; MovieNet lists {known_counts[imdb]}")
             )
+        if annotated is not None and imdb not in annotated:
+            continue
         if layout.labels.is_dir():
             labelled += _check_table(
                 layout.label_file(imdb), read_labels, movie, extra=1, what="labels", problems=problems
@@ -357,6 +361,13 @@ def check_dataset(layout: MovieNetLayout, split: str | None = None, split_file: 
         if layout.shot_tables.is_dir() or layout.shot_txt.is_dir():
             _check_table(layout.shot_table_file(imdb), read_shot_table, movie, extra=0, what="rows", problems=problems)
     return DatasetReport(source, movies, labelled, problems)
+
+
+def _annotated_movies(layout: MovieNetLayout) -> set[str] | None:
+    """The movies of ``meta/split318.json``, which alone have labels and shot tables; None (all) without that file."""
+    if not layout.split_file.is_file():
+        return None
+    return {imdb for ids in read_split(layout.split_file).values() for imdb in ids}
 
 
 def _check_table(

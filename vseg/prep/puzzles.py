@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,31 +113,8 @@ def make_puzzles(keyframe_root: Path, out: Path, config: PuzzlesConfig) -> Puzzl
     check_same_settings(out / SETTINGS_NAME, config, LAYOUT_KEYS, "puzzles")
     atomic.write_text(out / SETTINGS_NAME, config_to_yaml(config, "prep puzzles"))
     report = PuzzlesReport(out=out, source=source, movies=len(movies))
-    resize = parse_size(config.resize) if config.resize else None
-    rows = config.shots_per_puzzle
-
-    def fail(movie: str, error: DataError) -> None:
-        report.failed.setdefault(movie, error)
-        if config.strict:
-            raise error
-
-    todo: dict[str, list[PuzzleJob]] = {}
     try:
-        for movie in movies:
-            try:
-                keyframes = index_movie(keyframe_root / movie, config.keyframes_per_shot)
-            except DataError as exc:
-                fail(movie, exc)
-                continue
-            if keyframes.missing:
-                shot, j = keyframes.missing[0]
-                missing = f"keyframe missing ({len(keyframes.missing)} missing in this movie)"
-                fail(movie, DataError(keyframes.path(shot, j), missing))
-                continue
-            jobs = _plan_movie(keyframes, out, rows, resize, config.jpeg_quality, report)
-            if jobs:
-                todo[movie] = jobs
-        _write_puzzles(todo, out, config, report, fail)
+        _write_puzzles(plan_puzzles(keyframe_root, movies, out, config, report), out, config, report)
     finally:
         for movie in report.failed:  # a failed movie leaves nothing behind
             atomic.discard_dir(atomic.staging_dir(out / movie))
@@ -146,70 +123,106 @@ def make_puzzles(keyframe_root: Path, out: Path, config: PuzzlesConfig) -> Puzzl
     return report
 
 
-def _write_puzzles(
-    todo: dict[str, list[PuzzleJob]],
-    out: Path,
-    config: PuzzlesConfig,
-    report: PuzzlesReport,
-    fail: Callable[[str, DataError], None],
-) -> None:
+@dataclass(frozen=True)
+class MoviePuzzles:
+    """The puzzles of one movie still to write (by index), built into ``staging``; jobs are made as they run."""
+
+    keyframes: MovieKeyframes
+    indices: list[int]
+    staging: Path
+
+    def jobs(self, rows: int, resize: tuple[int, int] | None, quality: int) -> Iterator[PuzzleJob]:
+        """One job per puzzle: the keyframe paths of its ``rows`` shots."""
+        for index in self.indices:
+            shots = range(index * rows, (index + 1) * rows)
+            paths = tuple(tuple(str(p) for p in self.keyframes.shot_paths(shot)) for shot in shots)
+            out = str(self.staging / puzzle_name(index))
+            yield PuzzleJob(self.keyframes.imdb, index, paths, out, resize, quality)
+
+
+def plan_puzzles(
+    keyframe_root: Path, movies: list[str], out: Path, config: PuzzlesConfig, report: PuzzlesReport
+) -> dict[str, MoviePuzzles]:
+    """Index each movie and find its puzzles still to write; a movie with a missing keyframe goes to
+    ``report.failed`` (DataError at once when ``config.strict``). Counts shots and skipped puzzles in ``report``."""
+    todo: dict[str, MoviePuzzles] = {}
+    for movie in movies:
+        try:
+            keyframes = index_movie(Path(keyframe_root) / movie, config.keyframes_per_shot)
+        except DataError as exc:
+            _fail(report, config, movie, exc)
+            continue
+        if keyframes.missing:
+            shot, j = keyframes.missing[0]
+            missing = f"keyframe missing ({len(keyframes.missing)} missing in this movie)"
+            _fail(report, config, movie, DataError(keyframes.path(shot, j), missing))
+            continue
+        plan = _plan_movie(keyframes, Path(out), config.shots_per_puzzle, report)
+        if plan is not None:
+            todo[movie] = plan
+    return todo
+
+
+def _fail(report: PuzzlesReport, config: PuzzlesConfig, movie: str, error: DataError) -> None:
+    """Leave ``movie`` out with its first error; raise it when ``config.strict``."""
+    report.failed.setdefault(movie, error)
+    if config.strict:
+        raise error
+
+
+def _write_puzzles(todo: dict[str, MoviePuzzles], out: Path, config: PuzzlesConfig, report: PuzzlesReport) -> None:
     """Run the puzzle jobs in parallel; move each movie into place when its last puzzle is written."""
     rows = config.shots_per_puzzle
-    remaining = {movie: len(jobs) for movie, jobs in todo.items()}
+    resize = parse_size(config.resize) if config.resize else None
+    remaining = {movie: len(plan.indices) for movie, plan in todo.items()}
     first_size: dict[str, tuple[tuple[int, int], str]] = {}
-    pending = (job for movie, jobs in todo.items() for job in jobs if movie not in report.failed)
+    pending = (
+        job
+        for movie, plan in todo.items()
+        for job in plan.jobs(rows, resize, config.jpeg_quality)
+        if movie not in report.failed
+    )
     with (
         ui.progress("puzzles", total=sum(remaining.values()) * rows, unit="shots") as advance,
         closing(run_jobs(make_puzzle, pending, config.workers or default_workers())) as results,
     ):
         for job, size, error in results:
             if isinstance(error, DataError):
-                fail(job.movie, error)
+                _fail(report, config, job.movie, error)
             elif error is not None:
                 raise error
             else:
                 first = job.keyframes[0][0]
                 expected, expected_path = first_size.setdefault(job.movie, (size, first))
                 if size != expected:
-                    fail(job.movie, DataError(first, _size_mismatch(size, expected, expected_path)))
+                    _fail(report, config, job.movie, DataError(first, _size_mismatch(size, expected, expected_path)))
             advance(rows)
             remaining[job.movie] -= 1
             if remaining[job.movie] == 0 and job.movie not in report.failed:
-                report.written += len(todo[job.movie])
+                report.written += len(todo[job.movie].indices)
                 final = out / job.movie
                 atomic.commit_dir(atomic.staging_dir(final), final)
 
 
-def _plan_movie(
-    keyframes: MovieKeyframes,
-    out: Path,
-    rows: int,
-    resize: tuple[int, int] | None,
-    quality: int,
-    report: PuzzlesReport,
-) -> list[PuzzleJob]:
-    """The puzzles of one movie still to write; finished ones are counted in ``report.skipped``."""
+def _plan_movie(keyframes: MovieKeyframes, out: Path, rows: int, report: PuzzlesReport) -> MoviePuzzles | None:
+    """The puzzles of one movie still to write (None when there are none); finished ones are counted in
+    ``report.skipped``."""
     count = keyframes.num_shots // rows
     report.shots += count * rows
     report.dropped_shots += keyframes.num_shots - count * rows
     if count == 0:
         report.too_short.append(keyframes.imdb)
-        return []
+        return None
     final = out / keyframes.imdb
     if final.is_dir():
         report.skipped += count
-        return []
+        return None
     staging = atomic.staging_dir(final)
     atomic.clean_staging(staging)  # the folder itself is made by the first puzzle written into it
     done = set(os.listdir(staging)) if staging.is_dir() else set()
-    jobs = []
-    for index in range(count):
-        if puzzle_name(index) in done:
-            report.skipped += 1
-            continue
-        shots = range(index * rows, (index + 1) * rows)
-        paths = tuple(tuple(str(p) for p in keyframes.shot_paths(shot)) for shot in shots)
-        jobs.append(PuzzleJob(keyframes.imdb, index, paths, str(staging / puzzle_name(index)), resize, quality))
-    if not jobs:  # a run stopped after the movie's last puzzle but before moving the folder into place
+    indices = [index for index in range(count) if puzzle_name(index) not in done]
+    report.skipped += count - len(indices)
+    if not indices:  # a run stopped after the movie's last puzzle but before moving the folder into place
         atomic.commit_dir(staging, final)
-    return jobs
+        return None
+    return MoviePuzzles(keyframes, indices, staging)
