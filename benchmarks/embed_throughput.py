@@ -4,7 +4,7 @@ embed: shots/s of the encoder forward alone (random input already on the device)
 (keyframe decode, resize/crop/normalise, collation and the same forward) at the same batch size, measured one after
 the other in the same run. The ratio end-to-end / forward-alone shows what the loader costs (1.0: nothing).
 
-segment: seconds of one training epoch of the reference-size BiLSTM (configs/segment/scrl.yaml) on a synthetic set
+segment: seconds of one training epoch of the reference-size BiLSTM (vseg/configs/segment/scrl.yaml) on a synthetic set
 shaped like SceneSeg318's train split (190 movies x about 1,000 shots of 2048-d embeddings), and of one scoring pass
 over a val-sized set (64 movies), with the windows/s of each.
 

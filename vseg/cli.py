@@ -59,7 +59,7 @@ app.add_typer(prep_app, name="prep")
 app.add_typer(pretrain_app, name="pretrain")
 app.add_typer(segment_app, name="segment")
 
-CONFIG_HELP = "YAML config file, or a preset name under configs/ such as synth/cpu_tiny."
+CONFIG_HELP = "YAML config file, or the name of a preset shipped with vseg, such as synth/cpu_tiny."
 SET_HELP = "Override one config key, e.g. --set jpeg_quality=90 (repeatable; applied after --config)."
 
 

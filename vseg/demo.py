@@ -8,7 +8,7 @@ video rendered from the first scenes of a test movie, with the pre-trained encod
 at the end compares pre-trained with random init (AP, F1, mIoU); ``OUT/demo_results.json`` holds the same numbers.
 
 Each stage's config is its preset (``synth/cpu_tiny``, ``puzzles/scrl``, ``scrl/cpu_tiny``, ``segment/cpu_tiny``;
-the defaults for ``embed`` and ``scenes``), changed by the stage's section of ``configs/demo/default.yaml`` (16 movies,
+the defaults for ``embed`` and ``scenes``), changed by the stage's section of ``vseg/configs/demo/default.yaml`` (16 movies,
 the paper's 200-epoch boundary schedule, 64 px keyframes) and then by ``overrides`` addressed by
 stage: ``scrl.train.epochs=2`` or ``synth.movies=4``. Run again, it resumes (finished stages are skipped).
 """
@@ -61,7 +61,7 @@ STAGES = {
     "segment": (SegmentConfig, "segment/cpu_tiny"),
     "scenes": (ScenesConfig, None),
 }
-DEMO_PRESET = "demo/default"  # configs/demo/default.yaml: the demo's changes to each stage's preset
+DEMO_PRESET = "demo/default"  # vseg/configs/demo/default.yaml: the demo's changes to each stage's preset
 SEGMENT_SEEDS = 3  # boundary models per encoder, averaged
 VIDEO_SCENES = 8  # scenes of the held-out movie rendered as the demo video
 TOLERANCE_SECONDS = 3.0  # a found scene cut counts as right within this of a true one (LGSS's Recall@3s)
@@ -81,7 +81,7 @@ class DemoReport:
 
 
 def stage_configs(overrides: Sequence[str] = (), workers: int | None = None) -> dict[str, Any]:
-    """Every stage's config: its preset, then ``configs/demo/default.yaml``'s section for it, then the ``overrides``
+    """Every stage's config: its preset, then ``vseg/configs/demo/default.yaml``'s section for it, then the ``overrides``
     addressed as ``<stage>.<key>=<value>``; ``workers`` for every stage that has workers."""
     demo = read_yaml_mapping(preset(DEMO_PRESET))
     unknown = sorted(set(demo) - set(STAGES))

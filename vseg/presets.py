@@ -1,6 +1,7 @@
-"""Preset configs shipped in the repository's ``configs/`` folder.
+"""Preset configs, shipped inside the package (``vseg/configs/``), so that they resolve by name from any folder and
+from an installed wheel.
 
-``--config`` takes a file path or a preset name: ``synth/cpu_tiny`` means ``configs/synth/cpu_tiny.yaml``.
+``--config`` takes a file path or a preset name: ``synth/cpu_tiny`` means ``vseg/configs/synth/cpu_tiny.yaml``.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from vseg.errors import ConfigError
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 
 def preset(name: str) -> Path:

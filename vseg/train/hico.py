@@ -1,7 +1,7 @@
 """HiCo as a trainer method: K clips per untrimmed video, S3D-G with the VCL and TCL heads, LARS.
 
 See :mod:`vseg.models.hico` for the objective, :mod:`vseg.data.untrimmed` for the sampling and
-:mod:`vseg.train.lars` for the optimiser; the reference's settings are in ``configs/hico/``. The global batch
+:mod:`vseg.train.lars` for the optimiser; the reference's settings are in ``vseg/configs/hico/``. The global batch
 (``train.batch_size``) counts clips: 32 videos x 3 clips = 96 for the HiCo presets.
 """
 

@@ -1,7 +1,7 @@
 """SCRL as a trainer method: puzzle (or keyframe) clips, the 9-channel ResNet in the SCRL objective, InfoNCE acc@k.
 
 See :mod:`vseg.models.scrl` for the objective and :mod:`vseg.data.clips` for the data; the paper's settings are in
-``configs/scrl/with_imagenet.yaml`` and ``without_imagenet.yaml``.
+``vseg/configs/scrl/with_imagenet.yaml`` and ``without_imagenet.yaml``.
 """
 
 from __future__ import annotations
