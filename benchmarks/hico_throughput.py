@@ -170,11 +170,12 @@ def bench_loader(
     """Loader clips/s (0 and ``workers`` processes) against the training step's clips/s, per preset."""
     import torch
 
-    from vseg.config import HicoConfig, load_config
+    from vseg.config import load_config
+    from vseg.train.methods.hico import HicoConfig
     from vseg.data.clips import collate_or_error
     from vseg.presets import preset
     from vseg.train.distributed import DistEnv
-    from vseg.train.hico import HicoMethod
+    from vseg.train.methods.hico import HicoMethod
     from vseg.train.trainer import build_optimizer, train_step
 
     data = Path(tempfile.mkdtemp(prefix="vseg-bench-loader-"))

@@ -19,10 +19,11 @@ from vseg.data.clips import (
 )
 from vseg.errors import DataError
 from vseg.io.movienet import list_movies, select_movies
-from vseg.config import PuzzlesConfig, ScrlConfig, config_to_yaml, load_config
+from vseg.config import PuzzlesConfig, config_to_yaml, load_config
+from vseg.train.methods.scrl import ScrlConfig
 from vseg.io.puzzles import SETTINGS_NAME, read_manifest
 from vseg.presets import resolve_config
-from vseg.train.scrl import warn_if_other_split
+from vseg.train.methods.scrl import warn_if_other_split
 
 from .conftest import SYNTH
 

@@ -7,10 +7,8 @@ from pydantic import BaseModel
 
 from vseg.config import (
     ClipsConfig,
-    HicoConfig,
     PuzzlesConfig,
     ScenesConfig,
-    ScrlConfig,
     SegmentConfig,
     ShotsConfig,
     StageConfig,
@@ -22,6 +20,8 @@ from vseg.config import (
     parse_size,
 )
 from vseg.errors import ConfigError
+from vseg.train.methods.hico import HicoConfig
+from vseg.train.methods.scrl import ScrlConfig
 
 
 class Optim(StageConfig):

@@ -8,14 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from vseg.config import HicoDataConfig
 from vseg.data.untrimmed import (
     UntrimmedClips,
     augment_clip,
     check_pieces,
     clip_centres,
     frame_positions,
-    hico_view,
     max_distance,
     read_window,
 )
@@ -23,6 +21,7 @@ from vseg.data.video_views import VideoViews, centre_view, view_starts
 from vseg.errors import DataError
 from vseg.io.cliplist import UntrimmedVideo, clip_file_name
 from vseg.io.video import write_video
+from vseg.train.methods.hico import HicoDataConfig, clip_sampling, hico_view
 
 from .synthetic_video import coded_frames, frame_code
 
@@ -99,7 +98,7 @@ def test_a_window_is_read_across_piece_boundaries(pieces):
 def test_samples_are_k_augmented_clips_seeded_by_epoch_and_index(pieces):
     video, clip_dir = pieces
     data = HicoDataConfig(frames=4, crop_size=16)
-    dataset = UntrimmedClips([video, video], clip_dir, data, seed=3)
+    dataset = UntrimmedClips([video, video], clip_dir, clip_sampling(data), hico_view(data), seed=3)
     sample = dataset[(0, 1, 0.0)]
     assert sample.shape == (3, 3, 4, 16, 16) and sample.dtype == torch.float32
     assert torch.equal(sample, dataset[(0, 1, 0.0)])
@@ -126,7 +125,8 @@ def test_a_broken_piece_is_an_error_naming_it(pieces, tmp_path):
     broken.mkdir()
     for start, end in video.pieces:
         (broken / clip_file_name("vid", start, end)).write_bytes(b"not a video")
-    error = UntrimmedClips([video], broken, HicoDataConfig(frames=4, crop_size=16))[(0, 0, 0.5)]
+    data = HicoDataConfig(frames=4, crop_size=16)
+    error = UntrimmedClips([video], broken, clip_sampling(data), hico_view(data))[(0, 0, 0.5)]
     assert isinstance(error, DataError) and error.path.parent == broken and "cannot decode" in error.reason
     (broken / clip_file_name("vid", 10000, 12000)).unlink()
     with pytest.raises(DataError, match=r"v_vid_0010000_0012000.mp4: piece listed in the training list is missing"):

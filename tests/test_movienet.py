@@ -12,7 +12,8 @@ import pytest
 
 import vseg
 from vseg.cli import app
-from vseg.config import PuzzlesConfig, ScrlConfig, load_config
+from vseg.config import PuzzlesConfig, load_config
+from vseg.train.methods.scrl import ScrlConfig
 from vseg.errors import DataError
 from vseg.io.movienet import (
     MovieNetLayout,

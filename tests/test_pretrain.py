@@ -14,7 +14,8 @@ import torch
 import yaml
 
 from vseg.cli import app
-from vseg.config import PuzzlesConfig, ScrlConfig, SynthConfig, load_config
+from vseg.config import PuzzlesConfig, SynthConfig, load_config
+from vseg.train.methods.scrl import ScrlConfig
 from vseg.eval.probe import scene_probe
 from vseg.io.movienet import read_split
 from vseg.models.encoder import ShotEncoder
@@ -23,7 +24,7 @@ from vseg.prep.synth import make_synth
 from vseg.train.checkpoint import load_checkpoint, strip_prefix
 
 REPO = Path(__file__).resolve().parent.parent
-TINY = REPO / "configs" / "scrl" / "cpu_tiny.yaml"
+TINY = REPO / "vseg" / "configs" / "scrl" / "cpu_tiny.yaml"
 # 2 clips (32 shots) per step, so the 6 clips of the test puzzles make 3 steps in one process.
 SMALL = ["--set", "train.batch_size=32", "--set", "train.workers=0", "--set", "train.log_every=1"]
 
@@ -179,7 +180,7 @@ def test_imagenet_init_loads_all_but_stem_and_head(runner, puzzle_root, tmp_path
 def tiny_movies(tmp_path_factory) -> Path:
     """The demo's synthetic set (8 movies x 160 shots) and the puzzles of its train split."""
     root = tmp_path_factory.mktemp("tiny")
-    make_synth(root / "movienet", load_config(SynthConfig, REPO / "configs" / "synth" / "cpu_tiny.yaml"))
+    make_synth(root / "movienet", load_config(SynthConfig, REPO / "vseg" / "configs" / "synth" / "cpu_tiny.yaml"))
     make_puzzles(root / "movienet" / "240P", root / "puzzles", PuzzlesConfig(split="train", workers=2))
     return root
 

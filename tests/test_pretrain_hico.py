@@ -19,7 +19,8 @@ import pytest
 import torch
 
 from vseg.cli import app
-from vseg.config import ClipsConfig, HicoConfig, load_config
+from vseg.config import ClipsConfig, load_config
+from vseg.train.methods.hico import HicoConfig
 from vseg.io.embeddings import read_embeddings
 from vseg.io.video import write_video
 from vseg.models.s3dg import S3DG
@@ -28,7 +29,7 @@ from vseg.prep.synth_video import render_segment, write_untrimmed_video
 from vseg.train.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parent.parent
-TINY = REPO / "configs" / "hico" / "cpu_tiny.yaml"
+TINY = REPO / "vseg" / "configs" / "hico" / "cpu_tiny.yaml"
 
 
 @pytest.fixture(scope="module")

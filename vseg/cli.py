@@ -6,7 +6,6 @@ from Python with the same arguments.
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -376,18 +375,11 @@ def pretrain_scrl(
 
     Runs as one process, or on every rank under torchrun: torchrun --nproc_per_node 8 -m vseg pretrain scrl ...
     """
-    from vseg.config import ScrlConfig
-    from vseg.train.scrl import ScrlMethod
+    from vseg.train.methods.scrl import ScrlConfig, ScrlMethod
     from vseg.train.trainer import pretrain
 
     cfg = _pretrain_config(ScrlConfig, config, overrides, data, epochs)
-    prepare = None
-    if cfg.data.root is None and cfg.data.synthetic:  # built-in data: the demo's synthetic movies
-        from vseg.demo import builtin_puzzles
-
-        cfg.data.root = out / "synthetic" / "puzzles"
-        prepare = partial(builtin_puzzles, out / "synthetic")
-    _train_summary("pretrain scrl", pretrain(ScrlMethod(cfg), out, resume, prepare))
+    _train_summary("pretrain scrl", pretrain(ScrlMethod(cfg), out, resume))
 
 
 def _train_summary(stage: str, report: Any) -> None:
@@ -434,8 +426,7 @@ def pretrain_hico(
 
     Runs as one process, or on every rank under torchrun: torchrun --nproc_per_node 8 -m vseg pretrain hico ...
     """
-    from vseg.config import HicoConfig
-    from vseg.train.hico import HicoMethod
+    from vseg.train.methods.hico import HicoConfig, HicoMethod
     from vseg.train.trainer import pretrain
 
     cfg = _pretrain_config(HicoConfig, config, overrides, data, epochs)

@@ -30,13 +30,13 @@ from vseg.config import (
     EmbedConfig,
     PuzzlesConfig,
     ScenesConfig,
-    ScrlConfig,
     SegmentConfig,
     SynthConfig,
     load_config,
     parse_override,
     read_yaml_mapping,
 )
+from vseg.train.methods.scrl import ScrlConfig
 from vseg.errors import ConfigError, DataError
 from vseg.eval.embed import run_embed
 from vseg.eval.segment import run_segment
@@ -47,7 +47,7 @@ from vseg.prep.puzzles import make_puzzles
 from vseg.prep.synth import make_synth, movie_index, write_movie_video
 from vseg.presets import preset
 from vseg.scenes import run_scenes
-from vseg.train.scrl import ScrlMethod
+from vseg.train.methods.scrl import ScrlMethod
 from vseg.train.trainer import pretrain
 
 RESULTS_FILE = "demo_results.json"
@@ -259,14 +259,3 @@ def _write_results(report: DemoReport) -> None:
         "stages": [{"stage": s, "result": r, "seconds": round(t, 2)} for s, r, t in report.rows],
     }
     atomic.write_text(report.out / RESULTS_FILE, json.dumps(results, indent=1) + "\n")
-
-
-def builtin_puzzles(folder: Path) -> Path:
-    """The demo's synthetic movies (synth/cpu_tiny) under ``folder/movienet`` and the puzzles of their train split
-    (their own ``meta/split318.json``, not MovieNet's) under ``folder/puzzles`` (returned); finished work is kept, so
-    a second call costs nothing."""
-    folder = Path(folder)
-    make_synth(folder / "movienet", load_config(SynthConfig, preset("synth/cpu_tiny")))
-    puzzles = load_config(PuzzlesConfig, preset("puzzles/scrl"), values={"split_file": None})
-    make_puzzles(folder / "movienet" / "240P", folder / "puzzles", puzzles)
-    return folder / "puzzles"

@@ -17,8 +17,8 @@ directory, which raced and mixed up concurrent runs (fixed on purpose).
 A clip covers ``frames * sampling_rate / target_fps`` seconds (16 * 4 / 30 = 2.133 s) around its centre; its
 ``frames`` frames are spread evenly over that window at the pieces' real frame rate (:func:`frame_positions`), and
 the pieces it overlaps are read as one frame sequence. Each clip is augmented on its own, with one parameter set for
-all its frames (:func:`hico_view`). A piece that cannot be decoded is an error naming the file; the reference
-silently trained on a neighbouring sample instead (fixed on purpose).
+all its frames (a :class:`~vseg.data.augment.ViewSpec`). A piece that cannot be decoded is an error naming the file;
+the reference silently trained on a neighbouring sample instead (fixed on purpose).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vseg.config import HicoDataConfig
 from vseg.data.augment import ViewSpec, apply_view, sample_view_params
 from vseg.data.clips import item_seed
 from vseg.errors import DataError
@@ -125,28 +124,25 @@ def read_window(video: UntrimmedVideo, clip_dir: Path, start: float, end: float,
     return torch.cat(out)
 
 
-def hico_view(data: HicoDataConfig) -> ViewSpec:
-    """Per-clip augmentation (hico.md 3.2): random resized crop, colour jitter, grayscale, blur, flip, normalise."""
-    return ViewSpec(
-        size=data.crop_size,
-        scale=tuple(data.crop_scale),
-        ratio=tuple(data.crop_ratio),
-        jitter_p=data.jitter_p,
-        jitter=tuple(data.jitter),
-        grayscale_p=data.grayscale_p,
-        blur_p=data.blur_p,
-        flip_p=data.flip_p,
-        mean=(data.mean,) * 3,
-        std=(data.std,) * 3,
-    )
-
-
 def augment_clip(frames: torch.Tensor, spec: ViewSpec, generator: torch.Generator | None = None) -> torch.Tensor:
     """``T x H x W x 3`` uint8 -> ``3 x T x S x S`` float32, one parameter set for every frame of the clip."""
     batch = frames.permute(0, 3, 1, 2)
     params = sample_view_params(batch.shape[-2], batch.shape[-1], spec, generator)
     view = apply_view(batch, params, spec.size, spec.mean, spec.std)
     return view.view(len(batch), 3, spec.size, spec.size).permute(1, 0, 2, 3)
+
+
+@dataclass(frozen=True)
+class ClipSampling:
+    """Which clips one sample holds (hico.md 1.3): ``clips`` clips of ``frames`` frames spread over ``seconds`` each;
+    ``max_dis`` the gradual-sampling range of the distance between clips 0 and 1 (None: independent clips), and
+    ``topical``: the last clip is drawn anywhere in the video."""
+
+    clips: int
+    frames: int
+    seconds: float
+    max_dis: tuple[float, float] | None
+    topical: bool
 
 
 @dataclass
@@ -158,11 +154,9 @@ class UntrimmedClips(Dataset):
 
     videos: Sequence[UntrimmedVideo]
     clip_dir: Path
-    data: HicoDataConfig
+    sampling: ClipSampling
+    view: ViewSpec
     seed: int = 0
-
-    def __post_init__(self) -> None:
-        self.spec = hico_view(self.data)
 
     def __len__(self) -> int:
         return len(self.videos)
@@ -173,13 +167,13 @@ class UntrimmedClips(Dataset):
         return self._centres(index, progress, generator)
 
     def _centres(self, index: int, progress: float, generator: torch.Generator) -> list[float]:
-        data = self.data
+        sampling = self.sampling
         return clip_centres(
             self.videos[index].duration,
-            data.clips_per_video,
-            data.clip_seconds,
-            max_distance(data.max_dis, progress),
-            data.topical,
+            sampling.clips,
+            sampling.seconds,
+            max_distance(sampling.max_dis, progress),
+            sampling.topical,
             generator,
         )
 
@@ -190,9 +184,9 @@ class UntrimmedClips(Dataset):
         clips = []
         try:
             for centre in self._centres(index, progress, generator):
-                start, end = clip_window(centre, self.data.clip_seconds, video.duration)
-                frames = read_window(video, self.clip_dir, start, end, self.data.frames)
-                clips.append(augment_clip(frames, self.spec, generator))
+                start, end = clip_window(centre, self.sampling.seconds, video.duration)
+                frames = read_window(video, self.clip_dir, start, end, self.sampling.frames)
+                clips.append(augment_clip(frames, self.view, generator))
         except DataError as exc:
             return exc
         return torch.stack(clips)

@@ -44,7 +44,8 @@ from vseg.train.schedule import base_lr, lr_at
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
-# Keys that may change when a run is resumed; any other difference from the checkpoint's config is refused.
+# Keys that may change when a run of any method is resumed (a method adds its own in ``Method.resumable``); any other
+# difference from the checkpoint's config is refused.
 RESUMABLE_CHANGES = {
     "train.epochs",
     "train.workers",
@@ -53,19 +54,28 @@ RESUMABLE_CHANGES = {
     "train.tensorboard",
     "train.steps_per_epoch",
     "data.root",
-    "data.training_list",
-    "data.clip_dir",
 }
 
 
 class Method(Protocol):
-    """What a pre-training method gives the trainer."""
+    """What a pre-training method gives the trainer (one class per module of :mod:`vseg.train.methods`); its
+    docstring's first line is the help of ``vseg pretrain <name>``."""
 
     name: str  # "scrl"
+    config_model: type[StageConfig]  # its config: sections data, model, optim (OptimConfig), train (TrainConfig)
     unit: str  # what the batch counts: "shots"
     items_per_sample: int  # items per dataset sample (16 shots per SCRL clip)
     volumetric: bool  # the model's convolutions are 3-d (channels_last_3d rather than channels_last on CUDA)
-    config: Any  # a StageConfig with .optim (OptimConfig) and .train (TrainConfig)
+    data_help: str  # what --data (data.root) names
+    presets_help: str  # its presets, for --config's help
+    resumable: tuple[str, ...]  # config keys beyond RESUMABLE_CHANGES that may change when a run resumes
+    config: Any  # an instance of config_model
+
+    def __init__(self, config: Any) -> None: ...
+
+    def builtin_data(self, out: Path) -> Callable[[], object] | None:
+        """When the config asks for built-in data: point it at OUT and return the function that makes the data
+        (run on rank 0 alone, before the dataset is built); else None. Called on every rank."""
 
     def build_dataset(self, env: DistEnv) -> Dataset: ...
 
@@ -100,10 +110,12 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def check_resumable(saved: dict[str, Any], config: StageConfig, path: Path) -> None:
-    """Refuse to resume with a config that differs from the checkpoint's other than in RESUMABLE_CHANGES."""
+def check_resumable(saved: dict[str, Any], config: StageConfig, path: Path, resumable: tuple[str, ...] = ()) -> None:
+    """Refuse to resume with a config that differs from the checkpoint's other than in RESUMABLE_CHANGES and the
+    method's own ``resumable`` keys."""
     old, new = _flatten(saved), _flatten(config.model_dump(mode="json"))
-    changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k) and k not in RESUMABLE_CHANGES)
+    allowed = RESUMABLE_CHANGES.union(resumable)
+    changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k) and k not in allowed)
     if changed:
         shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:3])
         more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
@@ -244,17 +256,16 @@ def samples_per_rank(train: TrainConfig, env: DistEnv, method: Method) -> int:
     return per_rank
 
 
-def pretrain(
-    method: Method, out: Path, resume: str | None = None, prepare: Callable[[], object] | None = None
-) -> TrainReport:
+def pretrain(method: Method, out: Path, resume: str | None = None) -> TrainReport:
     """Train ``method`` into ``out`` (see the module docstring); ``resume`` is None, "auto" or a checkpoint path.
 
-    Under torchrun every rank calls this; the process group is set up here and torn down at the end. ``prepare``,
-    if given, runs on rank 0 alone before the data is read (the other ranks wait): it makes built-in data.
+    Under torchrun every rank calls this; the process group is set up here and torn down at the end. The method's
+    built-in data, if its config asks for it, is made by rank 0 alone before the data is read (the others wait).
     """
     config = method.config
     env = init_distributed(config.train.device)
     try:
+        prepare = method.builtin_data(Path(out))
         run = _Run(method, Path(out), resume, env)
         if prepare is not None:
             if env.is_main:
@@ -422,7 +433,7 @@ class _Run:
         saved = ckpt.load_checkpoint(path)
         if saved.get("method") != self.method.name:
             raise ConfigError(f"{path}: a {saved.get('method')!r} checkpoint cannot resume a {self.method.name} run")
-        check_resumable(saved.get("config", {}), self.config, path)
+        check_resumable(saved.get("config", {}), self.config, path, self.method.resumable)
         fit = model.load_state_dict(ckpt.strip_prefix(saved["state_dict"]), strict=False)
         if fit.missing_keys or fit.unexpected_keys:
             raise DataError(

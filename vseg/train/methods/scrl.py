@@ -1,20 +1,24 @@
-"""SCRL as a trainer method: puzzle (or keyframe) clips, the 9-channel ResNet in the SCRL objective, InfoNCE acc@k.
+"""SCRL as a trainer method: its config, puzzle (or keyframe) clips, the 9-channel ResNet in the SCRL objective,
+InfoNCE acc@k, and built-in synthetic data.
 
-See :mod:`vseg.models.scrl` for the objective and :mod:`vseg.data.clips` for the data; the paper's settings are in
-``vseg/configs/scrl/with_imagenet.yaml`` and ``without_imagenet.yaml``.
+See :mod:`vseg.models.scrl` for the objective and :mod:`vseg.data.clips` for the data; the paper's settings are the
+presets ``scrl/with_imagenet`` and ``scrl/without_imagenet`` (``vseg/configs/scrl/``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
+from pydantic import Field
+
 from vseg import ui
-from vseg.config import ScrlConfig, ScrlDataConfig, read_yaml_mapping
+from vseg.config import OptimConfig, PuzzlesConfig, StageConfig, SynthConfig, TrainConfig, load_config, read_yaml_mapping
 from vseg.data.augment import TwoViewShotTransform
 from vseg.data.clips import TwoViewClips, keyframe_clips, puzzle_clips
 from vseg.errors import ConfigError, DataError
@@ -22,9 +26,75 @@ from vseg.io.movienet import select_movies
 from vseg.io.puzzles import SETTINGS_NAME, is_puzzle_folder
 from vseg.models.encoder import ShotEncoder, init_from_imagenet
 from vseg.models.scrl import SCRL, topk_accuracy
+from vseg.prep.puzzles import make_puzzles
+from vseg.prep.synth import make_synth
+from vseg.presets import preset
 from vseg.train.checkpoint import load_checkpoint
 from vseg.train.distributed import DistEnv
 from vseg.train.trainer import memory_format
+
+
+class ScrlDataConfig(StageConfig):
+    """Where SCRL's shots come from and how they are cut into clips (scrl.md 1.3-1.4, 2.4-2.5)."""
+
+    root: Path | None = Field(None, description="puzzle folder (vseg prep puzzles) or keyframe root (240P/)")
+    synthetic: bool = Field(
+        False, description="with no root: train on the demo's built-in synthetic movies, made under OUT/synthetic"
+    )
+    source: Literal["auto", "puzzles", "keyframes"] = Field(
+        "auto", description="auto: puzzles when root holds them (manifest.json), else keyframes"
+    )
+    split: str | None = Field(None, description="keyframe source only: take this split (SCRL trains on train)")
+    split_file: Path | None = Field(
+        None,
+        description="keyframe source only: split JSON, or movie1K (MovieNet's 1,100-movie split, built in); "
+        "unset: root/../meta/split318.json",
+    )
+    shots_per_clip: int = Field(16, ge=1, description="consecutive shots per clip, the clip-shuffling unit")
+    keyframes_per_shot: int = Field(3, ge=1, description="keyframes per shot, stacked on channels")
+    image_size: int = Field(224, ge=16, description="side of the square crop of each keyframe")
+
+
+class ScrlModelConfig(StageConfig):
+    """The shot encoder and the SCRL objective (scrl.md 2.1-2.3)."""
+
+    arch: Literal["resnet18", "resnet34", "resnet50", "resnet101"] = Field("resnet50", description="ResNet depth")
+    dim: int = Field(2048, ge=1, description="output of the MLP projection head")
+    mlp: bool = Field(True, description="MoCo v2 MLP head (Linear-ReLU-Linear); false: one Linear")
+    backbone_pretrain: Path | None = Field(
+        None, description="torchvision ImageNet state-dict file to start from (all but conv1 and fc); unset: random"
+    )
+    queue_size: int = Field(65536, ge=1, description="negative keys in the queue; a multiple of the global batch")
+    momentum: float = Field(0.999, ge=0, le=1, description="EMA momentum of the key encoder")
+    temperature: float = Field(0.07, gt=0, description="InfoNCE temperature")
+    positive: Literal["cluster", "self", "nn"] = Field(
+        "cluster", description="cluster: SCRL scene consistency; self: MoCo v2; nn: nearest shot of the same clip"
+    )
+    clusters: int = Field(24, ge=1, description="K-means clusters in each group of cluster_group shots")
+    cluster_group: int = Field(
+        128, ge=1, description="shots clustered together: the global batch in consecutive groups (SCRL: 128 per GPU)"
+    )
+    bn_group: int = Field(
+        128,
+        ge=1,
+        description="shots per BatchNorm batch in both encoders, the keys' drawn from the shuffled global batch "
+        "(SCRL: 128 per GPU)",
+    )
+    soft_positive: bool = Field(
+        True, description="Soft-SC: positive = soft_gamma * (own key + centre key); false: hard SC (centre key)"
+    )
+    soft_gamma: float = Field(0.5, ge=0, le=1, description="Soft-SC scale of the summed keys (0.5: their mean)")
+    renormalize_positive: bool = Field(False, description="L2-normalise the mixed positive key (SCRL does not)")
+    kmeans_iters: int = Field(20, ge=1, description="K-means iteration cap")
+
+
+class ScrlConfig(StageConfig):
+    """``vseg pretrain scrl``: SCRL pre-training (Wu et al., CVPR 2022); defaults are the paper's."""
+
+    data: ScrlDataConfig = ScrlDataConfig()
+    model: ScrlModelConfig = ScrlModelConfig()
+    optim: OptimConfig = OptimConfig()
+    train: TrainConfig = TrainConfig()
 
 
 def load_imagenet_state(path: Path) -> dict[str, torch.Tensor]:
@@ -59,16 +129,39 @@ def warn_if_other_split(puzzles: Path, data: ScrlDataConfig) -> None:
         )
 
 
+def builtin_puzzles(folder: Path) -> Path:
+    """The demo's synthetic movies (``synth/cpu_tiny``) under ``folder/movienet`` and the puzzles of their train
+    split (their own ``meta/split318.json``, not MovieNet's) under ``folder/puzzles`` (returned); finished work is
+    kept, so a second call costs nothing."""
+    folder = Path(folder)
+    make_synth(folder / "movienet", load_config(SynthConfig, preset("synth/cpu_tiny")))
+    puzzles = load_config(PuzzlesConfig, preset("puzzles/scrl"), values={"split_file": None})
+    make_puzzles(folder / "movienet" / "240P", folder / "puzzles", puzzles)
+    return folder / "puzzles"
+
+
 class ScrlMethod:
-    """Builds SCRL's data and model from a :class:`~vseg.config.ScrlConfig`; one step is one InfoNCE loss."""
+    """SCRL pre-training of the 9-channel ResNet shot encoder (MoCo v2 + scene-consistency positives)."""
 
     name = "scrl"
+    config_model = ScrlConfig
     unit = "shots"
     volumetric = False
+    data_help = "Puzzle folder (vseg prep puzzles) or keyframe root (240P/)"
+    presets_help = "The paper's settings: scrl/with_imagenet, scrl/without_imagenet; scrl/cpu_tiny for a CPU."
+    resumable: tuple[str, ...] = ()  # config keys beyond the trainer's that may change when a run resumes
 
     def __init__(self, config: ScrlConfig):
         self.config = config
         self.items_per_sample = config.data.shots_per_clip
+
+    def builtin_data(self, out: Path) -> Callable[[], object] | None:
+        """With no data named and ``data.synthetic``: point ``data.root`` at the demo's synthetic puzzles under
+        ``OUT/synthetic`` and return the function that makes them (the trainer runs it on rank 0 alone)."""
+        if self.config.data.root is not None or not self.config.data.synthetic:
+            return None
+        self.config.data.root = out / "synthetic" / "puzzles"
+        return partial(builtin_puzzles, out / "synthetic")
 
     def build_dataset(self, env: DistEnv) -> TwoViewClips:
         data = self.config.data
@@ -153,3 +246,6 @@ class ScrlMethod:
 
     def describe(self) -> dict[str, Any]:
         return {"arch": self.config.model.arch}
+
+
+METHOD = ScrlMethod

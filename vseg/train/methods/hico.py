@@ -1,0 +1,222 @@
+"""HiCo as a trainer method: its config, K clips per untrimmed video, S3D-G with the VCL and TCL heads, LARS.
+
+See :mod:`vseg.models.hico` for the objective, :mod:`vseg.data.untrimmed` for the sampling and
+:mod:`vseg.train.lars` for the optimiser; the reference's settings are the ``hico/*`` presets
+(``vseg/configs/hico/``). The global batch (``train.batch_size``) counts clips: 32 videos x 3 clips = 96 for the HiCo
+presets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import Field, model_validator
+from torch import nn
+
+from vseg import ui
+from vseg.config import OptimConfig, StageConfig, TrainConfig
+from vseg.data.augment import ViewSpec
+from vseg.data.untrimmed import ClipSampling, UntrimmedClips, check_pieces
+from vseg.errors import ConfigError, DataError
+from vseg.io.cliplist import read_training_list
+from vseg.models.hico import HiCo
+from vseg.models.s3dg import S3DG
+from vseg.train.distributed import DistEnv
+from vseg.train.trainer import memory_format
+
+
+class HicoDataConfig(StageConfig):
+    """HiCo's samples: clips of untrimmed videos cut into pieces by ``vseg prep clips`` (hico.md 1.2-1.3, 3.2)."""
+
+    root: Path | None = Field(None, description="vseg prep clips output: ROOT/training.txt and ROOT/training/")
+    training_list: Path | None = Field(None, description="the piece list; unset: ROOT/training.txt")
+    clip_dir: Path | None = Field(
+        None, description="folder of the v_<id>_<start>_<end>.mp4 pieces; unset: ROOT/training"
+    )
+    clips_per_video: int = Field(3, ge=2, description="clips per video and sample: 3 for HiCo, 2 for the baseline")
+    frames: int = Field(16, ge=1, description="frames per clip")
+    sampling_rate: int = Field(4, ge=1, description="a clip spans frames * sampling_rate / target_fps seconds")
+    target_fps: float = Field(30.0, gt=0, description="see sampling_rate: 16 * 4 / 30 = 2.133 s per clip")
+    max_dis: tuple[float, float] | None = Field(
+        (0.0, 1.0),
+        description="seconds between the centres of clips 0 and 1, growing linearly from the first value at the "
+        "start to the second at the end of training (gradual sampling; equal values: fixed); null: independent",
+    )
+    topical: bool = Field(True, description="the last clip is drawn anywhere in the video (TCL's far clip)")
+    crop_size: int = Field(112, ge=8, description="side of the random resized crop")
+    crop_scale: tuple[float, float] = Field(
+        (168**2 / (256 * 340), 224**2 / (256 * 340)), description="area range of the random resized crop"
+    )
+    crop_ratio: tuple[float, float] = Field((1.0, 1.0), description="aspect-ratio range of the random resized crop")
+    jitter_p: float = Field(0.8, ge=0, le=1, description="probability of colour jitter (one draw per clip)")
+    jitter: tuple[float, float, float, float] = Field(
+        (0.8, 0.8, 0.8, 0.2), description="brightness, contrast, saturation, hue strengths"
+    )
+    grayscale_p: float = Field(0.2, ge=0, le=1, description="probability of grayscale")
+    blur_p: float = Field(
+        0.0, ge=0, le=1, description="probability of a Gaussian blur (the reference's blur is a no-op: 0 matches it)"
+    )
+    flip_p: float = Field(0.5, ge=0, le=1, description="probability of a horizontal flip")
+    mean: float = Field(0.45, description="normalisation mean, every channel")
+    std: float = Field(0.225, gt=0, description="normalisation std, every channel")
+
+    @property
+    def clip_seconds(self) -> float:
+        return self.frames * self.sampling_rate / self.target_fps
+
+
+class HicoModelConfig(StageConfig):
+    """S3D-G with HiCo's heads and losses (hico.md 2.1-2.3, 3.1)."""
+
+    arch: Literal["s3dg"] = Field("s3dg", description="backbone: S3D-G (1024-d)")
+    gating: bool = Field(True, description="S3D-G self-gating (false: plain S3D)")
+    proj_mid: int = Field(1024, ge=1, description="hidden width of the VCL and TCL projection MLPs")
+    proj_dim: int = Field(128, ge=1, description="output of the projection MLPs")
+    temperature: float = Field(0.1, gt=0, description="VCL InfoNCE temperature")
+    gamma: float = Field(0.5, ge=0, description="TCL focal exponent")
+    vcl_weight: float = Field(1.0, ge=0, description="weight of the VCL loss (also multiplied by the world size)")
+    tcl_weight: float = Field(1.0, ge=0, description="weight of the TCL loss")
+    tcl_group: int = Field(
+        4, ge=1, description="videos whose clips TCL pairs with each other (the reference: the 4 videos of a GPU)"
+    )
+    sync_bn: bool = Field(True, description="SyncBatchNorm across ranks on CUDA")
+
+
+class HicoConfig(StageConfig):
+    """``vseg pretrain hico``: HiCo pre-training on untrimmed videos (Qing et al., CVPR 2022); defaults: HACS-s."""
+
+    data: HicoDataConfig = HicoDataConfig()
+    model: HicoModelConfig = HicoModelConfig()
+    optim: OptimConfig = OptimConfig(
+        optimizer="lars",
+        lr=0.9,
+        reference_batch=96,
+        momentum=0.9,
+        weight_decay=1e-6,
+        schedule="cosine",
+        warmup_epochs=5,
+        warmup_start_lr=0.001,
+    )
+    train: TrainConfig = TrainConfig(epochs=120, batch_size=96, checkpoint_every=10)
+
+    @model_validator(mode="after")
+    def _far_clip_needs_a_pair(self) -> HicoConfig:
+        if self.data.topical and self.data.clips_per_video < 3:
+            raise ValueError("data.topical needs data.clips_per_video >= 3 (a VCL pair and a far clip)")
+        return self
+
+
+def hico_view(data: HicoDataConfig) -> ViewSpec:
+    """Per-clip augmentation (hico.md 3.2): random resized crop, colour jitter, grayscale, blur, flip, normalise."""
+    return ViewSpec(
+        size=data.crop_size,
+        scale=tuple(data.crop_scale),
+        ratio=tuple(data.crop_ratio),
+        jitter_p=data.jitter_p,
+        jitter=tuple(data.jitter),
+        grayscale_p=data.grayscale_p,
+        blur_p=data.blur_p,
+        flip_p=data.flip_p,
+        mean=(data.mean,) * 3,
+        std=(data.std,) * 3,
+    )
+
+
+def clip_sampling(data: HicoDataConfig) -> ClipSampling:
+    """Which clips a sample holds (hico.md 1.3): K clips of ``frames`` frames over ``clip_seconds``, gradual sampling."""
+    return ClipSampling(data.clips_per_video, data.frames, data.clip_seconds, data.max_dis, data.topical)
+
+
+def training_paths(config: HicoConfig) -> tuple[Path, Path]:
+    """The piece list and the piece folder: explicit paths, or ROOT/training.txt and ROOT/training/."""
+    data = config.data
+    if data.root is None and (data.training_list is None or data.clip_dir is None):
+        raise ConfigError(
+            "no training data: pass --data DIR (the output of vseg prep clips), or set data.training_list and "
+            "data.clip_dir"
+        )
+    listing = data.training_list or Path(data.root) / "training.txt"
+    clip_dir = data.clip_dir or Path(data.root) / "training"
+    if not clip_dir.is_dir():
+        raise DataError(clip_dir, "piece folder not found (vseg prep clips writes DIR/training/)")
+    return Path(listing), Path(clip_dir)
+
+
+class HicoMethod:
+    """HiCo pre-training of the S3D-G clip encoder on long untrimmed videos (VCL + TCL, LARS)."""
+
+    name = "hico"
+    config_model = HicoConfig
+    unit = "clips"
+    volumetric = True  # 3-d convolutions: channels_last_3d on CUDA
+    data_help = "Output of vseg prep clips (DIR/training.txt and DIR/training/)"
+    presets_help = (
+        "The reference's settings: hico/hacs_s (the defaults), hico/hacs_l, hico/k400_untrimmed, hico/baseline_s "
+        "(SimCLR on untrimmed video); hico/cpu_tiny for a CPU."
+    )
+    resumable = ("data.training_list", "data.clip_dir")  # config keys beyond the trainer's that may change on resume
+
+    def __init__(self, config: HicoConfig):
+        self.config = config
+        self.items_per_sample = config.data.clips_per_video
+
+    def builtin_data(self, out: Path) -> Callable[[], object] | None:
+        """HiCo has no built-in data: its runs name the output of ``vseg prep clips``."""
+        return None
+
+    def build_dataset(self, env: DistEnv) -> UntrimmedClips:
+        listing, clip_dir = training_paths(self.config)
+        videos = read_training_list(listing)
+        if not videos:
+            raise DataError(listing, "the training list is empty")
+        check_pieces(videos, clip_dir)
+        hours = sum(video.duration for video in videos) / 3600
+        ui.info(
+            f"data: {len(videos):,} untrimmed videos ({sum(len(v.pieces) for v in videos):,} pieces, {hours:,.1f} h) "
+            f"from {listing}"
+        )
+        data = self.config.data
+        return UntrimmedClips(videos, clip_dir, clip_sampling(data), hico_view(data), self.config.train.seed)
+
+    def build_model(self, env: DistEnv, global_batch: int) -> nn.Module:
+        m, data = self.config.model, self.config.data
+        videos = global_batch // data.clips_per_video // env.world_size
+        if data.topical and videos % m.tcl_group:
+            raise ConfigError(
+                f"model.tcl_group {m.tcl_group} must divide the {videos} videos of each rank's batch "
+                f"(train.batch_size {global_batch} clips over {env.world_size} ranks)"
+            )
+        model = HiCo(
+            S3DG(gating=m.gating),
+            clips_per_video=data.clips_per_video,
+            topical=data.topical,
+            temperature=m.temperature,
+            gamma=m.gamma,
+            vcl_weight=m.vcl_weight,
+            tcl_weight=m.tcl_weight,
+            proj_mid=m.proj_mid,
+            proj_dim=m.proj_dim,
+            tcl_group=m.tcl_group,
+        )
+        if m.sync_bn and env.world_size > 1 and env.device.type == "cuda":
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        return model
+
+    def step(self, model: nn.Module, batch: Any, env: DistEnv) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        clips = batch.to(env.device, non_blocking=True)  # videos x K x 3 x T x S x S
+        layout = memory_format(self.config.train, env, self.volumetric)
+        clips = clips.flatten(0, 1).contiguous(memory_format=layout).unflatten(0, clips.shape[:2])
+        output = model(clips)
+        metrics = {"vcl": output.vcl, "acc1": output.acc1}
+        if self.config.data.topical:
+            metrics.update(tcl=output.tcl, pos=output.pos, neg=output.neg)
+        return output.loss, metrics
+
+    def describe(self) -> dict[str, Any]:
+        return {"arch": self.config.model.arch, "gating": self.config.model.gating}
+
+
+METHOD = HicoMethod
