@@ -321,7 +321,7 @@ class ScrlConfig(StageConfig):
 class HicoDataConfig(StageConfig):
     """HiCo's samples: clips of untrimmed videos cut into pieces by ``vseg prep clips`` (hico.md 1.2-1.3, 3.2)."""
 
-    root: Path | None = Field(None, description="vseg prep clips output: ROOT/training.txt and ROOT/training/")
+    root: Path | None = Field(None, description="output of vseg prep clips: ROOT/training.txt and ROOT/training/")
     training_list: Path | None = Field(None, description="the piece list; unset: ROOT/training.txt")
     clip_dir: Path | None = Field(
         None, description="folder of the v_<id>_<start>_<end>.mp4 pieces; unset: ROOT/training"
@@ -530,6 +530,26 @@ class SegmentConfig(StageConfig):
     model: SegmentModelConfig = SegmentModelConfig()
     optim: SegmentOptimConfig = SegmentOptimConfig()
     train: SegmentTrainConfig = SegmentTrainConfig()
+
+
+class SegmentEvalConfig(StageConfig):
+    """``vseg segment eval``: how saved boundary probabilities, or a boundary model's, are scored."""
+
+    threshold: float = Field(0.5, ge=0, le=1, description="a shot is a boundary when its probability is > this")
+    fps: float = Field(
+        24.0,
+        gt=0,
+        description="frame rate of movies that carry none, for recall_at_3s_true_fps (recall_at_3s: always 24)",
+    )
+
+
+class SegmentPredictConfig(StageConfig):
+    """``vseg segment predict``: boundary probabilities and scene lists of a boundary model."""
+
+    threshold: float | None = Field(
+        None, ge=0, le=1, description="a shot is a boundary when its probability is > this; unset: the model's"
+    )
+    device: Device = Field("auto", description="auto: CUDA when available, else CPU")
 
 
 ConfigT = TypeVar("ConfigT", bound=StageConfig)
