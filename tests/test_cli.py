@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import typer
 
 from vseg import __version__
 from vseg.cli import app
@@ -143,3 +144,47 @@ def test_help_shows_every_default_including_the_ones_written_by_hand(runner):
         assert default in result.output
     check = runner.invoke(app, ["prep", "check", "--help"], env={"COLUMNS": "200"})
     assert "[default: every movie of the split file]" in check.output
+
+
+def _commands(command, path=()):
+    """Every command of the click tree under ``command`` (groups too: a group's callback can take options; a group may
+    build its commands when asked, as ``vseg pretrain`` does)."""
+    yield path, command
+    if hasattr(command, "list_commands"):
+        context = typer.Context(command)
+        for name in command.list_commands(context):
+            yield from _commands(command.get_command(context, name), (*path, name))
+
+
+def test_help_defaults_come_from_the_config_models_never_from_help_text(runner):
+    """No option's help has a hand-typed default; a config-backed option shows its field's default and description."""
+
+    from vseg.cli.options import FieldDefault
+
+    config_backed = 0
+    for path, command in _commands(typer.main.get_command(app)):
+        for param in command.params:
+            where = f"vseg {' '.join(path)} {param.name}"
+            assert "[default:" not in (getattr(param, "help", None) or "").replace("\\[", "["), where
+            if not isinstance(getattr(param, "show_default", None), FieldDefault):
+                continue
+            config_backed += 1
+            model, key = param.show_default.model, param.show_default.key
+            *sections, name = key.split(".")
+            defaults = model()
+            for section in sections:
+                defaults = getattr(defaults, section)
+            default = getattr(defaults, name)
+            if default is None:
+                expected = "from the config"
+            elif isinstance(default, bool):
+                expected = (param.opts if default else param.secondary_opts)[0].lstrip("-")
+            else:
+                expected = str(default)
+            assert param.show_default == expected, where
+            description = type(defaults).model_fields[name].description
+            assert param.help == f"{description[0].upper()}{description[1:]}.", where
+        if command.params:
+            shown = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "400"}).output
+            assert "[default: (" not in shown, path
+    assert config_backed >= 40

@@ -388,6 +388,26 @@ class SegmentConfig(StageConfig):
     train: SegmentTrainConfig = SegmentTrainConfig()
 
 
+class SegmentEvalConfig(StageConfig):
+    """``vseg segment eval``: how saved boundary probabilities, or a boundary model's, are scored."""
+
+    threshold: float = Field(0.5, ge=0, le=1, description="a shot is a boundary when its probability is > this")
+    fps: float = Field(
+        24.0,
+        gt=0,
+        description="frame rate of movies that carry none, for recall_at_3s_true_fps (recall_at_3s: always 24)",
+    )
+
+
+class SegmentPredictConfig(StageConfig):
+    """``vseg segment predict``: boundary probabilities and scene lists of a boundary model."""
+
+    threshold: float | None = Field(
+        None, ge=0, le=1, description="a shot is a boundary when its probability is > this; unset: the model's"
+    )
+    device: Device = Field("auto", description="auto: CUDA when available, else CPU")
+
+
 ConfigT = TypeVar("ConfigT", bound=StageConfig)
 
 

@@ -33,15 +33,21 @@ import torch
 from torch import nn
 
 from vseg import __version__, ui
-from vseg.config import SegmentConfig, SegmentModelConfig, SegmentOptimConfig, config_to_yaml
+from vseg.config import SegmentConfig, SegmentEvalConfig, SegmentModelConfig, SegmentOptimConfig, config_to_yaml
 from vseg.data.windows import central_scores, inference_windows, training_windows
-from vseg.errors import DataError
+from vseg.errors import DataError, VsegError
 from vseg.eval.embed import fill_weights
 from vseg.eval.metrics import REFERENCE_FPS, SceneMetrics, evaluate
 from vseg.io import atomic
 from vseg.io.embeddings import Embeddings, read_embeddings
 from vseg.io.movienet import read_shot_frames
-from vseg.io.predictions import MoviePrediction, scenes_from_probabilities, write_predictions, write_scene_lists
+from vseg.io.predictions import (
+    MoviePrediction,
+    read_predictions,
+    scenes_from_probabilities,
+    write_predictions,
+    write_scene_lists,
+)
 from vseg.models.boundary import BoundaryBiLSTM, boundary_probability, reference_name
 from vseg.train import checkpoint as ckpt
 from vseg.train.distributed import choose_device
@@ -461,6 +467,30 @@ def evaluate_model(
     config.train.threshold, config.data.fps = threshold, fps
     target = choose_device(device, 0)
     return score(embeddings, predict_probabilities(model.to(target), embeddings, config.data.seq_len, target), config)
+
+
+def run_segment_eval(
+    config: SegmentEvalConfig,
+    pred: Path | None = None,
+    model_path: Path | None = None,
+    embeddings_path: Path | None = None,
+    shot_tables: Path | None = None,
+    out: Path | None = None,
+) -> SceneMetrics:
+    """``vseg segment eval``: every metric of saved probabilities (``pred``, a predictions.json) or of a boundary model
+    on labelled embeddings (``model_path`` with ``embeddings_path``); also written to the JSON file ``out``."""
+    if (pred is None) == (model_path is None) or (model_path is not None) != (embeddings_path is not None):
+        raise VsegError("vseg segment eval needs either --pred PREDICTIONS or --model MODEL with --embeddings FILE")
+    if model_path is not None:
+        metrics = evaluate_model(model_path, embeddings_path, config.threshold, config.fps, shot_tables)
+    else:
+        try:
+            metrics = evaluate_predictions(read_predictions(pred), config.threshold, config.fps)
+        except ValueError as exc:
+            raise VsegError(f"{pred}: {exc}") from None
+    if out is not None:
+        atomic.write_text(out, json.dumps(metrics.as_dict(), indent=1) + "\n")
+    return metrics
 
 
 @dataclass

@@ -66,7 +66,6 @@ class Method(Protocol):
     unit: str  # what the batch counts: "shots"
     items_per_sample: int  # items per dataset sample (16 shots per SCRL clip)
     volumetric: bool  # the model's convolutions are 3-d (channels_last_3d rather than channels_last on CUDA)
-    data_help: str  # what --data (data.root) names
     presets_help: str  # its presets, for --config's help
     resumable: tuple[str, ...]  # config keys beyond RESUMABLE_CHANGES that may change when a run resumes
     config: Any  # an instance of config_model

@@ -31,7 +31,7 @@ from vseg.train.trainer import memory_format
 class HicoDataConfig(StageConfig):
     """HiCo's samples: clips of untrimmed videos cut into pieces by ``vseg prep clips`` (hico.md 1.2-1.3, 3.2)."""
 
-    root: Path | None = Field(None, description="vseg prep clips output: ROOT/training.txt and ROOT/training/")
+    root: Path | None = Field(None, description="output of vseg prep clips: ROOT/training.txt and ROOT/training/")
     training_list: Path | None = Field(None, description="the piece list; unset: ROOT/training.txt")
     clip_dir: Path | None = Field(
         None, description="folder of the v_<id>_<start>_<end>.mp4 pieces; unset: ROOT/training"
@@ -152,7 +152,6 @@ class HicoMethod:
     config_model = HicoConfig
     unit = "clips"
     volumetric = True  # 3-d convolutions: channels_last_3d on CUDA
-    data_help = "Output of vseg prep clips (DIR/training.txt and DIR/training/)"
     presets_help = (
         "The reference's settings: hico/hacs_s (the defaults), hico/hacs_l, hico/k400_untrimmed, hico/baseline_s "
         "(SimCLR on untrimmed video); hico/cpu_tiny for a CPU."

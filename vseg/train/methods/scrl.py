@@ -147,7 +147,6 @@ class ScrlMethod:
     config_model = ScrlConfig
     unit = "shots"
     volumetric = False
-    data_help = "Puzzle folder (vseg prep puzzles) or keyframe root (240P/)"
     presets_help = "The paper's settings: scrl/with_imagenet, scrl/without_imagenet; scrl/cpu_tiny for a CPU."
     resumable: tuple[str, ...] = ()  # config keys beyond the trainer's that may change when a run resumes
 

@@ -1,0 +1,67 @@
+"""The ``vseg`` command line: parse options, resolve the stage's config, call the stage, print a summary.
+
+No logic lives here that a test would need: every command calls one stage function that can be called
+from Python with the same arguments. One module per group: prep, pretrain, evaluate (embed, probe, segment),
+scenes and demo; options holds what they share.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from vseg import __version__, ui
+from vseg.cli import demo, evaluate, prep, pretrain, scenes
+from vseg.cli.options import App, Group
+from vseg.errors import VsegError
+
+
+class _App(Group):
+    """The root group: user errors become one red line and exit code 2 (a traceback with ``--debug``)."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except VsegError as exc:
+            if ui.settings.debug:
+                raise
+            ui.error(str(exc))
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            ui.stderr.print("[yellow]interrupted[/yellow]: finished work is kept; run the same command to resume")
+            raise typer.Exit(130) from None
+
+
+HELP = """vseg: self-supervised video representation learning (SCRL, HiCo) and video scene segmentation.
+
+Stages talk through files: prep (keyframes, puzzles, clips) -> pretrain -> embed -> segment.
+Every stage takes --config FILE (or a preset name such as synth/cpu_tiny) and --set key=value."""
+
+app = App(cls=_App, help=HELP)
+app.add_typer(prep.app, name="prep")
+app.add_typer(pretrain.app, name="pretrain")
+app.add_typer(evaluate.segment_app, name="segment")
+for commands in (evaluate.app, scenes.app, demo.app):  # commands of the root: embed, probe, scenes, demo
+    app.add_typer(commands)
+
+
+def _version(value: bool) -> None:
+    if value:
+        ui.stdout.print(f"vseg {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print errors only: no progress bars or summaries."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    ui.settings.debug = debug
+    ui.settings.quiet = quiet
+
+
+def main() -> None:
+    """Entry point of the ``vseg`` console script and of ``python -m vseg``."""
+    app(prog_name="vseg")
