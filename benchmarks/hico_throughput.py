@@ -171,9 +171,9 @@ def bench_loader(
     import torch
 
     from vseg.config import HicoConfig, load_config
-    from vseg.data.clips import collate_or_error
+    from vseg.data.sampler import collate_or_error
     from vseg.presets import preset
-    from vseg.train.distributed import DistEnv
+    from vseg.runtime import DistEnv
     from vseg.train.hico import HicoMethod
     from vseg.train.trainer import build_optimizer, train_step
 

@@ -39,7 +39,7 @@ from vseg.io.scene_report import edl_text, write_report, write_timeline
 from vseg.io.video import quiet_ffmpeg, run_ffmpeg
 from vseg.prep.clips import collect_videos
 from vseg.prep.shots import make_shots
-from vseg.train.distributed import choose_device
+from vseg.runtime import choose_device
 
 CONFIG_NAME = "vseg_scenes.yaml"
 FEATURES_FILE = Path("embedding") / "all.npz"  # the set "all" of vseg embed

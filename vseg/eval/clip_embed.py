@@ -28,12 +28,12 @@ from vseg.data.video_views import VideoViews
 from vseg.errors import DataError
 from vseg.eval.embed import cache_key, fill_weights, iter_features, save_npy
 from vseg.io import atomic
+from vseg.io.checkpoints import load_checkpoint, strip_prefix
 from vseg.io.cliplist import read_labelled_list
 from vseg.io.embeddings import Embeddings, write_npz
 from vseg.models.s3dg import S3DG
 from vseg.parallel import default_workers
-from vseg.train.checkpoint import load_checkpoint, strip_prefix
-from vseg.train.distributed import choose_device
+from vseg.runtime import choose_device
 
 CHUNK = 256  # videos per cached chunk
 BACKBONE_PREFIXES = ("module.backbone.", "backbone.", "module.", "")

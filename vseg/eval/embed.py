@@ -32,7 +32,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from vseg import ui
 from vseg.config import EmbedConfig
-from vseg.data.clips import collate_or_error
+from vseg.data.sampler import collate_or_error
 from vseg.data.shots import MovieShots
 from vseg.errors import DataError
 from vseg.io import atomic
@@ -51,9 +51,9 @@ from vseg.io.movienet import (
 )
 from vseg.models.encoder import ARCHS, ShotEncoder, arch_from_state_dict
 from vseg.parallel import default_workers
-from vseg.train.checkpoint import FORMAT as CHECKPOINT_FORMAT
-from vseg.train.checkpoint import load_checkpoint, strip_prefix
-from vseg.train.distributed import choose_device
+from vseg.io.checkpoints import FORMAT as CHECKPOINT_FORMAT
+from vseg.io.checkpoints import load_checkpoint, strip_prefix
+from vseg.runtime import choose_device
 
 # Where the encoder sits in a checkpoint's state dict, tried in this order.
 ENCODER_PREFIXES = ("module.encoder_q.", "encoder_q.", "module.", "")
