@@ -188,6 +188,18 @@ class _Run:
             ui.settings.quiet = True
         self.samples_per_rank = samples_per_rank(self.train, env, method)
         self.resume_from = find_resume_checkpoint(out, resume)
+        self.saved = self._resumable(self.resume_from) if self.resume_from is not None else None
+
+    def _resumable(self, path: Path) -> dict[str, Any]:
+        """The checkpoint a resume continues from, checked before any data is read or made: this method's, saved
+        with a config that differs from this run's only in what :data:`vseg.io.runs.RESUMABLE_CHANGES` allows."""
+        saved = ckpt.load_checkpoint(path)
+        method = saved.get("method")
+        if method != self.method.name:
+            what = f"a {method!r} checkpoint" if method else "a checkpoint of no vseg pre-training method"
+            raise ConfigError(f"{path}: {what} cannot resume a {self.method.name} run")
+        check_resumable(saved.get("config", {}), self.config, path)
+        return saved
 
     def _seed(self) -> None:
         seed = self.train.seed + self.env.rank
@@ -332,11 +344,8 @@ class _Run:
         return last
 
     def _restore(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[int, int]:
-        path = self.resume_from
-        saved = ckpt.load_checkpoint(path)
-        if saved.get("method") != self.method.name:
-            raise ConfigError(f"{path}: a {saved.get('method')!r} checkpoint cannot resume a {self.method.name} run")
-        check_resumable(saved.get("config", {}), self.config, path)
+        path, saved = self.resume_from, self.saved
+        self.saved = None  # not held through training
         fit = model.load_state_dict(ckpt.strip_prefix(saved["state_dict"]), strict=False)
         if fit.missing_keys or fit.unexpected_keys:
             raise DataError(
