@@ -36,6 +36,8 @@ from vseg.data.sampler import collate_or_error
 from vseg.data.shots import MovieShots
 from vseg.errors import DataError
 from vseg.io import atomic
+from vseg.io.checkpoints import FORMAT as CHECKPOINT_FORMAT
+from vseg.io.checkpoints import load_checkpoint, strip_prefix
 from vseg.io.embeddings import Embeddings, write_npz, write_scrl_pickle
 from vseg.io.movienet import (
     MovieKeyframes,
@@ -51,8 +53,6 @@ from vseg.io.movienet import (
 )
 from vseg.models.encoder import ARCHS, ShotEncoder, arch_from_state_dict
 from vseg.parallel import default_workers
-from vseg.io.checkpoints import FORMAT as CHECKPOINT_FORMAT
-from vseg.io.checkpoints import load_checkpoint, strip_prefix
 from vseg.runtime import choose_device
 
 # Where the encoder sits in a checkpoint's state dict, tried in this order.
