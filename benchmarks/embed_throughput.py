@@ -37,7 +37,7 @@ from vseg.models.encoder import ShotEncoder
 from vseg.parallel import default_workers
 from vseg.prep.synth import make_synth
 from vseg.presets import preset
-from vseg.train.distributed import choose_device
+from vseg.runtime import choose_device
 
 
 def sync(device: torch.device) -> None:

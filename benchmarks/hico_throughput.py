@@ -171,11 +171,10 @@ def bench_loader(
     import torch
 
     from vseg.config import load_config
-    from vseg.train.methods.hico import HicoConfig
-    from vseg.data.clips import collate_or_error
+    from vseg.data.sampler import collate_or_error
     from vseg.presets import preset
-    from vseg.train.distributed import DistEnv
-    from vseg.train.methods.hico import HicoMethod
+    from vseg.runtime import DistEnv
+    from vseg.train.methods.hico import HicoConfig, HicoMethod
     from vseg.train.trainer import build_optimizer, train_step
 
     data = Path(tempfile.mkdtemp(prefix="vseg-bench-loader-"))

@@ -29,7 +29,7 @@ from vseg.train.methods.scrl import ScrlConfig
 from vseg.prep.puzzles import make_puzzles
 from vseg.prep.synth import make_synth
 from vseg.presets import resolve_config
-from vseg.train.distributed import init_distributed
+from vseg.runtime import init_distributed
 from vseg.train.methods.scrl import ScrlMethod
 from vseg.train.trainer import build_loader, build_optimizer, memory_format, samples_per_rank, train_step
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from vseg.errors import DataError
-from vseg.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint, strip_prefix, with_prefix
+from vseg.io.checkpoints import load_checkpoint, save_checkpoint, strip_prefix, with_prefix
+from vseg.runtime import capture_rng, restore_rng
 
 
 class Sneaky:

@@ -16,7 +16,7 @@ from vseg.eval.clip_probe import knn_predict, run_probe
 from vseg.io.embeddings import Embeddings, write_npz
 from vseg.models.hico import HiCo
 from vseg.models.s3dg import S3DG
-from vseg.train.checkpoint import with_prefix
+from vseg.io.checkpoints import with_prefix
 
 
 def test_weighted_knn_votes_by_similarity():

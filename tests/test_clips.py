@@ -9,14 +9,8 @@ import pytest
 import torch
 
 from vseg.data.augment import TwoViewShotTransform
-from vseg.data.clips import (
-    EpochSampler,
-    TwoViewClips,
-    collate_or_error,
-    keyframe_clips,
-    puzzle_clips,
-    read_clip_frames,
-)
+from vseg.data.clips import TwoViewClips, keyframe_clips, puzzle_clips, read_clip_frames
+from vseg.data.sampler import EpochSampler, collate_or_error
 from vseg.errors import DataError
 from vseg.io.movienet import list_movies, select_movies
 from vseg.config import PuzzlesConfig, config_to_yaml, load_config

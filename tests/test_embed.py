@@ -18,10 +18,10 @@ from vseg.cli import app
 from vseg.config import EmbedConfig
 from vseg.errors import DataError
 from vseg.eval.embed import load_shot_encoder, run_embed
+from vseg.io.checkpoints import FORMAT
 from vseg.io.embeddings import read_embeddings
 from vseg.io.movienet import read_labels, read_shot_table, read_split
 from vseg.models.encoder import ShotEncoder
-from vseg.train.checkpoint import FORMAT
 
 TINY = EmbedConfig(image_size=64, workers=0, batch_size=16)
 

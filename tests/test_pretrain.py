@@ -21,7 +21,7 @@ from vseg.io.movienet import read_split
 from vseg.models.encoder import ShotEncoder
 from vseg.prep.puzzles import make_puzzles
 from vseg.prep.synth import make_synth
-from vseg.train.checkpoint import load_checkpoint, strip_prefix
+from vseg.io.checkpoints import load_checkpoint, strip_prefix
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = REPO / "vseg" / "configs" / "scrl" / "cpu_tiny.yaml"

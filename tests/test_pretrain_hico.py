@@ -26,7 +26,7 @@ from vseg.io.video import write_video
 from vseg.models.s3dg import S3DG
 from vseg.prep.clips import make_clips
 from vseg.prep.synth_video import render_segment, write_untrimmed_video
-from vseg.train.checkpoint import load_checkpoint
+from vseg.io.checkpoints import load_checkpoint
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = REPO / "vseg" / "configs" / "hico" / "cpu_tiny.yaml"

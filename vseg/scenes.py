@@ -26,8 +26,9 @@ from pathlib import Path
 
 from vseg import ui
 from vseg.config import ScenesConfig, config_to_yaml
-from vseg.errors import DataError
-from vseg.eval.embed import run_embed
+from vseg.errors import DataError, VsegError
+from vseg.eval.embed import load_shot_encoder, run_embed
+from vseg.eval.histogram import FEATURE_DIM as HISTOGRAM_DIM
 from vseg.eval.histogram import histogram_features
 from vseg.eval.scorer import boundary_probabilities
 from vseg.eval.segment import load_model, predict_probabilities
@@ -39,7 +40,7 @@ from vseg.io.scene_report import edl_text, write_report, write_timeline
 from vseg.io.video import quiet_ffmpeg, run_ffmpeg
 from vseg.prep.clips import collect_videos
 from vseg.prep.shots import make_shots
-from vseg.train.distributed import choose_device
+from vseg.runtime import choose_device
 
 CONFIG_NAME = "vseg_scenes.yaml"
 FEATURES_FILE = Path("embedding") / "all.npz"  # the set "all" of vseg embed
@@ -72,17 +73,31 @@ def run_scenes(
     encoder: Path | None = None,
     segmenter: Path | None = None,
 ) -> ScenesReport:
-    """Find the scenes of ``video`` and write them under ``out`` (see the module docstring)."""
-    video, out = Path(video), Path(out)
-    timer = _StageTimer()
-    atomic.write_text(out / CONFIG_NAME, config_to_yaml(config, "scenes"))
+    """Find the scenes of ``video`` and write them under ``out`` (see the module docstring).
 
-    with timer("shots"):
+    The inputs (the video's path, the encoder and segmenter files, the device) are checked before anything is
+    written; when the shots stage refuses the video, what this run made is removed again.
+    """
+    video, out = Path(video), Path(out)
+    video_id = collect_videos([video])[0][0]
+    loaded = load_shot_encoder(encoder) if encoder is not None else None
+    boundary_model = load_model(segmenter) if segmenter is not None else None
+    device = choose_device(config.embed.device, 0) if encoder is not None or segmenter is not None else None
+    if loaded is not None:
+        features, dim = f"encoder {encoder} ({loaded.arch})", loaded.encoder.feature_dim
+    else:
+        features, dim = "colour histograms (no --encoder given; see vseg.eval.histogram)", HISTOGRAM_DIM
+    if boundary_model is not None and boundary_model[0].input_dim != dim:
+        raise DataError(
+            segmenter, f"takes {boundary_model[0].input_dim}-d features, the shots have {dim}-d ({features})"
+        )
+    timer = _StageTimer()
+    with atomic.removed_on_error([out / CONFIG_NAME, out / "shots"], VsegError), timer("shots"):
+        atomic.write_text(out / CONFIG_NAME, config_to_yaml(config, "scenes"))
         shots = make_shots([video], out / "shots", config.shots)
         if shots.failed:
             raise next(iter(shots.failed.values()))
         layout = MovieNetLayout(out / "shots")
-        video_id = collect_videos([video])[0][0]
         table = read_shot_table(layout.shot_table_file(video_id))
         fps = read_movie_fps(layout.meta_file(video_id))
         if fps is None:
@@ -91,24 +106,17 @@ def run_scenes(
         frames = int(table[-1][1]) + 1
 
     with timer("features"):
-        if encoder is not None:
-            report = run_embed(encoder, layout.root, out / "embedding", config.embed)
+        if loaded is not None:
+            run_embed(encoder, layout.root, out / "embedding", config.embed, loaded)
             embeddings = read_embeddings(out / FEATURES_FILE)
             embeddings = Embeddings.concat({video_id: dict(embeddings)[video_id]}, None, {video_id: table})
-            features = f"encoder {encoder} ({report.checkpoint.arch})"
         else:
             embeddings = Embeddings.concat({video_id: histogram_features(keyframes)}, None, {video_id: table})
-            features = "colour histograms (no --encoder given; see vseg.eval.histogram)"
             write_npz(out / FEATURES_FILE, embeddings)
 
     with timer("scoring"):
-        if segmenter is not None:
-            model, segment_config = load_model(segmenter)
-            if embeddings.dim != model.input_dim:
-                raise DataError(
-                    segmenter, f"takes {model.input_dim}-d features, the shots have {embeddings.dim}-d ({features})"
-                )
-            device = choose_device(config.embed.device, 0)
+        if boundary_model is not None:
+            model, segment_config = boundary_model
             prob = predict_probabilities(model.to(device), embeddings, segment_config.data.seq_len, device)[video_id]
             own_threshold = segment_config.train.threshold
             scoring = f"segmenter {segmenter}"

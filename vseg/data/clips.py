@@ -3,7 +3,7 @@
 Clips come from puzzles (``vseg prep puzzles``, scrl.md 1.3-1.4: a puzzle is one clip, cut back into 16 shots x 3
 keyframes) or straight from a MovieNet keyframe folder (the same clips, ``16p .. 16p+15`` of each movie, read as 48
 files). "Scene-agnostic clip shuffling" (scrl.md 2.4) is no separate step: the clips are shuffled over all movies by
-the sampler, so a batch of B shots is B/16 clips from unrelated movies.
+the sampler (:class:`vseg.data.sampler.EpochSampler`), so a batch of B shots is B/16 clips from unrelated movies.
 
 Each item's augmentation draws from its own generator, seeded by (seed, epoch, clip): the views of an epoch are the
 same whatever the number of loader workers or ranks, and a resumed run sees exactly the views it would have seen.
@@ -11,17 +11,17 @@ same whatever the number of loader workers or ranks, and a resumed run sees exac
 
 from __future__ import annotations
 
-import hashlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, DistributedSampler, Sampler, default_collate
+from torch.utils.data import Dataset
 
 from vseg.data.augment import TwoViewShotTransform
+from vseg.data.sampler import item_seed
 from vseg.errors import DataError
 from vseg.io.images import load_rgb
 from vseg.io.movienet import index_movie, keyframe_name
@@ -117,17 +117,11 @@ def read_clip_frames(clip: ShotClip, shots: int, keyframes: int) -> torch.Tensor
     return frames.view(shots, keyframes, *frames.shape[1:])
 
 
-def item_seed(seed: int, epoch: int, index: int) -> int:
-    """A 63-bit seed for one item of one epoch, well spread for neighbouring (epoch, index) pairs."""
-    digest = hashlib.blake2b(f"{seed}/{epoch}/{index}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 1
-
-
 class TwoViewClips(Dataset):
     """``(epoch, i)`` -> ``(query, key)``, each ``shots x (3 * keyframes) x S x S`` float32: clip i in two views.
 
     A clip that cannot be read is returned as its DataError (to be raised in the training process, where it
-    can be reported with the file name; see :func:`collate_or_error`).
+    can be reported with the file name; see :func:`vseg.data.sampler.collate_or_error`).
     """
 
     def __init__(
@@ -154,50 +148,3 @@ class TwoViewClips(Dataset):
         generator = torch.Generator().manual_seed(item_seed(self.seed, epoch, index))
         views = [self.transform(shot, generator) for shot in frames]
         return torch.stack([q for q, _ in views]), torch.stack([k for _, k in views])
-
-
-def collate_or_error(items: list):
-    """Default collation, except that a batch holding a failed item becomes that item's DataError."""
-    for item in items:
-        if isinstance(item, DataError):
-            return item
-    return default_collate(items)
-
-
-class EpochSampler(Sampler[tuple[int, int, float]]):
-    """A ``DistributedSampler`` (shuffled, seeded, one shard per rank, tail dropped) yielding
-    ``(epoch, index, progress)``.
-
-    Handing the epoch to the dataset with every index keeps augmentation seeds right in persistent workers; the
-    training progress in [0, 1), ``(epoch + step / steps_per_epoch) / epochs`` at the item's step (set by
-    :meth:`set_schedule`; 0 until then), drives schedules that live in the data, such as HiCo's gradual sampling.
-    The sampler runs in the training process, so the progress is exact whatever the number of workers.
-    """
-
-    def __init__(self, size: int, num_replicas: int = 1, rank: int = 0, seed: int = 0, shuffle: bool = True):
-        self.inner = DistributedSampler(
-            range(size), num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed, drop_last=True
-        )
-        self.epoch = 0
-        self.epochs, self.steps_per_epoch, self.batch_size = 0, 0, 1
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-        self.inner.set_epoch(epoch)
-
-    def set_schedule(self, epochs: int, steps_per_epoch: int, batch_size: int) -> None:
-        """The run's length, for the progress: ``epochs`` of ``steps_per_epoch`` batches of ``batch_size`` items."""
-        self.epochs, self.steps_per_epoch, self.batch_size = epochs, steps_per_epoch, batch_size
-
-    def progress(self, position: int) -> float:
-        """The progress at the ``position``-th item of this rank's epoch."""
-        if not self.epochs:
-            return 0.0
-        step = position // self.batch_size
-        return (self.epoch + step / max(self.steps_per_epoch, 1)) / self.epochs
-
-    def __len__(self) -> int:
-        return len(self.inner)
-
-    def __iter__(self) -> Iterator[tuple[int, int, float]]:
-        return ((self.epoch, index, self.progress(k)) for k, index in enumerate(self.inner))

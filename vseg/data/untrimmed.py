@@ -10,7 +10,7 @@ One sample is one *video* (not one piece). For each sample, :func:`clip_centres`
 
 Gradual sampling grows ``d`` linearly from ``max_dis[0]`` to ``max_dis[1]`` over training (0 to 1 s): at the start
 clips 0 and 1 cover the same window (plain SimCLR), at the end they may be 1 s apart. The training progress comes
-with every index from the sampler (:class:`~vseg.data.clips.EpochSampler` yields ``(epoch, index, progress)``), so
+with every index from the sampler (:class:`~vseg.data.sampler.EpochSampler` yields ``(epoch, index, progress)``), so
 it is exact in every loader worker and on every rank; the reference passed it through files in the working
 directory, which raced and mixed up concurrent runs (fixed on purpose).
 
@@ -32,7 +32,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vseg.data.augment import ViewSpec, apply_view, sample_view_params
-from vseg.data.clips import item_seed
+from vseg.data.sampler import item_seed
 from vseg.errors import DataError
 from vseg.io.cliplist import UntrimmedVideo, clip_file_name
 from vseg.io.video import decode_frames, open_video

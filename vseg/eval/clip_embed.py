@@ -26,14 +26,14 @@ from vseg import ui
 from vseg.config import EmbedConfig
 from vseg.data.video_views import VideoViews
 from vseg.errors import DataError
-from vseg.eval.embed import cache_key, fill_weights, iter_features, save_npy
+from vseg.eval.embed import cache_key, fill_weights, iter_features, method_note, save_npy
 from vseg.io import atomic
+from vseg.io.checkpoints import load_checkpoint, strip_prefix
 from vseg.io.cliplist import read_labelled_list
 from vseg.io.embeddings import Embeddings, write_npz
 from vseg.models.s3dg import S3DG
 from vseg.parallel import default_workers
-from vseg.train.checkpoint import load_checkpoint, strip_prefix
-from vseg.train.distributed import choose_device
+from vseg.runtime import choose_device
 
 CHUNK = 256  # videos per cached chunk
 BACKBONE_PREFIXES = ("module.backbone.", "backbone.", "module.", "")
@@ -63,13 +63,17 @@ def load_clip_encoder(path: Path) -> LoadedClipEncoder:
     path = Path(path)
     checkpoint = load_checkpoint(path)
     state = checkpoint.get("state_dict", checkpoint)
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise DataError(path, "has no 'state_dict' and is not a state dict of tensors")
+    if not isinstance(state, dict):
+        raise DataError(path, f"its 'state_dict' is a {type(state).__name__}, not a dict")
     layout = f"vseg {checkpoint['method']}" if "method" in checkpoint else "state dict"
     prefix = next((p for p in BACKBONE_PREFIXES if f"{p}Conv_1a.conv1.weight" in state), None)
     if prefix is None:
         keys = ", ".join(list(state)[:4])
-        raise DataError(path, f"no S3D-G backbone in it (no Conv_1a weights under backbone.; first keys: {keys})")
+        raise DataError(
+            path,
+            f"{method_note(checkpoint)}no S3D-G backbone in it "
+            f"(no Conv_1a weights under backbone.; first keys: {keys})",
+        )
     weights = strip_prefix(state, prefix)
     gating = any(name.startswith("Mixed_3b.gating") for name in weights)
     backbone = S3DG(gating=gating)

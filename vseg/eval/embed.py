@@ -32,10 +32,12 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from vseg import ui
 from vseg.config import EmbedConfig
-from vseg.data.clips import collate_or_error
+from vseg.data.sampler import collate_or_error
 from vseg.data.shots import MovieShots
 from vseg.errors import DataError
 from vseg.io import atomic
+from vseg.io.checkpoints import FORMAT as CHECKPOINT_FORMAT
+from vseg.io.checkpoints import load_checkpoint, strip_prefix
 from vseg.io.embeddings import Embeddings, write_npz, write_scrl_pickle
 from vseg.io.movienet import (
     MovieKeyframes,
@@ -51,9 +53,7 @@ from vseg.io.movienet import (
 )
 from vseg.models.encoder import ARCHS, ShotEncoder, arch_from_state_dict
 from vseg.parallel import default_workers
-from vseg.train.checkpoint import FORMAT as CHECKPOINT_FORMAT
-from vseg.train.checkpoint import load_checkpoint, strip_prefix
-from vseg.train.distributed import choose_device
+from vseg.runtime import choose_device
 
 # Where the encoder sits in a checkpoint's state dict, tried in this order.
 ENCODER_PREFIXES = ("module.encoder_q.", "encoder_q.", "module.", "")
@@ -84,7 +84,18 @@ def _encoder_state(checkpoint: dict, path: Path) -> tuple[dict[str, torch.Tensor
     for prefix in ENCODER_PREFIXES:
         if f"{prefix}conv1.weight" in state:
             return strip_prefix(state, prefix), layout, prefix
-    raise DataError(path, f"no ResNet encoder in it: no conv1.weight under any of {', '.join(ENCODER_PREFIXES[:-1])}")
+    raise DataError(
+        path,
+        f"{method_note(checkpoint)}no ResNet encoder in it: no conv1.weight under any of "
+        f"{', '.join(ENCODER_PREFIXES[:-1])}",
+    )
+
+
+def method_note(checkpoint: dict) -> str:
+    """``"a vseg hico checkpoint, "`` when the checkpoint names its method, else nothing: said when it holds no
+    encoder of the kind a command takes."""
+    method = checkpoint.get("method")
+    return f"a vseg {method} checkpoint, " if isinstance(method, str) else ""
 
 
 def fill_weights(
@@ -98,12 +109,15 @@ def fill_weights(
     """``own`` (a model's state dict) with ``names`` taken from a checkpoint's ``weights`` (found under ``prefix``).
 
     DataError listing the ``what`` weights the checkpoint lacks (BatchNorm's ``num_batches_tracked`` counters are
-    not weights and may be absent), or naming the first one whose shape does not fit.
+    not weights and may be absent), or naming the first one that is no tensor or whose shape does not fit.
     """
     missing = [n for n in names if n not in weights and not n.endswith("num_batches_tracked")]
     if missing:
         shown = ", ".join(prefix + name for name in missing[:8]) + (", ..." if len(missing) > 8 else "")
         raise DataError(path, f"{len(missing)} {what} weights missing: {shown}")
+    odd = [n for n in names if n in weights and not isinstance(weights[n], torch.Tensor)]
+    if odd:
+        raise DataError(path, f"{prefix}{odd[0]} is a {type(weights[odd[0]]).__name__}, not a tensor")
     wrong = [n for n in names if n in weights and weights[n].shape != own[n].shape]
     if wrong:
         name = wrong[0]
@@ -279,11 +293,16 @@ def save_npy(path: Path, array: np.ndarray) -> None:
             np.save(stream, array)
 
 
-def run_embed(checkpoint: Path, root: Path, out: Path, config: EmbedConfig) -> EmbedReport:
-    """Embed every set of ``root`` named by ``config.split``; write ``OUT/<set>.npz`` and, labelled, ``<set>.pkl``."""
+def run_embed(
+    checkpoint: Path, root: Path, out: Path, config: EmbedConfig, loaded: LoadedEncoder | None = None
+) -> EmbedReport:
+    """Embed every set of ``root`` named by ``config.split``; write ``OUT/<set>.npz`` and, labelled, ``<set>.pkl``.
+
+    ``loaded``: the encoder of ``checkpoint`` (:func:`load_shot_encoder`) when the caller has loaded it already.
+    """
     started = time.perf_counter()
     checkpoint, out = Path(checkpoint), Path(out)
-    loaded = load_shot_encoder(checkpoint)
+    loaded = load_shot_encoder(checkpoint) if loaded is None else loaded
     layout, keyframe_root = keyframe_layout(root)
     sets = splits_to_embed(root, config)
     plans = {

@@ -15,6 +15,7 @@ from vseg.io.images import load_rgb
 from vseg.io.movienet import MovieKeyframes
 
 BINS = (8, 4, 4)  # hue, saturation, value
+FEATURE_DIM = int(np.prod(BINS))  # 128
 MAX_WIDTH = 128
 
 
@@ -27,7 +28,7 @@ def keyframe_histogram(path) -> np.ndarray:
     bins = np.asarray(BINS)
     cells = hsv * bins // 256  # bin of each channel
     flat = (cells[:, 0] * bins[1] + cells[:, 1]) * bins[2] + cells[:, 2]
-    counts = np.bincount(flat, minlength=int(np.prod(bins))).astype(np.float64)
+    counts = np.bincount(flat, minlength=FEATURE_DIM).astype(np.float64)
     return counts / counts.sum()
 
 

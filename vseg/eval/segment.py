@@ -21,6 +21,7 @@ Output folder::
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 import time
@@ -39,6 +40,7 @@ from vseg.errors import DataError, VsegError
 from vseg.eval.embed import fill_weights
 from vseg.eval.metrics import REFERENCE_FPS, SceneMetrics, evaluate
 from vseg.io import atomic
+from vseg.io import checkpoints as ckpt
 from vseg.io.embeddings import Embeddings, read_embeddings
 from vseg.io.movienet import read_shot_frames
 from vseg.io.predictions import (
@@ -48,11 +50,9 @@ from vseg.io.predictions import (
     write_predictions,
     write_scene_lists,
 )
+from vseg.io.runs import CONFIG_FILE, MetricsLog, check_resumable, find_resume_checkpoint
 from vseg.models.boundary import BoundaryBiLSTM, boundary_probability, reference_name
-from vseg.train import checkpoint as ckpt
-from vseg.train.distributed import choose_device
-from vseg.train.schedule import step_lr
-from vseg.train.trainer import CONFIG_FILE, MetricsLog, check_resumable, find_resume_checkpoint
+from vseg.runtime import capture_rng, choose_device, restore_rng
 
 MODEL_FORMAT = "vseg-segmenter/1"
 MODEL_FILE = "model.pth"
@@ -216,7 +216,7 @@ def epoch_lr(optim: SegmentOptimConfig, epoch: int) -> float:
     ``SceneSeg/main.py::adjust_learning_rate`` counts epochs from 1 and multiplies by 0.1 for each milestone with
     ``epoch >= milestone`` (scrl.md 4.4): epochs 1-159 at 0.1, 160-179 at 0.01, 180-200 at 0.001.
     """
-    return step_lr(optim.lr, optim.gamma, optim.milestones, epoch)
+    return optim.lr * optim.gamma ** bisect.bisect_right(sorted(optim.milestones), epoch)
 
 
 def _validates(config: SegmentConfig, epoch: int) -> bool:
@@ -386,7 +386,7 @@ def _save(
             "state_dict": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "best": best,
-            "rng": [ckpt.capture_rng(model_device(model))],
+            "rng": [capture_rng(model_device(model))],
             "config": config.model_dump(mode="json"),
             "vseg_version": __version__,
         },
@@ -402,7 +402,7 @@ def _restore(
     check_resumable(saved.get("config", {}), config, path)
     model.load_state_dict(saved["state_dict"])
     optimizer.load_state_dict(saved["optimizer"])
-    ckpt.restore_rng(saved["rng"][0], device)
+    restore_rng(saved["rng"][0], device)
     ui.info(f"resuming from {path}: {saved['epoch']} epochs done")
     return int(saved["epoch"]), saved["best"]
 

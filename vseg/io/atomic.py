@@ -2,14 +2,15 @@
 
 Files are written to a temporary name in the same directory and renamed into place. Directories that
 are filled over time (a movie's keyframes or puzzles) are built under ``<parent>/.partial/<name>`` and
-renamed into place when complete, so a finished-looking directory is always a finished one.
+renamed into place when complete, so a finished-looking directory is always a finished one. A stage that
+refuses its input after it began writing takes back what it made (:func:`removed_on_error`).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -71,3 +72,23 @@ def discard_dir(staging: Path) -> None:
         staging.parent.rmdir()
     except OSError:
         pass
+
+
+@contextmanager
+def removed_on_error(paths: Iterable[Path], errors: type[BaseException] | tuple[type[BaseException], ...]):
+    """Remove again what the block makes of ``paths`` (those that do not exist yet, with the folders made to hold
+    them) when it raises one of ``errors``; nothing that existed before is touched."""
+    new: list[Path] = []
+    for path in map(Path, paths):
+        top = next((p for p in reversed([path, *path.parents]) if not p.exists()), None)
+        if top is not None and top not in new:
+            new.append(top)
+    try:
+        yield
+    except errors:
+        for path in new:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        raise

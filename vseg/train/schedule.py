@@ -25,8 +25,9 @@ def base_lr(optim: OptimConfig, batch_size: int) -> float:
 
 
 def step_lr(lr0: float, gamma: float, milestones: list[int], epoch: int) -> float:
-    """``lr0 * gamma ** (number of milestones <= epoch)``; pre-training passes 0-based epochs (MoCo's ``epoch >=
-    milestone``), ``vseg segment`` 1-based ones (SceneSeg's)."""
+    """``lr0 * gamma ** (number of milestones <= epoch)`` for the 0-based ``epoch`` (MoCo's ``epoch >= milestone``).
+
+    ``vseg segment`` counts its epochs from 1 and has its own (:func:`vseg.eval.segment.epoch_lr`)."""
     return lr0 * gamma ** bisect.bisect_right(sorted(milestones), epoch)
 
 

@@ -1,9 +1,10 @@
 """The trainer every pre-training method shares: one plain loop in the style of MoCo's ``main_moco.py``.
 
 A method (SCRL, HiCo, ...) is a small object that builds its dataset and its model from its config and computes a
-step's loss (:class:`Method`); everything else is here: the process group (torchrun or one process), per-rank seeds,
-the data loader, SGD with the configured lr schedule, bf16 autocast and channels_last on CUDA, checkpoints with
-resume, the progress bar, ``metrics.jsonl`` and TensorBoard. Rank 0 alone prints and writes.
+step's loss (:class:`Method`); everything else is here: the process group (torchrun or one process, set up by
+:mod:`vseg.runtime`), per-rank seeds, the data loader (:mod:`vseg.data.sampler`), SGD with the configured lr
+schedule, bf16 autocast and channels_last on CUDA, checkpoints with resume, the progress bar, ``metrics.jsonl`` and
+TensorBoard (the files: :mod:`vseg.io.checkpoints`, :mod:`vseg.io.runs`). Rank 0 alone prints and writes.
 
 Output folder::
 
@@ -16,7 +17,6 @@ Output folder::
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import time
@@ -33,29 +33,15 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
 from vseg import __version__, ui
-from vseg.config import OptimConfig, StageConfig, TrainConfig, config_to_yaml
-from vseg.data.clips import EpochSampler, collate_or_error
+from vseg.config import OptimConfig, TrainConfig, config_to_yaml
+from vseg.data.sampler import EpochSampler, collate_or_error
 from vseg.errors import ConfigError, DataError
 from vseg.io import atomic
-from vseg.train import checkpoint as ckpt
-from vseg.train.distributed import DistEnv, barrier, gather_objects, init_distributed, shutdown
+from vseg.io import checkpoints as ckpt
+from vseg.io.runs import CONFIG_FILE, MetricsLog, check_resumable, find_resume_checkpoint
+from vseg.runtime import DistEnv, barrier, capture_rng, gather_objects, init_distributed, restore_rng, shutdown
 from vseg.train.lars import LARS, lars_param_groups
 from vseg.train.schedule import base_lr, lr_at
-
-CONFIG_FILE = "config.yaml"
-METRICS_FILE = "metrics.jsonl"
-# Keys that may change when a run of any method is resumed (a method adds its own in ``Method.resumable``); any other
-# difference from the checkpoint's config is refused.
-RESUMABLE_CHANGES = {
-    "train.epochs",
-    "train.workers",
-    "train.log_every",
-    "train.checkpoint_every",
-    "train.tensorboard",
-    "train.steps_per_epoch",
-    "data.root",
-}
-
 
 class Method(Protocol):
     """What a pre-training method gives the trainer (one class per module of :mod:`vseg.train.methods`); its
@@ -67,7 +53,7 @@ class Method(Protocol):
     items_per_sample: int  # items per dataset sample (16 shots per SCRL clip)
     volumetric: bool  # the model's convolutions are 3-d (channels_last_3d rather than channels_last on CUDA)
     presets_help: str  # its presets, for --config's help
-    resumable: tuple[str, ...]  # config keys beyond RESUMABLE_CHANGES that may change when a run resumes
+    resumable: tuple[str, ...]  # config keys beyond io.runs.RESUMABLE_CHANGES that may change when a run resumes
     config: Any  # an instance of config_model
 
     def __init__(self, config: Any) -> None: ...
@@ -99,44 +85,6 @@ class TrainReport:
     checkpoint: Path | None = None
 
 
-def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def check_resumable(saved: dict[str, Any], config: StageConfig, path: Path, resumable: tuple[str, ...] = ()) -> None:
-    """Refuse to resume with a config that differs from the checkpoint's other than in RESUMABLE_CHANGES and the
-    method's own ``resumable`` keys."""
-    old, new = _flatten(saved), _flatten(config.model_dump(mode="json"))
-    allowed = RESUMABLE_CHANGES.union(resumable)
-    changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k) and k not in allowed)
-    if changed:
-        shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:3])
-        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
-        raise ConfigError(f"{path}: cannot resume with a different config ({shown}{more}); use another --out")
-
-
-def find_resume_checkpoint(out: Path, resume: str | None) -> Path | None:
-    """The checkpoint to resume from: ``auto`` = OUT/checkpoints/last.pth if any, or an explicit path."""
-    last = out / "checkpoints" / ckpt.LAST
-    if resume is None:
-        if last.exists():
-            raise ConfigError(
-                f"{out} already holds a run ({last}); pass --resume auto to continue it, or choose another --out"
-            )
-        return None
-    if resume == "auto":
-        return last if last.exists() else None
-    if not Path(resume).is_file():
-        raise ConfigError(f"{resume}: --resume expects 'auto' or a checkpoint file, and this file does not exist")
-    return Path(resume)
-
-
 def build_optimizer(model: nn.Module, optim: OptimConfig) -> torch.optim.Optimizer:
     """``optim.optimizer``: SGD with momentum and weight decay on every parameter, BN and biases included (SCRL);
     or LARS with Nesterov momentum, BN without weight decay (and without LARS scaling when
@@ -146,41 +94,6 @@ def build_optimizer(model: nn.Module, optim: OptimConfig) -> torch.optim.Optimiz
         return LARS(groups, lr=optim.lr, momentum=optim.momentum, eta=optim.trust_coefficient)
     params = [p for p in model.parameters() if p.requires_grad]
     return torch.optim.SGD(params, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay)
-
-
-class MetricsLog:
-    """metrics.jsonl (and TensorBoard) on rank 0; rows of an epoch that a resume repeats are dropped first."""
-
-    def __init__(self, out: Path, start_epoch: int, tensorboard: bool):
-        self.path = out / METRICS_FILE
-        if self.path.exists():
-            kept = [
-                line
-                for line in self.path.read_text(encoding="utf-8").splitlines()
-                if line.strip() and json.loads(line).get("epoch", 0) <= start_epoch
-            ]
-            atomic.write_text(self.path, "".join(f"{line}\n" for line in kept))
-        self.file = self.path.open("a", encoding="utf-8")
-        self.writer = None
-        if tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                raise ConfigError("train.tensorboard needs the tensorboard package: pip install tensorboard") from None
-            self.writer = SummaryWriter(str(out / "tensorboard"))
-
-    def write(self, row: dict[str, Any], step: int) -> None:
-        self.file.write(json.dumps(row) + "\n")
-        self.file.flush()
-        if self.writer is not None:
-            for key, value in row.items():
-                if key not in ("event", "epoch", "step") and isinstance(value, (int, float)):
-                    self.writer.add_scalar(f"{row['event']}/{key}", value, step)
-
-    def close(self) -> None:
-        self.file.close()
-        if self.writer is not None:
-            self.writer.close()
 
 
 def _loader_workers(train: TrainConfig, env: DistEnv) -> int:
@@ -284,6 +197,19 @@ class _Run:
             ui.settings.quiet = True
         self.samples_per_rank = samples_per_rank(self.train, env, method)
         self.resume_from = find_resume_checkpoint(out, resume)
+        self.saved = self._resumable(self.resume_from) if self.resume_from is not None else None
+
+    def _resumable(self, path: Path) -> dict[str, Any]:
+        """The checkpoint a resume continues from, checked before any data is read or made: this method's, saved
+        with a config that differs from this run's only in what :data:`vseg.io.runs.RESUMABLE_CHANGES` and the
+        method's ``resumable`` keys allow."""
+        saved = ckpt.load_checkpoint(path)
+        method = saved.get("method")
+        if method != self.method.name:
+            what = f"a {method!r} checkpoint" if method else "a checkpoint of no vseg pre-training method"
+            raise ConfigError(f"{path}: {what} cannot resume a {self.method.name} run")
+        check_resumable(saved.get("config", {}), self.config, path, self.method.resumable)
+        return saved
 
     def _seed(self) -> None:
         seed = self.train.seed + self.env.rank
@@ -399,7 +325,7 @@ class _Run:
         return {k: float(v) for k, v in zip(keys, stacked.tolist(), strict=True)}
 
     def _save(self, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, step: int, lr0: float) -> Path:
-        rng = gather_objects(ckpt.capture_rng(self.env.device), self.env)
+        rng = gather_objects(capture_rng(self.env.device), self.env)
         folder = self.out / "checkpoints"
         last = folder / ckpt.LAST
         if self.env.is_main:
@@ -428,11 +354,8 @@ class _Run:
         return last
 
     def _restore(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[int, int]:
-        path = self.resume_from
-        saved = ckpt.load_checkpoint(path)
-        if saved.get("method") != self.method.name:
-            raise ConfigError(f"{path}: a {saved.get('method')!r} checkpoint cannot resume a {self.method.name} run")
-        check_resumable(saved.get("config", {}), self.config, path, self.method.resumable)
+        path, saved = self.resume_from, self.saved
+        self.saved = None  # not held through training
         fit = model.load_state_dict(ckpt.strip_prefix(saved["state_dict"]), strict=False)
         if fit.missing_keys or fit.unexpected_keys:
             raise DataError(
@@ -443,7 +366,7 @@ class _Run:
         optimizer.load_state_dict(saved["optimizer"])
         rng = saved.get("rng") or []
         if saved.get("world_size") == self.env.world_size and len(rng) == self.env.world_size:
-            ckpt.restore_rng(rng[self.env.rank], self.env.device)
+            restore_rng(rng[self.env.rank], self.env.device)
         else:
             ui.warn(
                 f"{path} was written by {saved.get('world_size')} ranks, this run has {self.env.world_size}; "

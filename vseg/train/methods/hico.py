@@ -24,7 +24,7 @@ from vseg.errors import ConfigError, DataError
 from vseg.io.cliplist import read_training_list
 from vseg.models.hico import HiCo
 from vseg.models.s3dg import S3DG
-from vseg.train.distributed import DistEnv
+from vseg.runtime import DistEnv
 from vseg.train.trainer import memory_format
 
 

@@ -22,6 +22,7 @@ from vseg.config import OptimConfig, PuzzlesConfig, StageConfig, SynthConfig, Tr
 from vseg.data.augment import TwoViewShotTransform
 from vseg.data.clips import TwoViewClips, keyframe_clips, puzzle_clips
 from vseg.errors import ConfigError, DataError
+from vseg.io.checkpoints import load_checkpoint
 from vseg.io.movienet import select_movies
 from vseg.io.puzzles import SETTINGS_NAME, is_puzzle_folder
 from vseg.models.encoder import ShotEncoder, init_from_imagenet
@@ -29,8 +30,7 @@ from vseg.models.scrl import SCRL, topk_accuracy
 from vseg.prep.puzzles import make_puzzles
 from vseg.prep.synth import make_synth
 from vseg.presets import preset
-from vseg.train.checkpoint import load_checkpoint
-from vseg.train.distributed import DistEnv
+from vseg.runtime import DistEnv
 from vseg.train.trainer import memory_format
 
 

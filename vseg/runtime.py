@@ -1,14 +1,19 @@
-"""Process-group set-up from torchrun's environment, or a single process without one.
+"""Where a process runs: its device, its place in torchrun's process group, its RNG states.
 
+Every stage that touches a device takes it from here (:func:`choose_device`); the trainer also joins the group.
 Under ``torchrun`` (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT`` set, one or many
 nodes) the group uses NCCL when the run is on CUDA and gloo on CPU; each rank takes the GPU of its local rank.
-A plain ``vseg pretrain`` is one process with no group at all.
+A plain ``vseg pretrain`` is one process with no group at all. The RNG states (torch CPU, the device's CUDA
+generator, Python's ``random``) are what a checkpoint keeps per rank, so that a resumed run repeats the original.
 """
 
 from __future__ import annotations
 
 import os
+import random
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -69,3 +74,18 @@ def gather_objects(obj: object, env: DistEnv) -> list[object]:
 def shutdown() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def capture_rng(device: torch.device) -> dict[str, Any]:
+    """This process's RNG states: torch CPU, the device's CUDA generator, Python's ``random``."""
+    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    return {"torch": torch.get_rng_state(), "cuda": cuda, "python": random.getstate()}
+
+
+def restore_rng(state: Mapping[str, Any], device: torch.device) -> None:
+    """Set the RNG states :func:`capture_rng` took (the Python state as a checkpoint stores it, its tuple a list)."""
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and state.get("cuda") is not None:
+        torch.cuda.set_rng_state(state["cuda"], device)
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))

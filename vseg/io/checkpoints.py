@@ -1,0 +1,96 @@
+"""Checkpoints: written atomically, loaded safely (``weights_only=True``), in the reference's key layout.
+
+A checkpoint is a dict (scrl.md 2.6, with more in it)::
+
+    format        "vseg-checkpoint/1"
+    method, arch  "scrl", "resnet50"
+    epoch, step   epochs and optimiser steps completed
+    state_dict    the whole objective as DDP would name it: module.encoder_q.*, module.encoder_k.*, module.queue, ...
+    optimizer     the optimiser's state dict
+    scheduler     {"schedule", "base_lr", "lr"}: the lr is a pure function of the epoch, so this is all it needs
+    rng           one RNG state per rank: {"torch", "cuda", "python"} (vseg.runtime.capture_rng)
+    world_size    ranks of the run that wrote it
+    config        the effective config (JSON types)
+    vseg_version
+
+The ``module.`` prefix is written in one process too, so that tools written for the original release read ours and
+``vseg embed`` reads theirs. Every command that takes a checkpoint loads it here: a file that is not one (text,
+random bytes, a truncated or foreign file) is a DataError naming it, whatever ``torch.load`` raised.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vseg.errors import DataError
+from vseg.io import atomic
+
+FORMAT = "vseg-checkpoint/1"
+PREFIX = "module."
+LAST = "last.pth"
+
+
+def epoch_name(epoch: int) -> str:
+    """File name of the checkpoint written after ``epoch`` completed epochs: ``epoch_0004.pth``."""
+    return f"epoch_{epoch:04d}.pth"
+
+
+def save_checkpoint(path: Path, payload: Mapping[str, Any]) -> None:
+    """``torch.save`` to a temporary file, then rename: a reader never sees half a checkpoint."""
+    with atomic.atomic_path(Path(path)) as tmp:
+        torch.save(dict(payload), tmp)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a checkpoint on the CPU with ``weights_only=True`` (tensors and plain containers, no code).
+
+    DataError naming the file when it is missing, a folder, unreadable, or not a dict that ``torch.load`` reads.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "checkpoint not found")
+    if path.is_dir():
+        raise DataError(path, "is a folder, not a checkpoint file")
+    try:
+        with warnings.catch_warnings():  # the weights-only unpickler warns about pickle protocols before failing
+            warnings.simplefilter("ignore")
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as exc:
+        raise DataError(path, f"cannot be read ({exc.strerror or exc})") from None
+    except Exception as exc:  # noqa: BLE001 - on foreign bytes torch.load raises KeyError, struct.error, ...
+        raise DataError(path, f"not a readable checkpoint ({_load_failure(path, exc)})") from None
+    if not isinstance(checkpoint, dict):
+        raise DataError(path, f"a checkpoint must be a dict, this file holds a {type(checkpoint).__name__}")
+    return checkpoint
+
+
+def _load_failure(path: Path, exc: Exception) -> str:
+    """Why ``torch.load`` could not read ``path``, in a few words."""
+    with path.open("rb") as stream:
+        head = stream.read(4)
+    if not head:
+        return "the file is empty"
+    text = str(exc)
+    if head == b"PK\x03\x04":  # torch.save's zip format
+        first = text.split(". ")[0].strip()
+        return f"a zip archive that is not a whole torch.save file, truncated or of another kind: {first}"
+    if "WeightsUnpickler error:" in text:  # torch's message tells the user to turn weights_only off: we do not
+        detail = text.split("WeightsUnpickler error:", 1)[1].strip().splitlines()[0]
+        return f"not a torch.save file, or one holding objects other than tensors and plain containers: {detail}"
+    if isinstance(exc, EOFError):
+        return "the file ends early (truncated)"
+    return f"not a torch.save file: {type(exc).__name__} {text.splitlines()[0] if text else ''}".rstrip()
+
+
+def with_prefix(state_dict: Mapping[str, torch.Tensor], prefix: str = PREFIX) -> dict[str, torch.Tensor]:
+    return {prefix + name: tensor for name, tensor in state_dict.items()}
+
+
+def strip_prefix(state_dict: Mapping[str, torch.Tensor], prefix: str = PREFIX) -> dict[str, torch.Tensor]:
+    """The entries under ``prefix``, with it removed (``module.encoder_q.conv1.weight`` -> ``encoder_q.conv1...``)."""
+    return {name[len(prefix) :]: tensor for name, tensor in state_dict.items() if name.startswith(prefix)}
