@@ -174,7 +174,8 @@ def test_movienet_split_and_shot_counts_ship_in_the_package(tmp_path):
     assert sum(counts[m] for m in split_movies(path, "train")) == 963_142  # SCRL's pre-training shots
     own = tmp_path / "movie1K"  # a user's own file of that name wins over the built-in one
     own.write_text('{"train": ["tt1"]}')
-    assert resolve_split_file(own, tmp_path) == own and resolve_split_file(None, tmp_path / "x.json") == tmp_path / "x.json"
+    assert resolve_split_file(own, tmp_path) == own
+    assert resolve_split_file(None, tmp_path / "x.json") == tmp_path / "x.json"
 
 
 @pytest.mark.parametrize("preset, keys", [("puzzles/scrl", ()), ("scrl/with_imagenet", ("data",)),

@@ -201,8 +201,8 @@ def _two_rank_step(rank, init_file, results):
         torch.manual_seed(100 + rank)  # the ranks' global RNGs differ, as under torchrun
         view_q, view_k = _views()
         outputs = [model(view_q[16 * rank : 16 * (rank + 1)], view_k[16 * rank : 16 * (rank + 1)]) for _ in range(2)]
-        results[rank] = ([o.positive_index + 16 * rank for o in outputs], [o.loss.detach() for o in outputs],
-                         model.queue.clone())
+        indices = [o.positive_index + 16 * rank for o in outputs]
+        results[rank] = (indices, [o.loss.detach() for o in outputs], model.queue.clone())
     finally:
         dist.destroy_process_group()
 
@@ -220,4 +220,5 @@ def test_one_process_and_two_gloo_ranks_train_the_same_objective(tmp_path):
         assert torch.equal(ranks, single[step].positive_index)
         mean_loss = (results[0][1][step] + results[1][1][step]) / 2  # DDP averages the ranks' gradients alike
         assert float(mean_loss) == pytest.approx(float(single[step].loss.detach()), abs=1e-5)
-    assert torch.allclose(results[0][2], model.queue, atol=1e-5) and torch.allclose(results[1][2], model.queue, atol=1e-5)
+    for rank in (0, 1):
+        assert torch.allclose(results[rank][2], model.queue, atol=1e-5)

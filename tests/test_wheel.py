@@ -26,8 +26,8 @@ def wheel(tmp_path_factory) -> Path:
     shutil.copy(REPO / "pyproject.toml", source)
     shutil.copy(REPO / "README.md", source)
     shutil.copytree(SOURCE, source / "vseg", ignore=shutil.ignore_patterns("__pycache__"))
-    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp), str(source)]
-    built = subprocess.run(command, capture_output=True, text=True, cwd=tmp)
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp)]
+    built = subprocess.run([*command, str(source)], capture_output=True, text=True, cwd=tmp)
     assert built.returncode == 0, built.stderr[-2000:]
     return next(tmp.glob("vseg-*.whl"))
 
