@@ -29,7 +29,8 @@ def _unit(n: int, dim: int = 8, seed: int = 0) -> torch.Tensor:
 
 
 def _direct_vcl(z: torch.Tensor, k: int, tau: float, anchors=(0, 1)) -> float:
-    """hico.md 2.2 literally: anchors clip0 and clip1, each the other's positive; negatives: other videos' clips."""
+    """HiCo's ``contrastive_hico`` literally: anchors clip0 and clip1, each the other's positive; negatives: other
+    videos' clips."""
     s = (z @ z.T).tolist()
     videos, losses = z.shape[0] // k, []
     for v in range(videos):
@@ -42,7 +43,8 @@ def _direct_vcl(z: torch.Tensor, k: int, tau: float, anchors=(0, 1)) -> float:
 
 
 def _direct_simclr(z: torch.Tensor, tau: float) -> float:
-    """hico.md 2.3 with K = 2: every clip an anchor, the other clip of its video the positive."""
+    """HiCo's ``contrastive_instance_discrimination`` with K = 2: every clip an anchor, the other clip of its video
+    the positive."""
     s = (z @ z.T).tolist()
     losses = []
     for i in range(z.shape[0]):

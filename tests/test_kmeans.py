@@ -9,7 +9,7 @@ from vseg.models.kmeans import kmeans_medoids
 
 
 def _reference(x: torch.Tensor, k: int, max_iter: int, shift_threshold: float, seed: int) -> tuple[list, list]:
-    """The pseudocode of scrl.md 2.3 written out with Python lists and floats, plus the documented fixes."""
+    """SCRL's ``cluster/Group.py`` (``KMeans_Mixed``) in Python lists and floats, plus the documented fixes."""
     rows = [[float(v) for v in row] for row in x.tolist()]
     n = len(rows)
 

@@ -1,4 +1,4 @@
-"""LARS against a hand computation of hico.md 3.3's update, and HiCo's parameter groups."""
+"""LARS against a hand computation of HiCo's ``models/utils/lars.py`` update, and HiCo's parameter groups."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _norm(v: list[float]) -> float:
 
 
 def _hand_steps(w, grads, lr=LR, m=M, wd=WD, eta=ETA, nesterov=True, exclude=False):
-    """hico.md 3.3 in plain Python: local, d, buf, then w -= d + m * buf (or w -= buf)."""
+    """HiCo's ``models/utils/lars.py`` step in plain Python: local, d, buf, then w -= d + m * buf (or w -= buf)."""
     buf = [0.0] * len(w)
     for g in grads:
         wn, gn = _norm(w), _norm(g)

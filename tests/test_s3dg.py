@@ -32,7 +32,7 @@ def test_layer_shapes_for_a_16x112x112_clip(model):
     assert features.shape == (1, 1024, 2, 3, 3)
     assert pooled.shape == (1, 1024) and model.out_dim == 1024
     assert torch.allclose(pooled, features.mean(dim=(2, 3, 4)), atol=1e-6)
-    assert shapes == {  # hico.md 3.1's table
+    assert shapes == {  # the table of vseg.models.s3dg's docstring
         "Conv_1a": (64, 8, 56, 56),
         "MaxPool_2a": (64, 8, 28, 28),
         "Conv_2b": (64, 8, 28, 28),

@@ -213,7 +213,7 @@ def test_training_uses_the_lr_of_each_1_based_epoch(separable, tmp_path):
 
 
 class SceneSegBiLSTM(torch.nn.Module):
-    """SceneSeg ``BiLSTM_protocol.py``'s module names and eval-mode forward (scrl.md 4.2), written out here."""
+    """SceneSeg ``BiLSTM_protocol.py``'s module names and eval-mode forward, written out here."""
 
     def __init__(self, dim: int, fc_dim: int, hidden: int):
         super().__init__()

@@ -15,7 +15,7 @@ from vseg.data.windows import (
 
 
 def reference_sliding_scores(values: np.ndarray, seq_len: int, score) -> np.ndarray:
-    """SCRL's val/test alignment written out as scrl.md 4.5 describes it (padding, windows, central half)."""
+    """SCRL's val/test alignment written out as SCRL's ``SceneSeg/main.py`` does it (padding, windows, central half)."""
     stride = seq_len // 2
     n = len(values)
     pad_right = seq_len // 4 + (stride - n % stride if n % stride else 0)

@@ -85,7 +85,8 @@ class SynthConfig(StageConfig):
 
 
 class PuzzlesConfig(StageConfig):
-    """``vseg prep puzzles``: SCRL's puzzle images (scrl.md 1.3), 16 shots as rows x 3 keyframes as columns."""
+    """``vseg prep puzzles``: SCRL's puzzle images (``data_preparation.py``), 16 shots as rows x 3 keyframes as
+    columns."""
 
     split_file: Path | None = Field(
         None,
@@ -117,7 +118,8 @@ X264Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "me
 
 
 class ClipsConfig(StageConfig):
-    """``vseg prep clips``: long untrimmed videos cut into HiCo's 5-second clip files and training.txt (hico.md 1.1)."""
+    """``vseg prep clips``: long untrimmed videos cut into HiCo's 5-second clip files and training.txt
+    (as HiCo's ``datasets/base/long_video.py`` reads them)."""
 
     clip_seconds: float = Field(
         5.0, gt=0, description="length of each clip in seconds, in whole milliseconds; HiCo uses 5"
@@ -256,7 +258,8 @@ class TrainConfig(StageConfig):
 
 
 class ClipViewsConfig(StageConfig):
-    """How ``vseg embed --clips`` samples a video for a clip encoder: HiCo's test views (hico.md 3.4)."""
+    """How ``vseg embed --clips`` samples a video for a clip encoder: HiCo's test views
+    (``configs/projects/hico/ft_s3dg_*.yaml``)."""
 
     frames: int = Field(16, ge=1, description="frames per view")
     sampling_rate: int = Field(4, ge=1, description="a view spans frames * sampling_rate / target_fps seconds")
@@ -267,8 +270,8 @@ class ClipViewsConfig(StageConfig):
 
 
 class EmbedConfig(StageConfig):
-    """``vseg embed``: frozen-encoder shot embeddings with SCRL's evaluation preprocessing (scrl.md 3), or clip
-    embeddings of whole videos with HiCo's (``clips``)."""
+    """``vseg embed``: frozen-encoder shot embeddings with SCRL's evaluation preprocessing (``extract_embeddings.py``),
+    or clip embeddings of whole videos with HiCo's (``clips``)."""
 
     split: str = Field(
         "all",
@@ -317,7 +320,7 @@ class ProbeConfig(StageConfig):
 
 
 class SegmentDataConfig(StageConfig):
-    """Training windows of the boundary model (scrl.md 4.3)."""
+    """Training windows of the boundary model (SCRL's ``SceneSeg/movienet_seg_data.py``)."""
 
     seq_len: int = Field(40, ge=4, multiple_of=4, description="shots per window; a multiple of 4 (SCRL: 40)")
     shuffle_rate: float = Field(
@@ -343,7 +346,7 @@ class SegmentDataConfig(StageConfig):
 
 
 class SegmentModelConfig(StageConfig):
-    """The BiLSTM boundary model of SCRL's protocol (scrl.md 4.2); the defaults are the reference's sizes."""
+    """The BiLSTM boundary model of SCRL's protocol (``BiLSTM_protocol.py``); the defaults are the reference's sizes."""
 
     input_drop: float = Field(0.2, ge=0, lt=1, description="dropout on the input embeddings (SCRL main.py: 0.2)")
     hidden: int = Field(1024, ge=1, description="width of the input projection")
@@ -355,7 +358,7 @@ class SegmentModelConfig(StageConfig):
 
 
 class SegmentOptimConfig(StageConfig):
-    """SGD with step decay and the class-weighted cross-entropy of SCRL's protocol (scrl.md 4.4)."""
+    """SGD with step decay and the class-weighted cross-entropy of SCRL's protocol (``SceneSeg/main.py``)."""
 
     lr: float = Field(0.1, gt=0, description="SGD learning rate")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
@@ -380,7 +383,7 @@ class SegmentTrainConfig(StageConfig):
 
 
 class SegmentConfig(StageConfig):
-    """``vseg segment``: SCRL's BiLSTM scene-boundary protocol on frozen shot embeddings (scrl.md 4)."""
+    """``vseg segment``: SCRL's BiLSTM scene-boundary protocol on frozen shot embeddings (SCRL's ``SceneSeg/``)."""
 
     data: SegmentDataConfig = SegmentDataConfig()
     model: SegmentModelConfig = SegmentModelConfig()

@@ -1,4 +1,4 @@
-"""SCRL's two-view shot augmentation, with one parameter set drawn per shot per view (scrl.md 2.5).
+"""SCRL's two-view shot augmentation, with one parameter set drawn per shot per view (SCRL's ``data/movienet_data.py``).
 
 SCRL (Sec. 4.1, and the augmentation lists of its code) makes a query and a key view of the same shot, whose 3
 keyframes are stacked as 9 channels:

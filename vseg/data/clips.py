@@ -1,9 +1,10 @@
 """SCRL's training items: clips of 16 consecutive shots x 3 keyframes, each shot in two augmented views.
 
-Clips come from puzzles (``vseg prep puzzles``, scrl.md 1.3-1.4: a puzzle is one clip, cut back into 16 shots x 3
-keyframes) or straight from a MovieNet keyframe folder (the same clips, ``16p .. 16p+15`` of each movie, read as 48
-files). "Scene-agnostic clip shuffling" (scrl.md 2.4) is no separate step: the clips are shuffled over all movies by
-the sampler (:class:`vseg.data.sampler.EpochSampler`), so a batch of B shots is B/16 clips from unrelated movies.
+Clips come from puzzles (``vseg prep puzzles``; as SCRL's ``data/movienet_data.py``, a puzzle is one clip, cut back into
+16 shots x 3 keyframes) or straight from a MovieNet keyframe folder (the same clips, ``16p .. 16p+15`` of each movie,
+read as 48 files). "Scene-agnostic clip shuffling" (Wu et al., CVPR 2022) is no separate step: the clips are shuffled
+over all movies by the sampler (:class:`vseg.data.sampler.EpochSampler`), so a batch of B shots is B/16 clips from
+unrelated movies.
 
 Each item's augmentation draws from its own generator, seeded by (seed, epoch, clip): the views of an epoch are the
 same whatever the number of loader workers or ranks, and a resumed run sees exactly the views it would have seen.

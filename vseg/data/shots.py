@@ -1,4 +1,4 @@
-"""Every shot of a movie as one tensor, with SCRL's evaluation preprocessing (scrl.md 3, ``extract_embeddings.py``).
+"""Every shot of a movie as one tensor, with SCRL's evaluation preprocessing (SCRL's ``extract_embeddings.py``).
 
 Each keyframe is decoded with OpenCV and turned to RGB (:func:`vseg.io.images.load_rgb_opencv`), then torchvision's
 ``Resize(S)`` on the PIL image (bilinear on the short side: 426x240 -> 397x224 for S = 224, the width truncated from

@@ -1,4 +1,4 @@
-"""HiCo's training samples: K clips of one untrimmed video, decoded across its 5 s pieces (hico.md 1.3, 3.2).
+"""HiCo's training samples: K clips of one untrimmed video, decoded across its 5 s pieces (HiCo's ``long_video.py``).
 
 One sample is one *video* (not one piece). For each sample, :func:`clip_centres` draws the clip centres:
 
@@ -134,9 +134,9 @@ def augment_clip(frames: torch.Tensor, spec: ViewSpec, generator: torch.Generato
 
 @dataclass(frozen=True)
 class ClipSampling:
-    """Which clips one sample holds (hico.md 1.3): ``clips`` clips of ``frames`` frames spread over ``seconds`` each;
-    ``max_dis`` the gradual-sampling range of the distance between clips 0 and 1 (None: independent clips), and
-    ``topical``: the last clip is drawn anywhere in the video."""
+    """Which clips one sample holds (HiCo's ``_get_hico_clips_time_stamp``): ``clips`` clips of ``frames`` frames spread
+    over ``seconds`` each; ``max_dis`` the gradual-sampling range of the distance between clips 0 and 1 (None:
+    independent clips), and ``topical``: the last clip is drawn anywhere in the video."""
 
     clips: int
     frames: int

@@ -1,4 +1,4 @@
-"""Evaluation views of whole video files: HiCo's test protocol (hico.md 3.4) for features and probes.
+"""Evaluation views of whole video files: HiCo's test protocol (its ``ft_s3dg_*.yaml``) for features and probes.
 
 A video gives ``views`` clips of ``frames`` frames, each spanning ``frames * sampling_rate / target_fps`` seconds
 (the pre-training clip length), starting at ``(duration - clip) * i / views`` for ``i = 0 .. views - 1`` (the

@@ -1,13 +1,14 @@
 """Windows of consecutive shots for the boundary model: random training windows and sliding inference windows.
 
-Training (scrl.md 4.3, SCRL ``SceneSeg/movienet_seg_data.py``): a movie of ``N`` labelled shots gives
+Training (SCRL's ``SceneSeg/movienet_seg_data.py``): a movie of ``N`` labelled shots gives
 ``G = N // L - 1`` windows of ``L`` shots on a grid shifted by a random offset in ``[0, N - L*G - 1]``, drawn anew every
 epoch; the last label of each window is forced to 0 (its next shot is outside), and the scenes inside a window are
 shuffled (:func:`scene_shuffle`). A movie with ``L <= N < 2L`` gives one window here, where the reference gives none.
 
-Inference (scrl.md 4.5): windows of ``L`` shots with stride ``S = L/2``, padded at both ends by repeating the first and
-last shot ``L/4`` times; the central ``S`` scores of each window are kept, so every shot is scored once, with at least
-``L/4`` shots of context on each side. Every window needed is a full one, so a whole movie runs as one batch.
+Inference (SCRL's ``SceneSeg/main.py``): windows of ``L`` shots with stride ``S = L/2``, padded at both ends by
+repeating the first and last shot ``L/4`` times; the central ``S`` scores of each window are kept, so every shot is
+scored once, with at least ``L/4`` shots of context on each side. Every window needed is a full one, so a whole movie
+runs as one batch.
 """
 
 from __future__ import annotations

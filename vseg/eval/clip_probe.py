@@ -7,7 +7,7 @@ e.g. UCF101 or HMDB51 split 1, and report top-1 accuracy on the test set:
   ``k`` most similar train videos (cosine) vote for their class with weight ``exp(similarity / temperature)``.
   ``k = 1`` is the nearest-neighbour retrieval score that video SSL papers report (CoCLR, Sec. 4).
 - linear: multinomial logistic regression (scikit-learn, L-BFGS) on standardised features; the backbone stays
-  frozen, unlike the reference's "linear fine-tuning", whose BN statistics kept updating (hico.md 3.4).
+  frozen, unlike the reference's "linear fine-tuning", whose BN statistics kept updating (HiCo's ``ONLY_LINEAR``).
 """
 
 from __future__ import annotations

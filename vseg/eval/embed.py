@@ -1,6 +1,6 @@
 """``vseg embed``: a frozen shot encoder turns every shot of a MovieNet-layout root into an embedding.
 
-SCRL's ``extract_embeddings.py`` (scrl.md 3), with its preprocessing kept exactly (:func:`vseg.data.shots.eval_view`:
+SCRL's ``extract_embeddings.py``, with its preprocessing kept exactly (:func:`vseg.data.shots.eval_view`:
 Resize(224) on the short side, CenterCrop(224), ImageNet normalisation, the 3 keyframes stacked as 9 channels) and
 its output kept readable by the original tools (the SCRL pickle next to vseg's ``.npz``). What changes:
 
@@ -243,7 +243,7 @@ def plan_movie(layout: MovieNetLayout, keyframe_root: Path, imdb: str, keyframes
 
 
 def warn_missing_fps(layout: MovieNetLayout, plans: list[MoviePlan]) -> None:
-    """One warning for every movie whose ``meta/<imdb>.json`` exists but gives no frame rate (scrl.md 1.1)."""
+    """One warning for every movie whose ``meta/<imdb>.json`` exists but gives no frame rate."""
     missing = sorted({p.imdb for p in plans if p.fps is None and layout.meta_file(p.imdb).is_file()})
     if missing:
         ui.warn(

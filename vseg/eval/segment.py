@@ -1,4 +1,4 @@
-"""``vseg segment``: SCRL's BiLSTM scene-boundary protocol on frozen shot embeddings (scrl.md 4).
+"""``vseg segment``: SCRL's BiLSTM scene-boundary protocol on frozen shot embeddings (SCRL's ``SceneSeg/main.py``).
 
 Training follows ``SceneSeg/main.py``: windows of 40 shots at a random per-movie offset each epoch with the scene
 shuffle (:mod:`vseg.data.windows`), cross-entropy with class weights [1, 4] over every shot of every window, SGD
@@ -162,7 +162,7 @@ def load_model(path: Path) -> tuple[BoundaryBiLSTM, SegmentConfig]:
 
 
 def reference_sizes(path: Path, state: dict[str, torch.Tensor]) -> tuple[int, SegmentModelConfig]:
-    """Input width and model sizes of a SceneSeg BiLSTM, read from its weights (``BiLSTM_protocol.py``, scrl.md 4.2)."""
+    """Input width and model sizes of a SceneSeg BiLSTM, read from its weights (SCRL's ``BiLSTM_protocol.py``)."""
     try:
         project, recurrent, head = state["embed_fc.weight"], state["lstm.weight_hh_l0"], state["fc1.weight"]
     except KeyError as exc:
@@ -214,7 +214,7 @@ def epoch_lr(optim: SegmentOptimConfig, epoch: int) -> float:
     """The lr of 1-based ``epoch``: ``lr * gamma ** (milestones <= epoch)``.
 
     ``SceneSeg/main.py::adjust_learning_rate`` counts epochs from 1 and multiplies by 0.1 for each milestone with
-    ``epoch >= milestone`` (scrl.md 4.4): epochs 1-159 at 0.1, 160-179 at 0.01, 180-200 at 0.001.
+    ``epoch >= milestone`` (SCRL's ``SceneSeg/main.py``): epochs 1-159 at 0.1, 160-179 at 0.01, 180-200 at 0.001.
     """
     return optim.lr * optim.gamma ** bisect.bisect_right(sorted(optim.milestones), epoch)
 

@@ -1,6 +1,6 @@
 """Checkpoints: written atomically, loaded safely (``weights_only=True``), in the reference's key layout.
 
-A checkpoint is a dict (scrl.md 2.6, with more in it)::
+A checkpoint is a dict (as SCRL's ``pretrain_main.py`` saves it, with more in it)::
 
     format        "vseg-checkpoint/1"
     method, arch  "scrl", "resnet50"

@@ -1,5 +1,5 @@
-"""Clip lists, read and written here only: HiCo's cut clips and ``training.txt`` (hico.md 1.1-1.2), and the
-``relative/path label`` lists of UCF101 / HMDB51 / Kinetics.
+"""Clip lists, read and written here only: HiCo's cut clips and ``training.txt`` (HiCo's
+``datasets/base/long_video.py``), and the ``relative/path label`` lists of UCF101 / HMDB51 / Kinetics.
 
 A long video ``<id>`` is cut into clips named ``v_<id>_<startms>_<endms>.mp4`` (milliseconds zero-padded to 7
 digits; more digits past 9,999,999 ms): clip ``k`` covers ``[k*L, (k+1)*L)`` for the clip length ``L`` (5 s in

@@ -10,7 +10,7 @@
     frames     (N, 2) int64      start and end frame of each shot; absent without shot tables
     fps        (M,) float64      frames per second of each movie; NaN where unknown; absent when none is known
 
-``<split>.pkl`` is the format of SCRL's ``extract_embeddings.py`` (scrl.md 3): ``{imdb: [(feature float32 (1, D),
+``<split>.pkl`` is the format of SCRL's ``extract_embeddings.py``: ``{imdb: [(feature float32 (1, D),
 label int64 0-d), ...]}`` in shot order, labelled movies only. It is read with :class:`SafeUnpickler`, which builds
 numpy arrays, numbers, strings, lists, tuples and dicts and refuses everything else, so a crafted pickle cannot run
 code.

@@ -1,4 +1,4 @@
-"""The MovieNet / SceneSeg318 data layout (scrl.md section 1, peers.md section 1).
+"""The MovieNet / SceneSeg318 data layout (SCRL's ``data/`` and LGSS's SceneSeg318 release, AnyiRao/SceneSeg).
 
 ```
 <root>/240P/<imdb>/shot_SSSS_img_J.jpg   keyframes: J in 0..2 (first, middle, last frame of the shot)

@@ -1,4 +1,5 @@
-"""The puzzle folder written by ``vseg prep puzzles`` and read by SCRL pre-training (scrl.md 1.3-1.4).
+"""The puzzle folder written by ``vseg prep puzzles`` and read by SCRL pre-training (SCRL's
+``data/data_preparation.py``, ``data/movienet_data.py``).
 
 ```
 <out>/<imdb>/<pppp>.jpg    puzzle p of a movie: shots 16p..16p+15 as rows, keyframes 0..2 as columns

@@ -1,6 +1,6 @@
 """The scene-boundary model of SCRL's evaluation protocol: a BiLSTM over a window of shot embeddings.
 
-Wu et al., CVPR 2022, Sec. 4.1 "Evaluation protocol", and scrl.md 4.2 (``SceneSeg/BiLSTM_protocol.py``). For an
+Wu et al., CVPR 2022, Sec. 4.1 "Evaluation protocol", and SCRL's ``SceneSeg/BiLSTM_protocol.py``. For an
 input of ``B`` windows of ``L`` shots::
 
     Dropout(input_drop) -> Linear(D, 1024) -> BatchNorm1d over the B*L shots -> Dropout(0.7)
@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 
-# SceneSeg BiLSTM_protocol.py's modules -> ours (scrl.md 4.2); the input statistics have no counterpart there.
+# SceneSeg BiLSTM_protocol.py's modules -> ours; the input statistics have no counterpart there.
 REFERENCE_MODULES = {
     "embed_fc": "project",
     "bn1": "project_bn",

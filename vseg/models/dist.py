@@ -46,9 +46,9 @@ def unshuffle_across_ranks(x: torch.Tensor, inverse: torch.Tensor) -> torch.Tens
 def all_gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     """Concatenate ``x`` from every rank along dim 0 (rank order); only this rank's slice carries gradient.
 
-    The other ranks' slices are plain copies (HiCo's ``construct_logits_with_gradient``, hico.md 2.2): a loss on the
-    gathered tensor back-propagates into the local ``x`` only. Every rank must pass the same shape. In one process
-    (no process group) it returns ``x`` itself.
+    The other ranks' slices are plain copies (HiCo's ``construct_logits_with_gradient``, ``models/utils/losses.py``): a
+    loss on the gathered tensor back-propagates into the local ``x`` only. Every rank must pass the same shape. In one
+    process (no process group) it returns ``x`` itself.
     """
     if world_size() == 1:
         return x

@@ -1,9 +1,9 @@
 """The SCRL shot encoder: a torchvision ResNet whose stem takes a shot's 3 keyframes as 9 channels.
 
-Wu et al., "Scene Consistency Representation Learning for Video Scene Segmentation", CVPR 2022,
-Sec. 4.1 (implementation details) and scrl.md 2.1: a ResNet-50 whose ``conv1`` takes the 3 keyframes
-of a shot stacked on channels (7x7, stride 2), ``zero_init_residual``, a 2048-d global-average-pooled
-feature, and the MoCo v2 projection head ``fc`` = Linear(2048, 2048) -> ReLU -> Linear(2048, dim).
+Wu et al., "Scene Consistency Representation Learning for Video Scene Segmentation", CVPR 2022, Sec. 4.1 (implementation
+details) and SCRL's ``models/backbones/visual/resnet.py``: a ResNet-50 whose ``conv1`` takes the 3 keyframes of a shot
+stacked on channels (7x7, stride 2), ``zero_init_residual``, a 2048-d global-average-pooled feature, and the MoCo v2
+projection head ``fc`` = Linear(2048, 2048) -> ReLU -> Linear(2048, dim).
 
 The module *is* a torchvision ``ResNet`` (same attribute names), so its state-dict keys are
 torchvision's: wrapped as ``encoder_q`` of the objective and by DDP they become the reference's
@@ -82,7 +82,7 @@ class InitReport:
 
 
 def init_from_imagenet(encoder: ShotEncoder, state_dict: Mapping[str, torch.Tensor]) -> InitReport:
-    """Copy every matching ImageNet weight into ``encoder`` except the stem and the classifier (scrl.md 2.1).
+    """Copy every matching ImageNet weight into ``encoder`` except the stem and the classifier (as SCRL does).
 
     ``state_dict`` is a torchvision ResNet state dict (e.g. ``resnet50-19c8e357.pth``); tensors whose
     name or shape does not fit are skipped and reported, never silently dropped.

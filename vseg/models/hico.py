@@ -1,5 +1,5 @@
 """HiCo's heads and objective (Qing et al., "Learning from Untrimmed Videos: Self-Supervised Video Representation
-Learning with Hierarchical Consistency", CVPR 2022; hico.md 2.1-2.3).
+Learning with Hierarchical Consistency", CVPR 2022; code: alibaba-mmai-research/HiCo).
 
 Per step, for B videos x K clips (K = 3: clip0 and clip1 close in time, clip2 anywhere in the same video):
 
@@ -10,18 +10,18 @@ Per step, for B videos x K clips (K = 3: clip0 and clip1 close in time, clip2 an
     Z   = gather_with_grad(z_v)                the global batch; only the local slice carries gradient
     loss = vcl_weight * world_size * L_vcl(Z) + tcl_weight * mean_g L_tcl(P_g)
 
-- Visual consistency (VCL, hico.md 2.2): InfoNCE whose anchors are clip0 and clip1 of every video of the global batch,
-  each the other's positive, ``exp(clamp(s, -1, 1) / tau)``; the negatives are ``exp(s / tau)`` over every clip
+- Visual consistency (VCL, ``contrastive_hico``): InfoNCE whose anchors are clip0 and clip1 of every video of the global
+  batch, each the other's positive, ``exp(clamp(s, -1, 1) / tau)``; the negatives are ``exp(s / tau)`` over every clip
   (far clips included) of every *other* video. ``L_vcl`` is the mean over the 2B anchors of ``-log(p / (p + neg))``.
-  Every rank computes it over all global anchors; the ``world_size`` factor cancels DDP's gradient averaging, so the
-  net gradient is that of ``L_vcl`` on the global batch.
-- Topical consistency (TCL, hico.md 2.2): a focal-style BCE (gamma 0.5, no alpha) on ``sigmoid(P)``: two different
-  clips of one video (both orders, both output channels) are positives, clips of different videos negatives; the
-  positive and negative terms are averaged separately. The reference pairs the 4 videos of each GPU; here the pairs
-  are taken within consecutive groups of ``tcl_group`` videos (4) and the group losses averaged, so the objective is
-  the same on any number of ranks (DDP's gradient average over ranks is the mean over all groups).
-- SimCLR baseline (hico.md 2.3, ``topical=False``, K = 2): each clip's positive is the other clip of its video, the
-  denominator the positive plus every clip of the other videos, averaged over all 2B clips.
+  Every rank computes it over all global anchors; the ``world_size`` factor cancels DDP's gradient averaging, so the net
+  gradient is that of ``L_vcl`` on the global batch.
+- Topical consistency (TCL, ``contrastive_hico``): a focal-style BCE (gamma 0.5, no alpha) on ``sigmoid(P)``: two
+  different clips of one video (both orders, both output channels) are positives, clips of different videos negatives;
+  the positive and negative terms are averaged separately. The reference pairs the 4 videos of each GPU; here the pairs
+  are taken within consecutive groups of ``tcl_group`` videos (4) and the group losses averaged, so the objective is the
+  same on any number of ranks (DDP's gradient average over ranks is the mean over all groups).
+- SimCLR baseline (``Loss_Contrastive``, ``topical=False``, K = 2): each clip's positive is the other clip of its video,
+  the denominator the positive plus every clip of the other videos, averaged over all 2B clips.
 
 The contrastive losses are computed as cross-entropies over ``[positive, negatives]`` logits (log-sum-exp), which is
 the formula above with same-video non-positives masked to ``-inf``; the TCL's ``(1 - q) ** gamma`` and
@@ -54,7 +54,8 @@ __all__ = [
 
 
 class ProjectionMLP(nn.Module):
-    """HiCo's projection ``MLP`` (hico.md 2.1): Linear -> BN -> ReLU, Linear -> BN -> ReLU, Linear, L2-normalised.
+    """HiCo's projection ``MLP`` (``contrastive_head.py``): Linear -> BN -> ReLU, Linear -> BN -> ReLU, Linear,
+    L2-normalised.
 
     BatchNorm1d (eps 1e-3, momentum 0.1) on ``N x C`` is the reference's BatchNorm3d on ``N x C x 1 x 1 x 1``.
     ``bn=False`` drops both BNs (``HEAD_BN: false``). There is no final BN.
@@ -75,7 +76,7 @@ class ProjectionMLP(nn.Module):
 
 
 class TopicHead(nn.Module):
-    """HiCo's topical predictor (hico.md 2.1, ``MLPTopicalPredictorSingleGPU``): logits for every ordered pair.
+    """HiCo's topical predictor (``MLPTopicalPredictorSingleGPU``): logits for every ordered pair.
 
     ``g = Linear(2*dim -> hidden) -> ReLU -> Linear(hidden -> 1)``; for ``n x dim`` embeddings ``z`` it returns
     ``n x n x 2`` with ``[i, j, 0] = g(cat(z_i, z_j))`` and ``[i, j, 1] = g(cat(z_j, z_i))`` (so
@@ -117,7 +118,7 @@ def _pair_logits(
 def vcl_logits(
     z: torch.Tensor, clips_per_video: int, temperature: float = 0.1, anchors: tuple[int, int] = (0, 1)
 ) -> torch.Tensor:
-    """VCL's ``2B x (1 + B*K)`` logits (hico.md 2.2), positive in column 0.
+    """VCL's ``2B x (1 + B*K)`` logits (``contrastive_hico``), positive in column 0.
 
     Rows are video-major: anchor ``anchors[0]`` (positive ``anchors[1]``), then ``anchors[1]`` (positive
     ``anchors[0]``) of video 0, and so on. ``z`` is the global ``B*K x dim`` batch, video-major, clip-minor.
@@ -135,13 +136,14 @@ def vcl_logits(
 def vcl_loss(
     z: torch.Tensor, clips_per_video: int, temperature: float = 0.1, anchors: tuple[int, int] = (0, 1)
 ) -> torch.Tensor:
-    """L_vcl (hico.md 2.2): mean over the 2B anchors of ``-log(p / (p + neg))``; see :func:`vcl_logits`."""
+    """L_vcl (``contrastive_hico``): mean over the 2B anchors of ``-log(p / (p + neg))``; see :func:`vcl_logits`."""
     logits = vcl_logits(z, clips_per_video, temperature, anchors)
     return F.cross_entropy(logits, logits.new_zeros(logits.shape[0], dtype=torch.long))
 
 
 def simclr_logits(z: torch.Tensor, temperature: float = 0.1, clips_per_video: int = 2) -> torch.Tensor:
-    """The SimCLR baseline's logits (hico.md 2.3): one row per ordered pair (i, j) of different clips of one video.
+    """The SimCLR baseline's logits (``contrastive_instance_discrimination``): one row per ordered pair (i, j) of
+    different clips of one video.
 
     Row order: anchor-major, then the anchor's partners ``i+1, i+2, ...`` (cyclic within the video). With K = 2 that
     is one row per clip, its positive the other clip of its video.
@@ -155,8 +157,8 @@ def simclr_logits(z: torch.Tensor, temperature: float = 0.1, clips_per_video: in
 
 
 def simclr_loss(z: torch.Tensor, temperature: float = 0.1, clips_per_video: int = 2) -> torch.Tensor:
-    """SimCLR's loss (hico.md 2.3): mean over the (anchor, positive) pairs of ``-log(p / (p + neg))``, where ``neg``
-    sums ``exp(s / tau)`` over every clip of every other video. With K = 2: the mean over all 2B clips."""
+    """SimCLR's loss (``Loss_Contrastive``): mean over the (anchor, positive) pairs of ``-log(p / (p + neg))``, where
+    ``neg`` sums ``exp(s / tau)`` over every clip of every other video. With K = 2: the mean over all 2B clips."""
     logits = simclr_logits(z, temperature, clips_per_video)
     return F.cross_entropy(logits, logits.new_zeros(logits.shape[0], dtype=torch.long))
 
@@ -164,7 +166,7 @@ def simclr_loss(z: torch.Tensor, temperature: float = 0.1, clips_per_video: int 
 def tcl_loss(
     logits: torch.Tensor, video_ids: torch.Tensor, gamma: float = 0.5, eps: float = 1e-5
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """L_tcl (hico.md 2.2) on ``n x n x 2`` topic logits; returns (loss, mean positive q, mean negative q).
+    """L_tcl (``contrastive_hico``) on ``n x n x 2`` topic logits; returns (loss, mean positive q, mean negative q).
 
     ``q = sigmoid(logits)``; positives are pairs ``i != j`` of the same video (``video_ids[i] == video_ids[j]``), both
     orders and both channels; negatives are pairs of different videos. The loss is
@@ -200,11 +202,12 @@ class HiCoOutput:
 
 
 class HiCo(nn.Module):
-    """HiCo (hico.md 2.1-2.2): a backbone, the VCL projection, and the TCL projection with its topic head.
+    """HiCo (``ContrastiveHeadTopicPred``, ``Loss_HiCo``): a backbone, the VCL projection, and the TCL projection with
+    its topic head.
 
-    ``topical=False`` (and K = 2) gives the SimCLR baseline of hico.md 2.3: no TCL modules, ``tcl = 0``. The encoder
-    that downstream use extracts is ``self.backbone`` (state-dict keys ``backbone.*``); it maps ``N x 3 x T x H x W``
-    to ``N x feature_dim`` (a feature map ``N x C x ...`` is averaged over its trailing dims).
+    ``topical=False`` (and K = 2) gives the SimCLR baseline (``s3dg-baseline-s.yaml``): no TCL modules, ``tcl = 0``. The
+    encoder that downstream use extracts is ``self.backbone`` (state-dict keys ``backbone.*``); it maps
+    ``N x 3 x T x H x W`` to ``N x feature_dim`` (a feature map ``N x C x ...`` is averaged over its trailing dims).
     """
 
     def __init__(

@@ -3,7 +3,7 @@
 Wu et al., "Scene Consistency Representation Learning for Video Scene Segmentation", CVPR 2022,
 Sec. 3.2 ("Scene Consistency"): every training step clusters the query embeddings of the batch and
 takes, as the positive of each shot, the key of the sample standing for its cluster. The reference
-code (``cluster/Group.py``, ``KMeans_Mixed``; scrl.md 2.3) does this with a medoid-like K-means:
+code (``cluster/Group.py``, ``KMeans_Mixed``) does this with a medoid-like K-means:
 
 * start from ``k`` distinct random samples as centres;
 * assign every sample to its nearest centre (squared Euclidean distance);

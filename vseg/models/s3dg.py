@@ -1,6 +1,7 @@
 """S3D-G: separable 3D Inception with self-gating (Xie et al., ECCV 2018), HiCo's backbone (Qing et al., CVPR 2022).
 
-The layout is the CoCLR-style S3D-G that HiCo's ``Inception3D`` uses (hico.md 3.1). Shapes for a 16 x 112 x 112 clip:
+The layout is the CoCLR-style S3D-G that HiCo's ``Inception3D`` uses (``models/base/backbone.py``). Shapes for a 16 x
+112 x 112 clip:
 
     Conv_1a      STConv3d k7 s2 p3, temporal stride 2 too       64 x 8 x 56 x 56
     MaxPool_2a   (1,3,3) s(1,2,2) p(0,1,1)                      64 x 8 x 28 x 28
@@ -54,7 +55,7 @@ def _init_conv_bn(conv: nn.Conv3d, *bns: nn.BatchNorm3d) -> None:
 
 
 class STConv3d(nn.Module):
-    """Separable conv: (1,k,k) spatial then (k,1,1) temporal, each with BN and ReLU (hico.md 3.1)."""
+    """Separable conv: (1,k,k) spatial then (k,1,1) temporal, each with BN and ReLU (HiCo's ``STConv3d``)."""
 
     def __init__(
         self,
@@ -86,7 +87,7 @@ class STConv3d(nn.Module):
 
 
 class InceptionBaseConv3D(nn.Module):
-    """1x1x1 conv (no bias) -> BN (default eps 1e-5, as the reference) -> ReLU (hico.md 3.1)."""
+    """1x1x1 conv (no bias) -> BN (default eps 1e-5, as the reference) -> ReLU (``InceptionBaseConv3D``)."""
 
     def __init__(self, in_planes: int, out_planes: int):
         super().__init__()
@@ -112,7 +113,7 @@ class SelfGating(nn.Module):
 
 
 class InceptionBlock3D(nn.Module):
-    """Four branches, each self-gated when ``gating``, concatenated along the channels (hico.md 3.1)."""
+    """Four branches, each self-gated when ``gating``, concatenated along the channels (HiCo's ``Inception3D``)."""
 
     def __init__(
         self,

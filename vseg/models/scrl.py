@@ -1,6 +1,6 @@
 """The SCRL objective: MoCo v2 with scene-consistency positives (Wu et al., CVPR 2022, Sec. 3).
 
-Per step, for a batch of B shots made of B/16 clips of 16 consecutive shots (scrl.md 2.2):
+Per step, for a batch of B shots made of B/16 clips of 16 consecutive shots (SCRL's ``models/core/SCRL_MoCo.py``):
 
     q   = normalize(encoder_q(view_q))                                  B x dim, through the MLP head
     k   = normalize(encoder_k(shuffle_bn(view_k)))                      the EMA key encoder, no gradient
@@ -19,7 +19,7 @@ Positives (``positive``):
 - ``nn`` (ShotCoL-style): the key of the most similar *other* shot of the same 16-shot clip, by the
   similarity of the detached queries.
 
-Re-normalising the mixed key: the reference does not (scrl.md 2.2, pitfall e): a mixed key has norm
+Re-normalising the mixed key: the reference (``SCRL_MoCo.py``) does not: a mixed key has norm
 below 1, which lowers ``<q, pos>`` and makes enqueued mixed keys weaker negatives. We keep that by
 default to match the released checkpoints; ``renormalize_positive=True`` projects it back to the sphere.
 

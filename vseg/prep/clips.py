@@ -1,4 +1,5 @@
-"""``vseg prep clips``: long untrimmed videos cut into HiCo's clip files and ``training.txt`` (hico.md 1.1-1.2).
+"""``vseg prep clips``: long untrimmed videos cut into HiCo's clip files and ``training.txt`` (read by HiCo's
+``datasets/base/long_video.py``).
 
 Each video ``<id>`` is cut, in order, into ``clip_seconds`` (5 s) clips ``<out>/training/v_<id>_<s>_<e>.mp4``
 (milliseconds, 7 digits); the last clip holds the remainder and ends at the video's duration, frames / fps

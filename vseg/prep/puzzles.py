@@ -1,4 +1,4 @@
-"""``vseg prep puzzles``: MovieNet keyframes into SCRL's puzzle images (scrl.md section 1.3).
+"""``vseg prep puzzles``: MovieNet keyframes into SCRL's puzzle images (SCRL's ``data/data_preparation.py``).
 
 A puzzle holds ``shots_per_puzzle`` (16) consecutive shots of one movie as rows, each row the shot's
 3 keyframes side by side, with no resize: 426x240 keyframes give a 1278x3840 JPEG (quality 95). Puzzle

@@ -1,5 +1,5 @@
 """LARS with Nesterov momentum, as HiCo trains (You, Gitman and Ginsburg, "Large Batch Training of Convolutional
-Networks", 2017, Algorithm 1; hico.md 3.3), and HiCo's parameter groups.
+Networks", 2017, Algorithm 1; HiCo's ``models/utils/lars.py``), and HiCo's parameter groups.
 
 For each parameter ``w`` with gradient ``g``, in its group's ``lr``, ``weight_decay`` (wd) and ``momentum`` (m)::
 
@@ -121,7 +121,8 @@ LARS_GROUPINGS = ("reference", "no_bias_decay")
 def lars_param_groups(
     model: nn.Module, weight_decay: float, bn_lars_exclude: bool, grouping: str = "reference"
 ) -> list[dict[str, Any]]:
-    """HiCo's parameter groups (hico.md 3.3), each with a ``name`` for logs; empty groups are left out.
+    """HiCo's parameter groups (``models/utils/optimizer.py``), each with a ``name`` for logs; empty groups are left
+    out.
 
     - ``bn``: parameters of normalisation modules, or whose name contains "bn" or "norm": weight decay 0,
       ``lars_exclude=bn_lars_exclude``;

@@ -1,7 +1,7 @@
 """Learning-rate schedules, as functions of the (fractional) epoch.
 
-- ``scrl_cosine``: SCRL's per-epoch ``lr0 * 0.5 * (1 + cos(0.5 * pi * e / E))`` (scrl.md 2.6). The extra 0.5 in the
-  angle makes it a quarter cosine: the lr falls from lr0 to about 0.508 * lr0 at the last epoch, never to zero. Kept
+- ``scrl_cosine``: SCRL's per-epoch ``lr0 * 0.5 * (1 + cos(0.5 * pi * e / E))`` (``pretrain_main.py``). The extra 0.5 in
+  the angle makes it a quarter cosine: the lr falls from lr0 to about 0.508 * lr0 at the last epoch, never to zero. Kept
   as the default to match the released checkpoints.
 - ``cosine``: the standard full cosine ``lr0 * 0.5 * (1 + cos(pi * t / E))``, updated every step, ending near 0.
 - ``step``: ``lr0 * gamma ** (number of milestones <= e)``, per epoch (the reference's alternative to cosine).

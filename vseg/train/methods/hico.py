@@ -29,7 +29,8 @@ from vseg.train.trainer import memory_format
 
 
 class HicoDataConfig(StageConfig):
-    """HiCo's samples: clips of untrimmed videos cut into pieces by ``vseg prep clips`` (hico.md 1.2-1.3, 3.2)."""
+    """HiCo's samples: clips of untrimmed videos cut into pieces by ``vseg prep clips`` (HiCo's ``datasets/base/``,
+    ``sslgenerators/``)."""
 
     root: Path | None = Field(None, description="output of vseg prep clips: ROOT/training.txt and ROOT/training/")
     training_list: Path | None = Field(None, description="the piece list; unset: ROOT/training.txt")
@@ -69,7 +70,7 @@ class HicoDataConfig(StageConfig):
 
 
 class HicoModelConfig(StageConfig):
-    """S3D-G with HiCo's heads and losses (hico.md 2.1-2.3, 3.1)."""
+    """S3D-G with HiCo's heads and losses (HiCo's ``models/``)."""
 
     arch: Literal["s3dg"] = Field("s3dg", description="backbone: S3D-G (1024-d)")
     gating: bool = Field(True, description="S3D-G self-gating (false: plain S3D)")
@@ -110,7 +111,8 @@ class HicoConfig(StageConfig):
 
 
 def hico_view(data: HicoDataConfig) -> ViewSpec:
-    """Per-clip augmentation (hico.md 3.2): random resized crop, colour jitter, grayscale, blur, flip, normalise."""
+    """Per-clip augmentation (HiCo's ``ContrastiveGenerator``): random resized crop, colour jitter, grayscale, blur,
+    flip, normalise."""
     return ViewSpec(
         size=data.crop_size,
         scale=tuple(data.crop_scale),
@@ -126,7 +128,8 @@ def hico_view(data: HicoDataConfig) -> ViewSpec:
 
 
 def clip_sampling(data: HicoDataConfig) -> ClipSampling:
-    """Which clips a sample holds (hico.md 1.3): K clips of ``frames`` frames over ``clip_seconds``, gradual sampling."""
+    """Which clips a sample holds (HiCo's ``_get_hico_clips_time_stamp``): K clips of ``frames`` frames over
+    ``clip_seconds``, gradual sampling."""
     return ClipSampling(data.clips_per_video, data.frames, data.clip_seconds, data.max_dis, data.topical)
 
 

@@ -35,7 +35,8 @@ from vseg.train.trainer import memory_format
 
 
 class ScrlDataConfig(StageConfig):
-    """Where SCRL's shots come from and how they are cut into clips (scrl.md 1.3-1.4, 2.4-2.5)."""
+    """Where SCRL's shots come from and how they are cut into clips (SCRL's ``data/data_preparation.py``,
+    ``data/movienet_data.py``)."""
 
     root: Path | None = Field(None, description="puzzle folder (vseg prep puzzles) or keyframe root (240P/)")
     synthetic: bool = Field(
@@ -56,7 +57,7 @@ class ScrlDataConfig(StageConfig):
 
 
 class ScrlModelConfig(StageConfig):
-    """The shot encoder and the SCRL objective (scrl.md 2.1-2.3)."""
+    """The shot encoder and the SCRL objective (SCRL's ``models/`` and ``cluster/Group.py``)."""
 
     arch: Literal["resnet18", "resnet34", "resnet50", "resnet101"] = Field("resnet50", description="ResNet depth")
     dim: int = Field(2048, ge=1, description="output of the MLP projection head")
