@@ -137,6 +137,8 @@ def test_an_existing_run_is_not_overwritten_and_resume_refuses_another_config(ru
         (["--set", "train.batch_size=48"], "model.queue_size 1024 must be a multiple of the global batch"),
         (["--set", "model.positive=knn"], "config key 'model.positive' (from --set)"),
         (["--set", "model.backbone_pretrain=nowhere.pth"], "nowhere.pth: checkpoint not found"),
+        (["--set", "model.bn_group=24"], "model.bn_group 24 must divide the 32 shots of each rank's batch"),
+        (["--set", "model.cluster_group=64"], "model.cluster_group 64 must divide the 32 shots of each rank's batch"),
     ],
 )
 def test_bad_config_is_one_line_naming_the_key(runner, puzzle_root, tmp_path, args, message):

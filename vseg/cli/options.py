@@ -133,7 +133,11 @@ class App(typer.Typer):
 
     def __init__(self, *, cls: type[TyperGroup] = Group, no_args_is_help: bool = True, **kwargs: Any) -> None:
         super().__init__(
-            cls=cls, no_args_is_help=no_args_is_help, pretty_exceptions_show_locals=False, add_completion=False, **kwargs
+            cls=cls,
+            no_args_is_help=no_args_is_help,
+            pretty_exceptions_show_locals=False,
+            add_completion=False,
+            **kwargs,
         )
 
     def command(self, *args: Any, cls: type[TyperCommand] = Command, **kwargs: Any) -> Any:

@@ -172,7 +172,8 @@ def describe_split_file(path: Path) -> str:
 
 def movienet_shot_counts() -> dict[str, int]:
     """MovieNet 1.0's shot count of each of its 1,100 movies (SCRL's ``data/MovieNet_shot_num.json``)."""
-    return {imdb: count for counts in read_json(MOVIENET_SHOT_COUNTS, "shot counts").values() for imdb, count in counts.items()}
+    splits = read_json(MOVIENET_SHOT_COUNTS, "shot counts")
+    return {imdb: count for counts in splits.values() for imdb, count in counts.items()}
 
 
 def split_movies(path: Path, split: str) -> list[str]:
@@ -312,7 +313,9 @@ class DatasetReport:
         return sum(m.num_shots for m in self.movies.values())
 
 
-def check_dataset(layout: MovieNetLayout, split: str | None = None, split_file: Path | str | None = None) -> DatasetReport:
+def check_dataset(
+    layout: MovieNetLayout, split: str | None = None, split_file: Path | str | None = None
+) -> DatasetReport:
     """Index a MovieNet-layout root and report every problem found, each with its file named.
 
     Movies: those of ``split`` of ``split_file`` (a path or ``movie1K``; unset: ``meta/split318.json``), or without a
@@ -350,7 +353,9 @@ def check_dataset(layout: MovieNetLayout, split: str | None = None, split_file: 
         problems.extend(Problem(movie.path(s, j), "keyframe missing") for s, j in movie.missing)
         if imdb in known_counts and movie.num_shots != known_counts[imdb]:
             problems.append(
-                Problem(movie.directory, f"has keyframes of {movie.num_shots} shots; MovieNet lists {known_counts[imdb]}")
+                Problem(
+                    movie.directory, f"has keyframes of {movie.num_shots} shots; MovieNet lists {known_counts[imdb]}"
+                )
             )
         if annotated is not None and imdb not in annotated:
             continue

@@ -115,7 +115,8 @@ class SCRL(nn.Module):
     def _encode(self, encoder: nn.Module, images: torch.Tensor) -> torch.Tensor:
         """Normalised embeddings, each ``bn_group`` consecutive images in a BatchNorm batch of their own."""
         if images.shape[0] % self.bn_group:
-            raise ValueError(f"a batch of {images.shape[0]} shots is not a whole number of BN groups of {self.bn_group}")
+            shots = images.shape[0]
+            raise ValueError(f"a batch of {shots} shots is not a whole number of BN groups of {self.bn_group}")
         return F.normalize(torch.cat([encoder(group) for group in images.split(self.bn_group)]).float(), dim=1)
 
     @torch.no_grad()
@@ -130,7 +131,8 @@ class SCRL(nn.Module):
         n = q.shape[0]
         if self.positive == "cluster":
             if n % self.cluster_group:
-                raise ValueError(f"a batch of {n} shots is not a whole number of K-means groups of {self.cluster_group}")
+                groups = f"K-means groups of {self.cluster_group}"
+                raise ValueError(f"a batch of {n} shots is not a whole number of {groups}")
             groups = q.split(self.cluster_group)
             seeds = torch.randint(2**62, (world_size(), len(groups)), generator=generator)[rank()]
             index = []

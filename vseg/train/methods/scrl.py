@@ -18,7 +18,15 @@ from torch import nn
 from pydantic import Field
 
 from vseg import ui
-from vseg.config import OptimConfig, PuzzlesConfig, StageConfig, SynthConfig, TrainConfig, load_config, read_yaml_mapping
+from vseg.config import (
+    OptimConfig,
+    PuzzlesConfig,
+    StageConfig,
+    SynthConfig,
+    TrainConfig,
+    load_config,
+    read_yaml_mapping,
+)
 from vseg.data.augment import TwoViewShotTransform
 from vseg.data.clips import TwoViewClips, keyframe_clips, puzzle_clips
 from vseg.errors import ConfigError, DataError
@@ -194,7 +202,9 @@ class ScrlMethod:
                 f"(train.batch_size {global_batch})"
             )
         local = global_batch // env.world_size
-        groups = {"model.bn_group": m.bn_group} | ({"model.cluster_group": m.cluster_group} if m.positive == "cluster" else {})
+        groups = {"model.bn_group": m.bn_group}
+        if m.positive == "cluster":
+            groups["model.cluster_group"] = m.cluster_group
         for key, size in groups.items():
             if local % size:
                 raise ConfigError(
