@@ -327,15 +327,11 @@ def check_dataset(
     """
     problems: list[Problem] = []
     split_path = resolve_split_file(split_file, layout.split_file)
-    if split is not None:
-        movie_ids = split_movies(split_path, split)
-        source = f"split {split} of {describe_split_file(split_path)} ({len(movie_ids):,} movies)"
-    elif split_path.exists():
+    if split is None and split_path.exists():
         movie_ids = sorted({m for ids in read_split(split_path).values() for m in ids})
         source = f"every split of {describe_split_file(split_path)} ({len(movie_ids):,} movies)"
-    else:
-        movie_ids = list_movies(layout.keyframes)
-        source = f"every movie folder of {layout.keyframes} ({len(movie_ids):,} movies)"
+    else:  # the named split, or every keyframe folder: as every stage selects them
+        movie_ids, source = select_movies(layout.keyframes, split, split_file)
     known_counts = movienet_shot_counts()
     annotated = _annotated_movies(layout)
     movies: dict[str, MovieKeyframes] = {}
