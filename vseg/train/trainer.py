@@ -33,7 +33,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
 from vseg import __version__, ui
-from vseg.config import OptimConfig, TrainConfig, config_to_yaml
+from vseg.config import OptimConfig, StageConfig, TrainConfig, config_to_yaml
 from vseg.data.sampler import EpochSampler, collate_or_error
 from vseg.errors import ConfigError, DataError
 from vseg.io import atomic
