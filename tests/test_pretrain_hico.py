@@ -19,8 +19,7 @@ import pytest
 import torch
 
 from vseg.cli import app
-from vseg.config import ClipsConfig, load_config
-from vseg.train.methods.hico import HicoConfig
+from vseg.config import ClipsConfig
 from vseg.io.embeddings import read_embeddings
 from vseg.io.video import write_video
 from vseg.models.s3dg import S3DG
@@ -30,6 +29,9 @@ from vseg.io.checkpoints import load_checkpoint
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = REPO / "vseg" / "configs" / "hico" / "cpu_tiny.yaml"
+# Fewer epochs than cpu_tiny's 40 keep the suite short; the loss still falls clearly by then
+# (measured: 7.15 in epoch 1, 5.58 in epoch 12).
+EPOCHS = 12
 
 
 @pytest.fixture(scope="module")
@@ -93,21 +95,20 @@ def test_torchrun_two_gloo_ranks_trains_and_the_probe_reads_the_checkpoint(runne
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
         "-m", "vseg", "pretrain", "hico", "--config", str(TINY), "--data", str(clip_root), "--out", str(out),
-        "--set", "train.workers=0",
+        "--set", "train.workers=0", "--set", f"train.epochs={EPOCHS}",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     checkpoint = load_checkpoint(out / "checkpoints" / "last.pth")
-    config = load_config(HicoConfig, TINY)
     assert checkpoint["method"] == "hico" and checkpoint["world_size"] == 2
-    assert checkpoint["epoch"] == config.train.epochs
+    assert checkpoint["epoch"] == EPOCHS
     state = checkpoint["state_dict"]
     assert state["module.backbone.Conv_1a.conv1.weight"].shape == (64, 3, 1, 7, 7)
     assert "module.topic_head.net.0.weight" in state or any(k.startswith("module.topic_head.") for k in state)
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     epochs = [r for r in rows if r["event"] == "epoch"]
-    assert len(epochs) == config.train.epochs and {"loss", "vcl", "tcl", "pos", "neg", "acc1", "clips_per_s"} <= set(
+    assert len(epochs) == EPOCHS and {"loss", "vcl", "tcl", "pos", "neg", "acc1", "clips_per_s"} <= set(
         epochs[0]
     )
     first, last = np.mean([r["loss"] for r in epochs[:3]]), np.mean([r["loss"] for r in epochs[-3:]])
