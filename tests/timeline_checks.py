@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import opentimelineio as otio
+import pytest
 
 from vseg.io.timeline import editing_rate
 
@@ -30,7 +31,11 @@ def check_outputs_agree(out: Path, clip_name: str) -> list[dict]:
     clips = list(timeline.find_clips())
     assert _frames(clips) == expected and {c.source_range.start_time.rate for c in clips} == {rate}
     assert [c.name for c in clips] == [f"Scene {i}" for i in range(1, len(rows) + 1)]
-    assert [dict(c.metadata["vseg"]) for c in clips] == rows
+    # the clip metadata is the scene's row (OTIO writes floats to 15 significant digits)
+    for clip, row in zip(clips, rows, strict=True):
+        meta = dict(clip.metadata["vseg"])
+        assert meta.keys() == row.keys()
+        assert all(meta[k] == pytest.approx(v, rel=1e-14) if isinstance(v, float) else meta[k] == v for k, v in row.items())
     assert clips[0].media_reference.target_url.endswith("/" + clip_name)
 
     edl = otio.adapters.read_from_file(str(out / "scenes.edl"), rate=rate)

@@ -198,8 +198,9 @@ def split_scenes(
     ffmpeg seeks by presentation timestamp (``-seek_timestamp 1``, so a first timestamp other than 0 is no offset) to
     half a millisecond before the scene's first frame, so that the frame before it (at least a millisecond earlier:
     frame rates stay under 1000 fps) is dropped and the first one kept, then writes the scene's frame count
-    (``-frames:v``) with every frame's own timestamp (``-fps_mode passthrough``: a variable frame rate stays variable,
-    no frame is duplicated or dropped) re-encoded with x264 (crf 18); audio as AAC over the scene's duration.
+    (``-frames:v``) with every frame's own timestamp on the video's own clock (``-fps_mode passthrough
+    -enc_time_base demux``, ffmpeg 7 or later: a variable frame rate stays variable, no frame is duplicated, dropped
+    or moved) re-encoded with x264 (crf 18); audio as AAC over the scene's duration.
     """
     files = []
     with ui.progress("split", total=len(scenes), unit="scenes") as advance:
@@ -211,7 +212,7 @@ def split_scenes(
                 command = quiet_ffmpeg(
                     "-seek_timestamp", "1", "-ss", f"{float(start - SEEK_LEAD):.6f}", "-i", str(video),
                     "-map", "0:v:0", "-map", "0:a:0?", "-frames:v", str(frames), "-t", f"{float(end - start):.6f}",
-                    "-fps_mode", "passthrough", "-c:v", "libx264", "-preset", "veryfast", "-crf", "18",
+                    "-fps_mode", "passthrough", "-enc_time_base:v", "demux", "-c:v", "libx264", "-preset", "veryfast", "-crf", "18",
                     "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "mp4", str(tmp),
                 )  # fmt: skip
                 run_ffmpeg(command, video, f"writing {path.name}")

@@ -247,11 +247,12 @@ def keyframe_indices(path: str | Path) -> list[int]:
 class FrameTimes:
     """The presentation timestamps of a video stream's frames in presentation order: ``pts[i] * time_base``
     seconds is when a player shows frame ``i``; ``end`` is the pts just after the last frame (its pts plus its
-    duration)."""
+    duration); ``announced_end`` the end in seconds that the file's header announces (None: it says nothing)."""
 
     pts: np.ndarray  # int64, strictly increasing
     time_base: Fraction
     end: int
+    announced_end: Fraction | None = None
 
     def __len__(self) -> int:
         return len(self.pts)
@@ -311,7 +312,12 @@ def read_frame_times(path: str | Path) -> FrameTimes:
             else:
                 rate = stream.average_rate or stream.guessed_rate or 25
                 duration = max(1, round(1 / (Fraction(rate) * stream.time_base)))
-        return FrameTimes(sorted_pts, Fraction(stream.time_base), last + duration)
+        announced = None
+        if stream.duration is not None:
+            announced = (stream.start_time or 0) * Fraction(stream.time_base) + stream.duration * stream.time_base
+        elif container.duration is not None:
+            announced = Fraction(container.duration + (container.start_time or 0), av.time_base)
+        return FrameTimes(sorted_pts, Fraction(stream.time_base), last + duration, announced)
 
 
 def embed_chapters(video: Path, ffmetadata: Path, out: Path) -> Path:

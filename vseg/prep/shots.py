@@ -91,7 +91,7 @@ class VideoShots:
     shots: list[tuple[int, int]]
     keyframe_size: tuple[int, int]
     times: FrameTimes
-    missing: int = 0  # frames the header announced that the file does not hold
+    ends_early: str = ""  # why the file seems cut short (see _ends_early), or ""
 
     def shot_pts(self) -> list[list[int]]:
         """A ``[first, end]`` presentation timestamp pair per shot (see the module docstring)."""
@@ -171,7 +171,19 @@ def shot_video(job: ShotJob, advance: Callable[[int], None] | None = None) -> Vi
         decoded = dict(zip(wanted, decode_frames(reader, wanted, job.source), strict=True))
         for (shot, j), index in keyframes.late.items():
             keyframes.write(shot, j, decoded[index])
-    return VideoShots(shots, size, times, info.frames - frames)
+    return VideoShots(shots, size, times, _ends_early(times, info.frames))
+
+
+def _ends_early(times: FrameTimes, announced_frames: int) -> str:
+    """Why the video seems to end before its header says ("" when it does not): decord counts more frames than the
+    file holds, or the header's duration runs past the last frame by more than a second (audio may outlast the
+    picture by less)."""
+    if announced_frames > len(times):
+        return f"{announced_frames - len(times)} of the {announced_frames} frames its header announces are missing"
+    last = times.end * times.time_base
+    if times.announced_end is not None and times.announced_end - last > 1:
+        return f"its frames stop at {float(last):.3f} s, its header says {float(times.announced_end):.3f} s"
+    return ""
 
 
 def _scaled(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -298,7 +310,7 @@ def _finish(
     meta = {
         "fps": info.fps,
         "frames": len(result.times),
-        "frames_missing": result.missing,
+        "ends_early": result.ends_early,
         "time_base": str(result.times.time_base),
         "shot_pts": result.shot_pts(),
         "width": info.width,
@@ -314,10 +326,10 @@ def _finish(
     report.done += 1
     report.shots += len(result.shots)
     report.frames += len(result.times)
-    if result.missing:
+    if result.ends_early:
         report.warnings[job.video_id] = (
-            f"{job.source}: ends early: {result.missing} of the {info.frames} frames its header announces are "
-            f"missing; its shots end at frame {len(result.times) - 1}"
+            f"{job.source}: ends early ({result.ends_early}): its shots end with its last frame, "
+            f"{len(result.times) - 1}"
         )
     if advance is not None:
         advance(info.frames)
