@@ -136,7 +136,7 @@ def test_a_file_without_a_video_stream_is_one_line(runner, tmp_path):
         container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
     result = _scenes(runner, sound, tmp_path / "out")
-    _one_error(result, str(sound))
+    _one_error(result, str(sound), "no video stream")
     with pytest.raises(Exception, match="has no video stream"):
         read_frame_times(sound)
 

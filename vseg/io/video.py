@@ -158,6 +158,8 @@ def probe_video(path: str | Path) -> VideoInfo:
 def _reason(exc: BaseException, log: str = "") -> str:
     """decord's error as one short line: libav's reason when decord logged one (``Invalid data found ...``)."""
     text = f"{exc}\n{log}".strip()
+    if "cannot find video stream" in text:
+        return "no video stream"
     reason = re.search(r"ERROR opening: .*?, ([^,\n]+)$", text, re.M)
     if reason:
         return reason[1].strip()
