@@ -8,7 +8,6 @@ import json
 import shutil
 import time
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,9 +41,15 @@ def browser():
 
     options = Options()
     options.binary_location = binary
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1280,900", "--autoplay-policy=no-user-gesture-required",
-                     "--allow-file-access-from-files"):  # fmt: skip  (file:// video pixels may be read back)
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,900",
+        "--autoplay-policy=no-user-gesture-required",
+        "--allow-file-access-from-files",
+    ):  # fmt: skip  (file:// video pixels may be read back)
         options.add_argument(argument)
     driver = webdriver.Chrome(options=options, service=Service(driver_path))
     yield driver

@@ -23,11 +23,11 @@ from vseg.eval.scorer import boundary_probabilities, window_change
 from vseg.eval.segment import build_model, save_model
 from vseg.io.embeddings import read_embeddings
 from vseg.io.predictions import scenes_from_probabilities, select_boundaries
-from vseg.io.video import open_video, probe_video, write_video
+from vseg.io.video import write_video
 from vseg.models.encoder import ShotEncoder
 from vseg.presets import preset
 
-from .synthetic_video import CODE_BITS, decoded_codes, make_cut_video, read_cut_code
+from .synthetic_video import CODE_BITS, decoded_codes, make_cut_video
 from .timeline_checks import check_outputs_agree
 
 # ------------------------------------------------------------------------------------------ the training-free scorer

@@ -35,7 +35,9 @@ def check_outputs_agree(out: Path, clip_name: str) -> list[dict]:
     for clip, row in zip(clips, rows, strict=True):
         meta = dict(clip.metadata["vseg"])
         assert meta.keys() == row.keys()
-        assert all(meta[k] == pytest.approx(v, rel=1e-14) if isinstance(v, float) else meta[k] == v for k, v in row.items())
+        assert all(
+            meta[k] == pytest.approx(v, rel=1e-14) if isinstance(v, float) else meta[k] == v for k, v in row.items()
+        )
     assert clips[0].media_reference.target_url.endswith("/" + clip_name)
 
     edl = otio.adapters.read_from_file(str(out / "scenes.edl"), rate=rate)

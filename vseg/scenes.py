@@ -144,7 +144,7 @@ def run_scenes(
         scenes = scenes_from_probabilities(video_id, prob, threshold, table, fps, config.min_scene_shots, shot_times)
         files = [out / "predictions.json", *write_scene_lists(out, scenes)]
         timeline_otio = scene_timeline(scenes, editing_rate(fps), video, frames, video.stem)
-        files += write_timelines(out, timeline_otio, clip_name=video.name)
+        files += write_timelines(out, timeline_otio)
         files += write_chapters(out, scenes)
         boundaries = [scene.last_shot for scene in scenes[:-1]]
         timeline = write_timeline(out / "timeline.png", prob, threshold, boundaries, title=f"{video.name}: {scoring}")
@@ -212,8 +212,8 @@ def split_scenes(
                 command = quiet_ffmpeg(
                     "-seek_timestamp", "1", "-ss", f"{float(start - SEEK_LEAD):.6f}", "-i", str(video),
                     "-map", "0:v:0", "-map", "0:a:0?", "-frames:v", str(frames), "-t", f"{float(end - start):.6f}",
-                    "-fps_mode", "passthrough", "-enc_time_base:v", "demux", "-c:v", "libx264", "-preset", "veryfast", "-crf", "18",
-                    "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "mp4", str(tmp),
+                    "-fps_mode", "passthrough", "-enc_time_base:v", "demux", "-c:v", "libx264", "-preset", "veryfast",
+                    "-crf", "18", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "mp4", str(tmp),
                 )  # fmt: skip
                 run_ffmpeg(command, video, f"writing {path.name}")
             files.append(path)

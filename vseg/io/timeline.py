@@ -7,8 +7,9 @@ interchange library (https://github.com/AcademySoftwareFoundation/OpenTimelineIO
     OTIO's own JSON: one video track, one clip per scene (``Scene 1``, ...), each clip's source range the scene's
     frames of the video, its metadata ``vseg`` the scene's row of scenes.json (exact times included).
 ``scenes.edl``
-    CMX 3600 (the ``otio-cmx3600-adapter``): one cut event per scene, ``* FROM CLIP NAME:`` naming the video, so
-    that an editor relinks the events to it and lays the scenes end to end.
+    CMX 3600 (the ``otio-cmx3600-adapter``): one cut event per scene on reel ``AX``, ``* FROM CLIP NAME:`` naming the
+    video file, so that an editor relinks the events to it and lays the scenes end to end. 29.97 and 59.94 fps are
+    written in drop-frame timecode (``HH:MM:SS;FF``, OTIO's choice for those rates), others non-drop.
 ``scenes.xml``
     Final Cut Pro 7 XML (the ``otio-fcp-adapter``), which Premiere Pro and DaVinci Resolve also import.
 
@@ -92,23 +93,19 @@ def scene_timeline(scenes: list[Scene], rate: Fraction, video: Path, frames: int
     return timeline
 
 
-def write_timelines(folder: Path, timeline, clip_name: str) -> list[Path]:
-    """Write ``scenes.otio``, ``scenes.edl`` (CMX 3600) and ``scenes.xml`` (FCP 7 XML) of ``timeline`` into
-    ``folder``. The EDL's clip names are ``clip_name`` (the video's file name, what editors relink by)."""
+def write_timelines(folder: Path, timeline) -> list[Path]:
+    """Write ``scenes.otio``, ``scenes.edl`` (CMX 3600, Premiere style: reel ``AX``, the clip named by the video's
+    file name, which is what editors relink by) and ``scenes.xml`` (FCP 7 XML) of ``timeline`` into ``folder``."""
     import opentimelineio as otio
 
-    folder = Path(folder)
-    edl = timeline.deepcopy()
-    for clip in edl.find_clips():
-        clip.name = " ".join(clip_name.splitlines())  # one line: the EDL is line based
     texts = {
         "scenes.otio": otio.adapters.write_to_string(timeline, "otio_json"),
-        "scenes.edl": otio.adapters.write_to_string(edl, "cmx_3600", style="premiere"),
+        "scenes.edl": otio.adapters.write_to_string(timeline, "cmx_3600", style="premiere"),
         "scenes.xml": otio.adapters.write_to_string(timeline, "fcp_xml"),
     }
     for name, text in texts.items():
-        atomic.write_text(folder / name, text)
-    return [folder / name for name in TIMELINE_FILES]
+        atomic.write_text(Path(folder) / name, text)
+    return [Path(folder) / name for name in TIMELINE_FILES]
 
 
 # --------------------------------------------------------------------------------------------------- chapters
