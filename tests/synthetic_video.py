@@ -76,3 +76,40 @@ def read_cut_code(image: np.ndarray) -> int:
 def make_cut_video(path: Path, frames: int, cuts: list[int], fps: float = 24, **size) -> Path:
     write_video(path, cut_frames(frames, cuts, **size), fps)
     return path
+
+
+def write_timed_video(path: Path, frames: list[np.ndarray], pts: list[int], time_base: Fraction) -> Path:
+    """Encode ``frames`` with PyAV (H.264, yuv420p), frame ``i`` at presentation timestamp ``pts[i]`` in units of
+    ``time_base``: a variable frame rate, or a first timestamp other than 0, exactly as chosen."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=round(len(pts) / float((pts[-1] - pts[0] + 1) * time_base)))
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = time_base
+        stream.time_base = time_base
+        stream.options = {"crf": "18", "preset": "veryfast"}
+        for frame, stamp in zip(frames, pts, strict=True):
+            picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            picture.pts, picture.time_base = stamp, time_base
+            container.mux(stream.encode(picture))
+        container.mux(stream.encode(None))
+    return path
+
+
+def decoded_codes(path: Path) -> list[int]:
+    """The frame index each decoded frame of a :func:`cut_frames` video shows, every frame in order (PyAV)."""
+    import av
+
+    with av.open(str(path)) as container:
+        return [read_cut_code(frame.to_ndarray(format="rgb24")) for frame in container.decode(video=0)]
+
+
+def decoded_times(path: Path) -> list[Fraction]:
+    """The presentation time in seconds of every decoded frame of ``path`` (PyAV), in order."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return [frame.pts * stream.time_base for frame in container.decode(stream)]

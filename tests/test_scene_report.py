@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import io
+from fractions import Fraction
 from html.parser import HTMLParser
-from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -13,32 +13,10 @@ import pytest
 from PIL import Image
 
 from vseg.io.predictions import Scene, scenes_from_probabilities
-from vseg.io.scene_report import boundary_x, edl_text, smpte, write_report, write_timeline
+from vseg.io.scene_report import boundary_x, video_src, write_report, write_timeline
+from vseg.io.timeline import chapter_ms, editing_rate, scene_timeline, write_chapters, write_timelines, youtube_text
 
-# ----------------------------------------------------------------------------------------------------------- EDL
-
-
-@pytest.mark.parametrize(
-    ("frame", "fps", "expected"),
-    [
-        (0, 25, "00:00:00:00"),
-        (24, 24, "00:00:01:00"),
-        (23, 24, "00:00:00:23"),
-        (90000, 25, "01:00:00:00"),
-        (1799, 29.97, "00:00:59:29"),
-        (1800, 29.97, "00:01:00:00"),
-        (24 * 3661 + 5, 23.976, "01:01:01:05"),
-    ],
-)
-def test_smpte_counts_frames_at_the_nominal_rate(frame, fps, expected):
-    assert smpte(frame, fps) == expected
-
-
-def test_smpte_rejects_negative_frames_and_rates_below_one():
-    with pytest.raises(ValueError):
-        smpte(-1, 25)
-    with pytest.raises(ValueError):
-        smpte(10, 0.2)
+# ------------------------------------------------------------------------------------- OTIO timelines and chapters
 
 
 def _scenes_24fps() -> list[Scene]:
@@ -46,45 +24,50 @@ def _scenes_24fps() -> list[Scene]:
     return scenes_from_probabilities("movie", np.array([0.9, 0.1, 0.8, 0.0]), 0.5, frames, 24.0)
 
 
-def test_edl_has_one_cut_event_per_scene_with_cmx3600_columns():
+@pytest.mark.parametrize(
+    ("fps", "rate"),
+    [(23.976, Fraction(24000, 1001)), (24.0, 24), (29.97, Fraction(30000, 1001)), (29.3, Fraction(30000, 1001)),
+     (25.0, 25), (59.94, Fraction(60000, 1001))],
+)  # fmt: skip
+def test_editing_rate_is_the_nearest_standard_rate(fps, rate):
+    assert editing_rate(fps) == rate
+
+
+def test_edl_has_one_cut_event_per_scene_with_cmx3600_columns(tmp_path):
     scenes = _scenes_24fps()
-    assert [(s.start_frame, s.end_frame) for s in scenes] == [(0, 107), (108, 1439), (1440, 1499)]
-    text = edl_text(scenes, 24.0, "My movie", "movie.mp4")
-    assert text == (
-        "TITLE: My movie\n"
-        "FCM: NON-DROP FRAME\n"
-        "\n"
-        "001  AX       V     C        00:00:00:00 00:00:04:12 00:00:00:00 00:00:04:12\n"
-        "* FROM CLIP NAME: movie.mp4\n"
-        "\n"
-        "002  AX       V     C        00:00:04:12 00:01:00:00 00:00:04:12 00:01:00:00\n"
-        "* FROM CLIP NAME: movie.mp4\n"
-        "\n"
-        "003  AX       V     C        00:01:00:00 00:01:02:12 00:01:00:00 00:01:02:12\n"
-        "* FROM CLIP NAME: movie.mp4\n"
-        "\n"
-    )
+    timeline = scene_timeline(scenes, Fraction(24), tmp_path / "movie.mp4", 1500, "My movie")
+    write_timelines(tmp_path, timeline)
+    events = [line for line in (tmp_path / "scenes.edl").read_text().splitlines() if line[:3].isdigit()]
+    assert events == [
+        "001  AX       V     C        00:00:00:00 00:00:04:12 00:00:00:00 00:00:04:12",
+        "002  AX       V     C        00:00:04:12 00:01:00:00 00:00:04:12 00:01:00:00",
+        "003  AX       V     C        00:01:00:00 00:01:02:12 00:01:00:00 00:01:02:12",
+    ]
+    assert (tmp_path / "scenes.edl").read_text().count("* FROM CLIP NAME:  movie.mp4") == 3
 
 
-def test_edl_events_lie_end_to_end_and_source_equals_record():
-    events = [line.split() for line in edl_text(_scenes_24fps(), 24.0, "t", "c").splitlines() if line[:3].isdigit()]
-    assert [event[0] for event in events] == ["001", "002", "003"]
-    for (*_, rec_out), (*_, rec_in, _) in pairwise(events):
-        assert rec_out == rec_in
-    for event in events:
-        assert event[1:4] == ["AX", "V", "C"]
-        assert event[4:6] == event[6:8]
-
-
-def test_edl_keeps_each_name_on_one_line():
-    text = edl_text(_scenes_24fps()[:1], 24.0, "two\nlines", "a\nb.mp4")
-    assert text.splitlines()[0] == "TITLE: two lines"
-    assert "* FROM CLIP NAME: a b.mp4" in text.splitlines()
-
-
-def test_edl_needs_frames():
+def test_a_timeline_needs_frames(tmp_path):
     with pytest.raises(ValueError, match="frame"):
-        edl_text([Scene("movie", 0, 0, 3)], 24.0, "t", "c")
+        scene_timeline([Scene("movie", 0, 0, 3)], Fraction(24), tmp_path / "m.mp4", 10, "t")
+
+
+def test_chapter_times_round_up_to_the_millisecond():
+    assert [chapter_ms(t) for t in (0.0, 0.07, 25 / 24, 1.0009999, 3600.0)] == [0, 70, 1042, 1001, 3_600_000]
+
+
+def test_chapter_files(tmp_path):
+    scenes = _scenes_24fps()
+    write_chapters(tmp_path, scenes)
+    assert (tmp_path / "chapters.vtt").read_text() == (
+        "WEBVTT\n\n1\n00:00:00.000 --> 00:00:04.500\nScene 1\n\n2\n00:00:04.500 --> 00:01:00.000\nScene 2\n\n"
+        "3\n00:01:00.000 --> 00:01:02.500\nScene 3\n"
+    )
+    assert (tmp_path / "chapters.ffmetadata").read_text().splitlines()[:6] == [
+        ";FFMETADATA1", "[CHAPTER]", "TIMEBASE=1/1000", "START=0", "END=4500", "title=Scene 1",
+    ]  # fmt: skip
+    assert (tmp_path / "chapters.txt").read_text() == "00:00 Scene 1\n00:05 Scene 2\n01:00 Scene 3\n"
+    long = scenes_from_probabilities("m", np.array([0.9, 0.0]), 0.5, np.array([[0, 99], [100, 24 * 4000]]), 24.0)
+    assert youtube_text(long) == "0:00:00 Scene 1\n0:00:05 Scene 2\n"  # past an hour: H:MM:SS
 
 
 # ------------------------------------------------------------------------------------------------------ timeline
@@ -221,7 +204,8 @@ def test_report_has_one_row_per_scene_with_spread_thumbnails(tmp_path):
     assert [image["title"] for image in page.row_images["scene-1"]] == ["shot 2", "shot 5", "shot 7", "shot 10"]
     assert all(image["alt"] for images in page.row_images.values() for image in images)
     images = [attrs for tag, attrs in page.tags if tag == "img"]
-    assert images and all(attrs["src"].startswith("data:image/jpeg;base64,") for attrs in images)
+    assert images and all(attrs["data-src"].startswith("data:image/jpeg;base64,") for attrs in images)
+    assert all((attrs["width"], attrs["height"]) == ("71", "40") for attrs in images)  # 32x18 at 40 high
     assert "+5 more shots" in page.row_text["scene-1"]
     assert "more shots" not in page.row_text["scene-0"] + page.row_text["scene-2"]
     assert "00:00:00.800" in page.row_text["scene-1"] and "00:00:04.400" in page.row_text["scene-1"]
@@ -234,7 +218,7 @@ def test_report_thumbnails_are_small_jpegs_of_the_middle_keyframe(tmp_path):
     keyframes = _keyframes(tmp_path / "kf", 1)
     path = write_report(tmp_path / "r.html", scenes, keyframes, np.array([0.0]), "t", [], thumb_height=36)
     (image,) = [attrs for tag, attrs in _parse(path).tags if tag == "img"]
-    with Image.open(io.BytesIO(base64.b64decode(image["src"].split(",", 1)[1]))) as thumb:
+    with Image.open(io.BytesIO(base64.b64decode(image["data-src"].split(",", 1)[1]))) as thumb:
         assert thumb.format == "JPEG" and thumb.size == (64, 36)
         red, green, _ = thumb.convert("RGB").getpixel((32, 18))
     assert abs(green - 90) < 20 and red < 20  # the middle keyframe (index 1), not the first or last
@@ -252,7 +236,9 @@ def test_report_escapes_text_and_embeds_the_timeline(tmp_path):
     assert len(titles) == 2  # <title> and <h1>, unescaped by the parser
     timelines = [attrs for tag, attrs in page.tags if tag == "img" and attrs.get("class") == "timeline"]
     assert len(timelines) == 1 and timelines[0]["src"].startswith("data:image/png;base64,")
-    assert all(attrs["src"].startswith("data:image/") for tag, attrs in page.tags if tag == "img")
+    assert all(
+        (attrs.get("src") or attrs["data-src"]).startswith("data:image/") for tag, attrs in page.tags if tag == "img"
+    )
     assert "http" not in source.replace("http-equiv", "")  # nothing to fetch
 
 
@@ -272,3 +258,14 @@ def test_report_without_frames_or_times_shows_dashes(tmp_path):
     path = write_report(tmp_path / "r.html", [Scene("movie", 0, 0, 1)], [], np.zeros(2), "t", [], thumbs_per_scene=1)
     text = _parse(path).row_text["scene-0"]
     assert "-" in text and "+1 more shots" in text
+
+
+def test_report_plays_the_video_from_its_path_and_rows_carry_their_start(tmp_path):
+    scenes = _report_scenes()
+    video = tmp_path / "my film #1.mp4"
+    path = write_report(tmp_path / "out" / "r.html", scenes, [], np.zeros(12), "t", [], video=video)
+    page = _parse(path)
+    (player,) = [attrs for tag, attrs in page.tags if tag == "video"]
+    assert player["src"] == "../my%20film%20%231.mp4" == video_src(video, path)
+    rows = [attrs for tag, attrs in page.tags if tag == "tr" and attrs.get("id")]
+    assert [row["data-start"] for row in rows] == ["0.000", "0.800", "4.400"]

@@ -307,6 +307,9 @@ class ScenesConfig(StageConfig):
         3, ge=1, description="fewest shots in a scene: weaker boundaries closer than this to a stronger one are dropped"
     )
     split: bool = Field(False, description="also write one video file per scene (ffmpeg, frame-exact re-encode)")
+    embed_chapters: bool = Field(
+        False, description="also write a copy of the video with a chapter per scene (stream copy, no re-encode)"
+    )
     thumbs_per_scene: int = Field(6, ge=1, description="keyframe thumbnails per scene in report.html")
 
 

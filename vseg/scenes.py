@@ -7,13 +7,19 @@ Stages, each through files a user can open (everything under ``DIR``)::
                or colour histograms without one
     scoring    a vseg segment model's boundary           DIR/predictions.json
                probabilities, or the training-free scorer
-    scenes     the boundaries (probability > threshold,  DIR/scenes.json, scenes.csv, scenes.edl, report.html,
-               at least min_scene_shots apart)           timeline.png; with split: DIR/scenes/<id>-scene-NNN.mp4
+    scenes     the boundaries (probability > threshold,  DIR/scenes.json, scenes.csv, report.html, timeline.png;
+               at least min_scene_shots apart)           scenes.otio, scenes.edl, scenes.xml (vseg.io.timeline);
+                                                         chapters.vtt, chapters.ffmetadata, chapters.txt;
+                                                         with split: DIR/scenes/<id>-scene-NNN.mp4;
+                                                         with embed_chapters: DIR/<video name>-chapters.<ext>
 
 Features: with ``encoder`` the frozen backbone of a vseg SCRL run, the SCRL release or a bare encoder state dict
 (:func:`vseg.eval.embed.run_embed`); without it the colour histograms of :mod:`vseg.eval.histogram`. Scoring: with
 ``segmenter`` a ``vseg segment`` model (``model.pth``), trained on features of the same kind; without it
 :mod:`vseg.eval.scorer`. A second run reuses the shots of the first (prep shots resumes).
+
+Times are the video's presentation timestamps (vseg prep shots reads them), so a scene's ``start_time`` is when a
+player shows its first frame, on any video: variable frame rate, a first timestamp other than 0, 29.97 fps.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 from vseg import ui
@@ -34,16 +41,18 @@ from vseg.eval.scorer import boundary_probabilities
 from vseg.eval.segment import load_model, predict_probabilities
 from vseg.io import atomic
 from vseg.io.embeddings import Embeddings, read_embeddings, write_npz
-from vseg.io.movienet import MovieNetLayout, index_movie, read_movie_fps, read_shot_table
+from vseg.io.movienet import MovieNetLayout, index_movie, read_movie_fps, read_shot_table, read_shot_times
 from vseg.io.predictions import MoviePrediction, Scene, scenes_from_probabilities, write_predictions, write_scene_lists
-from vseg.io.scene_report import edl_text, write_report, write_timeline
-from vseg.io.video import quiet_ffmpeg, run_ffmpeg
+from vseg.io.scene_report import write_report, write_timeline
+from vseg.io.timeline import editing_rate, scene_timeline, write_chapters, write_timelines
+from vseg.io.video import CONTAINERS, embed_chapters, quiet_ffmpeg, run_ffmpeg
 from vseg.prep.clips import collect_videos
 from vseg.prep.shots import make_shots
 from vseg.runtime import choose_device
 
 CONFIG_NAME = "vseg_scenes.yaml"
 FEATURES_FILE = Path("embedding") / "all.npz"  # the set "all" of vseg embed
+SEEK_LEAD = Fraction(1, 2000)  # --split seeks this long before a scene's first frame (see split_scenes)
 
 
 @dataclass
@@ -59,6 +68,7 @@ class ScenesReport:
     scoring: str
     threshold: float
     files: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -102,6 +112,9 @@ def run_scenes(
         fps = read_movie_fps(layout.meta_file(video_id))
         if fps is None:
             raise DataError(layout.meta_file(video_id), "has no fps (vseg prep shots writes one)")
+        shot_times = read_shot_times(layout.meta_file(video_id), len(table))
+        if shot_times is None:
+            raise DataError(layout.meta_file(video_id), "has no shot_pts: run vseg prep shots again into a new folder")
         keyframes = index_movie(layout.keyframes / video_id)
         frames = int(table[-1][1]) + 1
 
@@ -128,13 +141,16 @@ def run_scenes(
         write_predictions(out / "predictions.json", {video_id: MoviePrediction(prob, None, table, fps)})
 
     with timer("outputs"):
-        scenes = scenes_from_probabilities(video_id, prob, threshold, table, fps, config.min_scene_shots)
+        scenes = scenes_from_probabilities(video_id, prob, threshold, table, fps, config.min_scene_shots, shot_times)
         files = [out / "predictions.json", *write_scene_lists(out, scenes)]
-        atomic.write_text(out / "scenes.edl", edl_text(scenes, fps, title=video.stem, clip_name=video.name))
+        timeline_otio = scene_timeline(scenes, editing_rate(fps), video, frames, video.stem)
+        files += write_timelines(out, timeline_otio)
+        files += write_chapters(out, scenes)
         boundaries = [scene.last_shot for scene in scenes[:-1]]
         timeline = write_timeline(out / "timeline.png", prob, threshold, boundaries, title=f"{video.name}: {scoring}")
         notes = [
-            f"video: {video} ({len(table)} shots, {frames} frames at {fps:g} fps)",
+            f"video: {video} ({len(table)} shots, {frames} frames, {fps:g} fps on average)",
+            *shots.warnings.values(),
             f"shots: vseg prep shots, {config.shots.detector} detector",
             f"features: {features}",
             f"boundaries: {scoring}, threshold {threshold:g}, scenes of at least {config.min_scene_shots} shots",
@@ -142,17 +158,21 @@ def run_scenes(
         shot_keyframes = [list(keyframes.shot_paths(shot)) for shot in range(len(table))]
         report_file = write_report(
             out / "report.html", scenes, shot_keyframes, prob, f"Scenes of {video.name}", notes, timeline,
-            config.thumbs_per_scene,
+            config.thumbs_per_scene, video=video,
         )  # fmt: skip
-        files += [out / "scenes.edl", timeline, report_file]
+        files += [timeline, report_file]
 
     if config.split:
         with timer("split"):
-            files += split_scenes(video, scenes, fps, out / "scenes", video_id)
+            files += split_scenes(video, scenes, shot_times, out / "scenes", video_id)
+    if config.embed_chapters:
+        with timer("chapters"):
+            suffix = video.suffix.lower() if CONTAINERS.get(video.suffix.lower(), "avi") != "avi" else ".mkv"
+            files.append(embed_chapters(video, out / "chapters.ffmetadata", out / f"{video.stem}-chapters{suffix}"))
 
     return ScenesReport(
         out, video, video_id, fps, frames, len(table), scenes, features, scoring, threshold, files,
-        timer.seconds,
+        list(shots.warnings.values()), timer.seconds,
     )  # fmt: skip
 
 
@@ -170,20 +190,30 @@ class _StageTimer:
         self.seconds[name] = time.perf_counter() - started
 
 
-def split_scenes(video: Path, scenes: list[Scene], fps: float, folder: Path, video_id: str) -> list[Path]:
-    """One video file per scene, ``folder/<id>-scene-NNN.mp4``: ffmpeg seeks to the scene's first frame
-    (``-ss`` before ``-i``, exact when re-encoding) and re-encodes its frames with x264 (crf 18), audio as AAC."""
+def split_scenes(
+    video: Path, scenes: list[Scene], shot_times: list[tuple[Fraction, Fraction]], folder: Path, video_id: str
+) -> list[Path]:
+    """One video file per scene, ``folder/<id>-scene-NNN.mp4``, holding exactly the scene's frames.
+
+    ffmpeg seeks by presentation timestamp (``-seek_timestamp 1``, so a first timestamp other than 0 is no offset) to
+    half a millisecond before the scene's first frame, so that the frame before it (at least a millisecond earlier:
+    frame rates stay under 1000 fps) is dropped and the first one kept, then writes the scene's frame count
+    (``-frames:v``) with every frame's own timestamp on the video's own clock (``-fps_mode passthrough
+    -enc_time_base demux``, ffmpeg 7 or later: a variable frame rate stays variable, no frame is duplicated, dropped
+    or moved) re-encoded with x264 (crf 18); audio as AAC over the scene's duration.
+    """
     files = []
     with ui.progress("split", total=len(scenes), unit="scenes") as advance:
         for scene in scenes:
             path = folder / f"{video_id}-scene-{scene.scene + 1:03d}.mp4"
+            start, end = shot_times[scene.first_shot][0], shot_times[scene.last_shot][1]
             frames = scene.end_frame - scene.start_frame + 1
             with atomic.atomic_path(path) as tmp:
                 command = quiet_ffmpeg(
-                    "-ss", f"{scene.start_frame / fps:.6f}", "-i", str(video),
-                    "-map", "0:v:0", "-map", "0:a:0?", "-frames:v", str(frames), "-t", f"{frames / fps:.6f}",
-                    "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p", "-c:a", "aac",
-                    "-f", "mp4", str(tmp),
+                    "-seek_timestamp", "1", "-ss", f"{float(start - SEEK_LEAD):.6f}", "-i", str(video),
+                    "-map", "0:v:0", "-map", "0:a:0?", "-frames:v", str(frames), "-t", f"{float(end - start):.6f}",
+                    "-fps_mode", "passthrough", "-enc_time_base:v", "demux", "-c:v", "libx264", "-preset", "veryfast",
+                    "-crf", "18", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "mp4", str(tmp),
                 )  # fmt: skip
                 run_ffmpeg(command, video, f"writing {path.name}")
             files.append(path)

@@ -178,6 +178,8 @@ def shots(
          "shard": shard},
     )  # fmt: skip
     report = make_shots(inputs, out, cfg)
+    for warning in report.warnings.values():
+        ui.warn(warning)
     ui.summary(
         f"vseg prep shots -> {report.out}",
         [

@@ -20,7 +20,8 @@ def scenes(
         None,
         "--out",
         "-o",
-        help="Output folder: scenes.json, scenes.csv, scenes.edl, report.html, timeline.png, shots/.",
+        help="Output folder: scenes.json/.csv/.otio/.edl/.xml, chapters.vtt/.ffmetadata/.txt, report.html, "
+        "timeline.png, shots/.",
         show_default="<video name>-scenes in the current folder",
     ),
     encoder: Path | None = typer.Option(
@@ -41,13 +42,14 @@ def scenes(
     window: int | None = config_option(ScenesConfig, "scorer.window", "--window", min=1),
     min_scene_shots: int | None = config_option(ScenesConfig, "min_scene_shots", "--min-scene-shots", min=1),
     split: bool | None = config_option(ScenesConfig, "split", "--split/--no-split"),
+    embed_chapters: bool | None = config_option(ScenesConfig, "embed_chapters", "--embed-chapters/--no-embed-chapters"),
     image_size: int | None = config_option(ScenesConfig, "embed.image_size", "--image-size"),
     device: str | None = config_option(ScenesConfig, "embed.device", "--device"),
     config: Path | None = config_file_option(),
     overrides: list[str] | None = set_option("scorer.offset=2 or --set shots.threshold=30"),
 ) -> None:
-    """Find the scenes of a video: shots, keyframes, features, boundary scores, then scene lists, an EDL,
-    an HTML report and a timeline picture."""
+    """Find the scenes of a video: shots, keyframes, features, boundary scores, then scene lists, timelines for
+    editors (OTIO, CMX 3600 EDL, FCP XML), chapters, an HTML report with a player and a timeline picture."""
     from vseg.scenes import run_scenes
 
     cfg = build_config(
@@ -55,7 +57,8 @@ def scenes(
         config,
         overrides,
         {"shots.detector": detector, "threshold": threshold, "scorer.window": window,
-         "min_scene_shots": min_scene_shots, "split": split, "embed.image_size": image_size, "embed.device": device},
+         "min_scene_shots": min_scene_shots, "split": split, "embed_chapters": embed_chapters,
+         "embed.image_size": image_size, "embed.device": device},
     )  # fmt: skip
     report = run_scenes(video, out or Path(f"{video.stem}-scenes"), cfg, encoder, segmenter)
     shown = report.scenes[:30]
@@ -70,6 +73,8 @@ def scenes(
     )  # fmt: skip
     if len(report.scenes) > len(shown):
         ui.info(f"... and {len(report.scenes) - len(shown)} more scenes: see {report.out / 'scenes.csv'}")
+    for warning in report.warnings:
+        ui.warn(warning)
     if encoder is None:
         ui.warn("no --encoder given: scenes were found from colour histograms of the keyframes")
     ui.summary(

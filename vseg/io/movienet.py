@@ -28,6 +28,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -245,6 +246,25 @@ def read_shot_table(path: Path) -> np.ndarray:
     if not rows:
         raise DataError(path, "shot table is empty")
     return np.asarray(rows, dtype=np.int64)
+
+
+def read_shot_times(path: Path, shots: int) -> list[tuple[Fraction, Fraction]] | None:
+    """The ``[first, end)`` presentation times in seconds of each of ``shots`` shots, from ``time_base`` and
+    ``shot_pts`` in a movie's ``meta/<imdb>.json`` (written by vseg prep shots); None when it holds none (MovieNet's
+    own metadata, or an older vseg). DataError naming the file when they are malformed or not one pair per shot."""
+    data = read_json(path, "movie metadata")
+    if not isinstance(data, dict) or "shot_pts" not in data:
+        return None
+    try:
+        base = Fraction(data["time_base"])
+        pairs = [(int(first) * base, int(end) * base) for first, end in data["shot_pts"]]
+    except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
+        raise DataError(path, f"malformed shot_pts or time_base ({type(exc).__name__}: {exc})") from None
+    if len(pairs) != shots:
+        raise DataError(path, f"shot_pts has {len(pairs)} pairs for {shots} shots")
+    if any(end <= first for first, end in pairs):
+        raise DataError(path, "shot_pts has a shot that ends before it starts")
+    return pairs
 
 
 def read_movie_fps(path: Path) -> float | None:

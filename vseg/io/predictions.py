@@ -19,6 +19,7 @@ import csv
 import io
 import json
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -88,9 +89,10 @@ def timecode(seconds: float) -> str:
 @dataclass
 class Scene:
     """One scene: shots ``first_shot..last_shot`` and, with a frame table, frames ``start_frame..end_frame``
-    (both inclusive). With a frame rate, ``start_time = start_frame / fps`` is when its first frame is shown and
-    ``end_time = (end_frame + 1) / fps`` when its last frame ends, so a scene's end time is the next one's start
-    time (the convention of PySceneDetect and of edit lists)."""
+    (both inclusive). ``start_time`` is when its first frame is shown and ``end_time`` when its last frame ends, so a
+    scene's end time is the next one's start time (the convention of PySceneDetect and of edit lists): from the
+    video's presentation timestamps where the shots carry them (vseg prep shots), else ``start_frame / fps`` and
+    ``(end_frame + 1) / fps``."""
 
     movie: str
     scene: int
@@ -136,16 +138,20 @@ def scenes_from_probabilities(
     frames: np.ndarray | None = None,
     fps: float | None = None,
     min_scene_shots: int = 1,
+    shot_times: list[tuple[Fraction, Fraction]] | None = None,
 ) -> list[Scene]:
     """A movie's scenes: the shots :func:`select_boundaries` picks end their scenes; the last scene ends with the
-    last shot. ``frames`` (the shot frame table) gives frame ranges, and ``fps`` with it times."""
+    last shot. ``frames`` (the shot frame table) gives frame ranges, and ``shot_times`` (each shot's first and end
+    presentation time, :func:`vseg.io.movienet.read_shot_times`) or else ``fps`` with it times."""
     ends = [*select_boundaries(prob, threshold, min_scene_shots), len(prob) - 1]
     scenes, first = [], 0
     for index, last in enumerate(ends):
         scene = Scene(imdb, index, first, last)
         if frames is not None:
             scene.start_frame, scene.end_frame = int(frames[first][0]), int(frames[last][1])
-            if fps:
+            if shot_times is not None:
+                scene.start_time, scene.end_time = float(shot_times[first][0]), float(shot_times[last][1])
+            elif fps:
                 scene.start_time, scene.end_time = scene.start_frame / fps, (scene.end_frame + 1) / fps
         scenes.append(scene)
         first = last + 1

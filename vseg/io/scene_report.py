@@ -1,18 +1,16 @@
-"""What ``vseg scenes VIDEO --out DIR`` leaves for a person to look at, besides ``scenes.json`` / ``scenes.csv``.
-
-``scenes.edl``
-    A CMX 3600 edit decision list (:func:`edl_text`): one cut event per scene, source and record timecodes equal,
-    so that importing it into Premiere, Resolve or Avid lays the scenes end to end and reproduces the video, cut at
-    the scene boundaries. Timecodes are non-drop-frame ``HH:MM:SS:FF`` at the nominal rate (see :func:`smpte`).
+"""What ``vseg scenes VIDEO --out DIR`` leaves for a person to look at, besides the scene lists, the timelines and
+the chapters (:mod:`vseg.io.predictions`, :mod:`vseg.io.timeline`).
 
 ``timeline.png``
     A picture of the per-shot boundary probability along the shot axis (:func:`write_timeline`): the threshold as a
     dashed line, each chosen boundary as a red vertical line, and under the plot a band with one block per scene.
 
 ``report.html``
-    One self-contained HTML page (:func:`write_report`) that opens in any browser without a server or network: the
-    notes on how the scenes were found, the timeline, and a table with one row per scene (timecodes, frames, shots)
-    and thumbnails of its shots. Every image is embedded as a base64 data URI.
+    One self-contained HTML page (:func:`write_report`) that opens in any browser without a server or network: an
+    HTML5 player of the video (by its path relative to the page), the notes on how the scenes were found, the
+    timeline, and a table with one row per scene (timecodes, frames, shots) and thumbnails of its shots. Clicking a
+    row plays from the scene's start; while the video plays its current scene is highlighted. The page fits a
+    1280 px wide window; thumbnails are embedded as base64 data URIs and decoded only as they scroll into view.
 
 Every file is written atomically: it appears only when complete.
 """
@@ -23,6 +21,8 @@ import base64
 import html
 import io
 import math
+import os
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
@@ -32,45 +32,7 @@ from vseg.errors import DataError
 from vseg.io import atomic
 from vseg.io.images import load_rgb
 from vseg.io.predictions import Scene, timecode
-
-# ----------------------------------------------------------------------------------------------------------- EDL
-
-
-def smpte(frame: int, fps: float) -> str:
-    """``HH:MM:SS:FF`` non-drop-frame timecode of frame number ``frame``, counting ``round(fps)`` frames a second
-    (29.97 -> 30, 23.976 -> 24): the frame count an editor's NDF timecode stands for."""
-    nominal = round(fps)
-    if nominal < 1:
-        raise ValueError(f"frame rate {fps} is too low for a timecode")
-    if frame < 0:
-        raise ValueError(f"negative frame number {frame}")
-    seconds, frames = divmod(int(frame), nominal)
-    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}:{frames:02d}"
-
-
-def _one_line(text: str) -> str:
-    """``text`` with line breaks replaced by spaces, so it cannot break the line-based EDL format."""
-    return " ".join(text.splitlines())
-
-
-def edl_text(scenes: list[Scene], fps: float, title: str, clip_name: str) -> str:
-    """A CMX 3600 EDL with one video cut event per scene, numbered from 001, on reel ``AX``.
-
-    Source in/out are the scene's first frame and the frame after its last (the out point is exclusive); record
-    in/out are the same, so the events laid end to end reproduce the video. Each event is followed by a
-    ``* FROM CLIP NAME:`` comment naming ``clip_name``, which is how editors relink the events to the video file.
-    Raises ValueError for a scene without frames.
-    """
-    lines = [f"TITLE: {_one_line(title)}", "FCM: NON-DROP FRAME", ""]
-    for event, scene in enumerate(scenes, start=1):
-        if scene.start_frame is None or scene.end_frame is None:
-            raise ValueError(f"scene {scene.scene} of {scene.movie} has no frame range; an EDL needs frames")
-        src_in, src_out = smpte(scene.start_frame, fps), smpte(scene.end_frame + 1, fps)
-        lines.append(f"{event:03d}  {'AX':<8} {'V':<5} {'C':<8} {src_in} {src_out} {src_in} {src_out}")
-        lines.append(f"* FROM CLIP NAME: {_one_line(clip_name)}")
-        lines.append("")
-    return "\n".join(lines) + "\n"
-
+from vseg.io.timeline import chapter_ms
 
 # ------------------------------------------------------------------------------------------------------ timeline
 
@@ -219,54 +181,102 @@ def write_timeline(
 # -------------------------------------------------------------------------------------------------------- report
 
 _CSS = """
-body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
-h1 { font-size: 1.4em; }
-img.timeline { max-width: 100%; border: 1px solid #ccc; }
-table { border-collapse: collapse; margin-top: 1em; }
-th, td { border-bottom: 1px solid #ddd; padding: 4px 8px; text-align: left; vertical-align: middle; }
-th { background: #f0f0f0; position: sticky; top: 0; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-tr.scene:target { background: #fff6d0; }
-div.thumbs { display: flex; gap: 3px; align-items: center; }
-div.thumbs img { display: block; }
+* { box-sizing: border-box; }
+body { font-family: system-ui, sans-serif; margin: 0 auto; padding: 0 16px 2em; max-width: 1240px; color: #222; }
+h1 { font-size: 1.4em; margin: 0.6em 0 0.2em; }
+ul.notes { margin: 0.3em 0; padding-left: 1.2em; overflow-wrap: anywhere; font-size: 0.9em; }
+div.player { position: sticky; top: 0; z-index: 1; background: #fff; padding: 6px 0; border-bottom: 1px solid #ccc; }
+div.player video { display: block; width: 100%; max-height: 40vh; background: #000; }
+img.timeline { display: block; max-width: 100%; height: auto; border: 1px solid #ccc; margin: 0.8em 0; }
+table { border-collapse: collapse; width: 100%; table-layout: fixed; }
+col.num { width: 6.5em; } col.wide { width: 7.5em; } col.narrow { width: 4em; }
+th, td { border-bottom: 1px solid #ddd; padding: 4px 6px; text-align: left; vertical-align: middle; }
+th { background: #f0f0f0; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
+tr.scene { cursor: pointer; }
+tr.scene:hover { background: #f4f8ff; }
+tr.scene.current { background: #fff0b8; outline: 2px solid #e0a800; }
+div.thumbs { display: flex; flex-wrap: wrap; gap: 3px; align-items: center; }
+div.thumbs img { display: block; background: #ddd; }
 span.missing { display: inline-flex; align-items: center; justify-content: center; background: #bbb;
   color: #555; font-size: 0.8em; }
 span.more { color: #666; font-size: 0.85em; margin-left: 0.5em; white-space: nowrap; }
 """
 
-_COLUMNS = ("Scene", "Start", "End", "Frames", "Shots", "Count", "Cut p", "Thumbnails")
+# Seeks the player to a clicked row's start, highlights the scene that is playing (binary search over the starts),
+# and decodes each thumbnail only when it comes within 800 px of the window.
+_SCRIPT = """
+const player = document.getElementById("player");
+const rows = Array.from(document.querySelectorAll("tr.scene"));
+const starts = rows.map(row => parseFloat(row.dataset.start));
+let current = -1;
+function sceneAt(time) {
+  let low = 0, high = starts.length - 1;
+  while (low < high) {
+    const middle = (low + high + 1) >> 1;
+    if (starts[middle] <= time + 1e-6) low = middle; else high = middle - 1;
+  }
+  return low;
+}
+function highlight() {
+  const scene = sceneAt(player.currentTime);
+  if (scene === current) return;
+  if (current >= 0) rows[current].classList.remove("current");
+  rows[scene].classList.add("current");
+  current = scene;
+}
+if (player && rows.length) {
+  player.addEventListener("timeupdate", highlight);
+  player.addEventListener("seeked", highlight);
+  for (const row of rows) {
+    row.addEventListener("click", () => { player.currentTime = parseFloat(row.dataset.start); highlight(); });
+  }
+}
+const lazy = document.querySelectorAll("img[data-src]");
+function show(img) { img.src = img.dataset.src; img.removeAttribute("data-src"); }
+if ("IntersectionObserver" in window) {
+  const observer = new IntersectionObserver(entries => {
+    for (const entry of entries) if (entry.isIntersecting) { show(entry.target); observer.unobserve(entry.target); }
+  }, { rootMargin: "800px" });
+  lazy.forEach(img => observer.observe(img));
+} else {
+  lazy.forEach(show);
+}
+"""
+
+_COLUMNS = (("Scene", "narrow"), ("Start", "wide"), ("End", "wide"), ("Frames", "wide"), ("Shots", "num"),
+            ("Count", "narrow"), ("Cut p", "narrow"), ("Thumbnails", None))  # fmt: skip
 
 
 def _data_uri(data: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def _thumbnail_jpeg(path: Path, height: int) -> bytes:
-    """The image at ``path`` re-encoded as a small JPEG ``height`` pixels high (DataError if unreadable)."""
+def _thumbnail_jpeg(path: Path, height: int) -> tuple[bytes, int]:
+    """The image at ``path`` re-encoded as a small JPEG ``height`` pixels high, and its width (DataError if
+    unreadable)."""
     image = load_rgb(path)
     size = (max(1, round(image.width * height / image.height)), height)
     buffer = io.BytesIO()
     image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0).save(buffer, format="JPEG", quality=80)
-    return buffer.getvalue()
-
-
-def _thumbnail_src(frames: list[Path], height: int) -> str | None:
-    """A JPEG data URI of the middle keyframe of a shot, or None when there is none or it cannot be read."""
-    if not frames:
-        return None
-    try:
-        return _data_uri(_thumbnail_jpeg(Path(frames[len(frames) // 2]), height), "image/jpeg")
-    except DataError:
-        return None
+    return buffer.getvalue(), size[0]
 
 
 def _thumbnail_html(scene: Scene, shot: int, keyframes: list[list[Path]], height: int) -> str:
-    """The ``<img>`` of ``shot``'s middle keyframe, or a grey "missing" box when it cannot be read."""
-    src = _thumbnail_src(keyframes[shot] if shot < len(keyframes) else [], height)
-    if src is None:
+    """The lazy ``<img>`` of ``shot``'s middle keyframe (its data URI in ``data-src``, its size set so the page does
+    not move as it appears), or a grey "missing" box when there is none or it cannot be read."""
+    frames = keyframes[shot] if shot < len(keyframes) else []
+    try:
+        jpeg, width = _thumbnail_jpeg(Path(frames[len(frames) // 2]), height) if frames else (None, 0)
+    except DataError:
+        jpeg = None
+    if jpeg is None:
         style = f"width:{round(height * 16 / 9)}px;height:{height}px"
         return f'<span class="missing" title="shot {shot}" style="{style}">missing</span>'
-    return f'<img src="{src}" height="{height}" title="shot {shot}" alt="scene {scene.scene}, shot {shot}">'
+    return (
+        f'<img data-src="{_data_uri(jpeg, "image/jpeg")}" width="{width}" height="{height}" title="shot {shot}" '
+        f'alt="scene {scene.scene}, shot {shot}">'
+    )
 
 
 def _spread(first: int, last: int, limit: int) -> list[int]:
@@ -288,8 +298,11 @@ def _cut_probability(scene: Scene, prob: np.ndarray, last_scene: bool) -> str:
 
 
 def _scene_row(scene: Scene, cells: list[str], thumbs: str) -> str:
+    """``<tr id="scene-K" data-start="S">``: S is the scene's start rounded up to the millisecond, as in
+    chapters.vtt (:func:`vseg.io.timeline.chapter_ms`), where a seek shows the scene's first frame."""
+    start = "" if scene.start_time is None else f' data-start="{chapter_ms(scene.start_time) / 1000:.3f}"'
     tds = "".join(f'<td class="num">{html.escape(cell)}</td>' for cell in cells)
-    return f'<tr id="scene-{scene.scene}" class="scene">{tds}<td><div class="thumbs">{thumbs}</div></td></tr>'
+    return f'<tr id="scene-{scene.scene}" class="scene"{start}>{tds}<td><div class="thumbs">{thumbs}</div></td></tr>'
 
 
 def _scene_html(scene: Scene, keyframes, prob: np.ndarray, last_scene: bool, limit: int, height: int) -> str:
@@ -310,6 +323,16 @@ def _scene_html(scene: Scene, keyframes, prob: np.ndarray, last_scene: bool, lim
     return _scene_row(scene, cells, thumbs)
 
 
+def video_src(video: Path, page: Path) -> str:
+    """The ``src`` of ``video`` in a page written to ``page``: its path relative to the page's folder (the two can
+    move together), URL-quoted; a ``file://`` URI where there is no relative path (another drive)."""
+    try:
+        relative = os.path.relpath(Path(video).resolve(), Path(page).resolve().parent)
+    except ValueError:
+        return Path(video).resolve().as_uri()
+    return urllib.parse.quote(Path(relative).as_posix())
+
+
 def write_report(
     path: Path,
     scenes: list[Scene],
@@ -320,30 +343,37 @@ def write_report(
     timeline: Path | None = None,
     thumbs_per_scene: int = 6,
     thumb_height: int = 72,
+    video: Path | None = None,
 ) -> Path:
-    """Write a self-contained HTML page: ``title``, the ``notes``, the ``timeline`` PNG when given, and a table
-    with one row ``<tr id="scene-K">`` per scene: its timecodes, frames, shots, the probability of the boundary
-    ending it, and the middle keyframes (``keyframes[shot][len // 2]``) of up to ``thumbs_per_scene`` of its shots,
-    spread evenly over it, as JPEG thumbnails ``thumb_height`` pixels high. An unreadable keyframe shows as a grey
-    "missing" box. Every image is a base64 data URI, so the page needs no other file. Returns ``path``."""
+    """Write a self-contained HTML page: ``title``, a player of ``video`` when given, the ``notes``, the
+    ``timeline`` PNG when given, and a table with one row ``<tr id="scene-K">`` per scene: its timecodes, frames,
+    shots, the probability of the boundary ending it, and the middle keyframes (``keyframes[shot][len // 2]``) of
+    up to ``thumbs_per_scene`` of its shots, spread evenly over it, as JPEG thumbnails ``thumb_height`` pixels high.
+    An unreadable keyframe shows as a grey "missing" box. Every image is a base64 data URI, so the page needs no
+    other file but the video. Returns ``path``."""
     if thumbs_per_scene < 0 or thumb_height < 1:
         raise ValueError("thumbs_per_scene must be >= 0 and thumb_height >= 1")
     prob = np.asarray(prob, dtype=np.float64).reshape(-1)
     shot_count = sum(scene.shots for scene in scenes)
     parts = [
         f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<style>{_CSS}</style>\n</head>\n<body>\n<h1>{html.escape(title)}</h1>",
         f"<p>{len(scenes)} scenes, {shot_count} shots</p>",
-        '<ul class="notes">' + "".join(f"<li>{html.escape(note)}</li>" for note in notes) + "</ul>",
     ]
+    if video is not None:
+        src = html.escape(video_src(video, path))
+        parts.append(f'<div class="player"><video id="player" controls preload="metadata" src="{src}"></video></div>')
+    parts.append('<ul class="notes">' + "".join(f"<li>{html.escape(note)}</li>" for note in notes) + "</ul>")
     if timeline is not None:
         src = _data_uri(Path(timeline).read_bytes(), "image/png")
-        parts.append(f'<p><img class="timeline" src="{src}" alt="boundary probability of every shot"></p>')
-    header = "".join(f"<th>{column}</th>" for column in _COLUMNS)
-    parts.append(f"<table>\n<thead><tr>{header}</tr></thead>\n<tbody>")
+        parts.append(f'<img class="timeline" src="{src}" alt="boundary probability of every shot">')
+    columns = "".join(f'<col class="{kind}">' if kind else "<col>" for _, kind in _COLUMNS)
+    header = "".join(f"<th>{name}</th>" for name, _ in _COLUMNS)
+    parts.append(f'<table id="scenes">\n<colgroup>{columns}</colgroup>\n<thead><tr>{header}</tr></thead>\n<tbody>')
     for index, scene in enumerate(scenes):
         last_scene = index == len(scenes) - 1
         parts.append(_scene_html(scene, keyframes, prob, last_scene, thumbs_per_scene, thumb_height))
-    parts.append("</tbody>\n</table>\n</body>\n</html>\n")
+    parts.append(f"</tbody>\n</table>\n<script>{_SCRIPT}</script>\n</body>\n</html>\n")
     atomic.write_text(Path(path), "\n".join(parts))
     return Path(path)

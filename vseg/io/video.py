@@ -1,8 +1,14 @@
-"""Video files: which ffmpeg to run, what a video holds (decord), and writing frames to an H.264 file.
+"""Video files: which ffmpeg to run, what a video holds (decord), its frames' presentation timestamps (PyAV),
+writing frames to an H.264 file, and a copy with chapter markers.
 
 ffmpeg, first found wins: the ``IMAGEIO_FFMPEG_EXE`` environment variable, then the static build shipped
 with the ``imageio-ffmpeg`` package (a known version with libx264, so every machine cuts the same clips),
-then ``ffmpeg`` on PATH. ``ffprobe`` is never needed: videos are probed with decord.
+then ``ffmpeg`` on PATH. ``ffprobe`` is never needed: videos are probed with decord and PyAV.
+
+Pixels come from decord (frame ``i`` is the ``i``-th frame in presentation order; it decodes and scales about
+twice as fast as PyAV's ``to_ndarray`` here, see BENCHMARKS.md); times come from PyAV, which reads the stream's
+packets without decoding them (:func:`read_frame_times`): the exact rational presentation timestamps, where decord's
+``get_frame_timestamp`` gives float32 seconds counted from the first frame.
 """
 
 from __future__ import annotations
@@ -152,6 +158,8 @@ def probe_video(path: str | Path) -> VideoInfo:
 def _reason(exc: BaseException, log: str = "") -> str:
     """decord's error as one short line: libav's reason when decord logged one (``Invalid data found ...``)."""
     text = f"{exc}\n{log}".strip()
+    if "cannot find video stream" in text:
+        return "no video stream"
     reason = re.search(r"ERROR opening: .*?, ([^,\n]+)$", text, re.M)
     if reason:
         return reason[1].strip()
@@ -232,3 +240,98 @@ def keyframe_indices(path: str | Path) -> list[int]:
         return [int(k) for k in reader.get_key_indices()]
     except Exception as exc:  # noqa: BLE001 - decord raises its own DECORDError
         raise DataError(path, f"cannot read the keyframe index ({exc})") from None
+
+
+# ---------------------------------------------------------------------------------------------- timestamps
+
+
+@dataclass(frozen=True)
+class FrameTimes:
+    """The presentation timestamps of a video stream's frames in presentation order: ``pts[i] * time_base``
+    seconds is when a player shows frame ``i``; ``end`` is the pts just after the last frame (its pts plus its
+    duration); ``announced_end`` the end in seconds that the file's header announces (None: it says nothing)."""
+
+    pts: np.ndarray  # int64, strictly increasing
+    time_base: Fraction
+    end: int
+    announced_end: Fraction | None = None
+
+    def __len__(self) -> int:
+        return len(self.pts)
+
+    def frame_pts(self, frame: int) -> int:
+        """The pts of frame ``frame``; for ``frame == len(self)`` the end of the last frame."""
+        return int(self.pts[frame]) if frame < len(self.pts) else self.end
+
+
+def read_frame_times(path: str | Path) -> FrameTimes:
+    """The presentation timestamps of the first video stream of ``path``, read with PyAV from the packets alone
+    (nothing is decoded). DataError naming the file when it has no video stream, no packets, packets without
+    timestamps, or decode timestamps that go backwards or repeat (joined files whose clock restarts: no player
+    agrees on when their frames are shown). A file that ends early (truncated) gives the packets that are there."""
+    import av
+
+    path = Path(path)
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise DataError(path, f"cannot read video ({_reason(exc)})") from None
+    with container:
+        if not container.streams.video:
+            raise DataError(path, "has no video stream")
+        stream = container.streams.video[0]
+        pts: list[int] = []
+        durations: list[int] = []
+        last_dts = None
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0:  # the empty packet that flushes the demuxer
+                    continue
+                if packet.pts is None:
+                    raise DataError(path, f"frame {len(pts)} has no timestamp (remux it: ffmpeg -i IN -c copy OUT.mkv)")
+                if packet.dts is not None and last_dts is not None and packet.dts <= last_dts:
+                    seconds = float(packet.dts * stream.time_base), float(last_dts * stream.time_base)
+                    raise DataError(
+                        path, f"timestamps go backwards at packet {len(pts)} ({seconds[0]:.3f} s after "
+                        f"{seconds[1]:.3f} s); re-encode it with fresh timestamps before finding its scenes",
+                    )  # fmt: skip
+                last_dts = packet.dts if packet.dts is not None else last_dts
+                pts.append(packet.pts)
+                durations.append(packet.duration or 0)
+        except av.error.FFmpegError:
+            pass  # damaged data at the end: keep the packets read so far
+        if not pts:
+            raise DataError(path, "video stream has no frames")
+        order = np.argsort(np.asarray(pts, dtype=np.int64), kind="stable")
+        sorted_pts = np.asarray(pts, dtype=np.int64)[order]
+        if (np.diff(sorted_pts) <= 0).any():
+            raise DataError(path, "two frames have the same timestamp; re-encode it with fresh timestamps")
+        last = int(sorted_pts[-1])
+        duration = durations[int(order[-1])]
+        if duration <= 0:  # unknown: the gap before the last frame, or one frame at the average rate
+            if len(sorted_pts) > 1:
+                duration = last - int(sorted_pts[-2])
+            else:
+                rate = stream.average_rate or stream.guessed_rate or 25
+                duration = max(1, round(1 / (Fraction(rate) * stream.time_base)))
+        announced = None
+        if stream.duration is not None:
+            announced = (stream.start_time or 0) * Fraction(stream.time_base) + stream.duration * stream.time_base
+        elif container.duration is not None:
+            announced = Fraction(container.duration + (container.start_time or 0), av.time_base)
+        return FrameTimes(sorted_pts, Fraction(stream.time_base), last + duration, announced)
+
+
+def embed_chapters(video: Path, ffmetadata: Path, out: Path) -> Path:
+    """Write ``out``: ``video`` with the chapters of the FFmetadata file ``ffmetadata``, every stream copied as it is
+    (no re-encode) and every timestamp kept (``-copyts``, so chapter times and frame times stay on one clock)."""
+    container = CONTAINERS.get(Path(out).suffix.lower())
+    if container is None or container == "avi":
+        raise ValueError(f"{out}: chapters are written into .mp4, .m4v, .mov or .mkv files")
+    with atomic.atomic_path(Path(out)) as tmp:
+        command = quiet_ffmpeg(
+            "-i", str(video), "-f", "ffmetadata", "-i", str(ffmetadata), "-map", "0", "-map_chapters", "1",
+            "-c", "copy", "-copyts", "-f", container, str(tmp),
+        )  # fmt: skip
+        run_ffmpeg(command, video, f"writing the chapters into {Path(out).name}")
+    return Path(out)

@@ -5,8 +5,16 @@ For each video ``<id>`` (the file name without extension and a leading ``v_``)::
     ROOT/240P/<id>/shot_SSSS_img_J.jpg   J = 0, 1, 2: the first, middle ((start + end) // 2) and last frame of shot
                                          SSSS, scaled to keyframe_height (240) high, all of one video one size
     ROOT/shot_txt/<id>.txt               a line per shot: start frame, end frame (inclusive), the 3 keyframe indices
-    ROOT/meta/<id>.json                  fps, frames, width, height, keyframe size, source and detector settings
+    ROOT/meta/<id>.json                  fps, frames, width, height, keyframe size, source and detector settings,
+                                         and the times of the shots: time_base ("1/12800") and shot_pts, a
+                                         [first, end] pair per shot: the presentation timestamp of its first frame
+                                         and of the frame after its last (the video's end for the last shot)
     ROOT/vseg_shots.yaml                 the effective config
+
+Times come from the stream's presentation timestamps, read with PyAV from the packets alone
+(:func:`vseg.io.video.read_frame_times`), never from ``frame / fps``: variable frame rates, a first timestamp other
+than 0 and 29.97 / 23.976 fps all give each shot the time a player shows its first frame. A video that ends early
+(fewer frames in the file than its header announces) is cut where its frames end, with a warning.
 
 Each video is decoded once, with decord, at the keyframe size; the detector (:mod:`vseg.prep.shot_detectors`) sees
 the frames scaled down again. Keyframes are kept from the stream as the cuts come in: only the frames that may still
@@ -37,7 +45,15 @@ from vseg.config import ShotsConfig, check_same_settings, config_to_yaml, parse_
 from vseg.errors import DataError
 from vseg.io import atomic
 from vseg.io.movienet import MovieNetLayout, format_shot_table, keyframe_name
-from vseg.io.video import VideoInfo, decode_frames, open_video, probe_video, quiet_decoder_logs
+from vseg.io.video import (
+    FrameTimes,
+    VideoInfo,
+    decode_frames,
+    open_video,
+    probe_video,
+    quiet_decoder_logs,
+    read_frame_times,
+)
 from vseg.parallel import default_workers, run_jobs
 from vseg.prep.clips import collect_videos
 from vseg.prep.shot_detectors import detection_size, make_detector, transnet_class
@@ -74,6 +90,12 @@ class ShotJob:
 class VideoShots:
     shots: list[tuple[int, int]]
     keyframe_size: tuple[int, int]
+    times: FrameTimes
+    ends_early: str = ""  # why the file seems cut short (see _ends_early), or ""
+
+    def shot_pts(self) -> list[list[int]]:
+        """A ``[first, end]`` presentation timestamp pair per shot (see the module docstring)."""
+        return [[self.times.frame_pts(first), self.times.frame_pts(last + 1)] for first, last in self.shots]
 
 
 class _Keyframes:
@@ -99,6 +121,10 @@ def shot_video(job: ShotJob, advance: Callable[[int], None] | None = None) -> Vi
     it cannot be decoded. ``advance(frames)`` is called as frames are decoded."""
     quiet_decoder_logs()
     config, info = job.config, job.info
+    times = read_frame_times(job.source)
+    if len(times) > info.frames:
+        raise DataError(job.source, f"decord decodes {info.frames} frames, the stream holds {len(times)}")
+    frames = len(times)  # fewer than info.frames when the file ends early
     size = (keyframe_width(info, config.keyframe_height), config.keyframe_height)
     reader = open_video(job.source, width=size[0], height=size[1], threads=job.threads)
     detector = make_detector(config, info.fps)
@@ -123,7 +149,6 @@ def shot_video(job: ShotJob, advance: Callable[[int], None] | None = None) -> Vi
         keyframes.save(shot, 1, (first + last) // 2, held)
         keyframes.save(shot, 2, last, held)
 
-    frames = info.frames
     for first in range(0, frames, BATCH_FRAMES):
         indices = list(range(first, min(first + BATCH_FRAMES, frames)))
         batch = decode_frames(reader, indices, job.source)
@@ -146,7 +171,19 @@ def shot_video(job: ShotJob, advance: Callable[[int], None] | None = None) -> Vi
         decoded = dict(zip(wanted, decode_frames(reader, wanted, job.source), strict=True))
         for (shot, j), index in keyframes.late.items():
             keyframes.write(shot, j, decoded[index])
-    return VideoShots(shots, size)
+    return VideoShots(shots, size, times, _ends_early(times, info.frames))
+
+
+def _ends_early(times: FrameTimes, announced_frames: int) -> str:
+    """Why the video seems to end before its header says ("" when it does not): decord counts more frames than the
+    file holds, or the header's duration runs past the last frame by more than a second (audio may outlast the
+    picture by less)."""
+    if announced_frames > len(times):
+        return f"{announced_frames - len(times)} of the {announced_frames} frames its header announces are missing"
+    last = times.end * times.time_base
+    if times.announced_end is not None and times.announced_end - last > 1:
+        return f"its frames stop at {float(last):.3f} s, its header says {float(times.announced_end):.3f} s"
+    return ""
 
 
 def _scaled(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -174,6 +211,7 @@ class ShotsReport:
     frames: int = 0
     seconds: float = 0.0
     failed: dict[str, DataError] = field(default_factory=dict)
+    warnings: dict[str, str] = field(default_factory=dict)
 
     @property
     def frames_per_second(self) -> float:
@@ -271,7 +309,10 @@ def _finish(
     info, config = job.info, job.config
     meta = {
         "fps": info.fps,
-        "frames": info.frames,
+        "frames": len(result.times),
+        "ends_early": result.ends_early,
+        "time_base": str(result.times.time_base),
+        "shot_pts": result.shot_pts(),
         "width": info.width,
         "height": info.height,
         "shots": len(result.shots),
@@ -284,6 +325,11 @@ def _finish(
     atomic.write_text(layout.meta_file(job.video_id), json.dumps(meta, indent=1) + "\n")
     report.done += 1
     report.shots += len(result.shots)
-    report.frames += info.frames
+    report.frames += len(result.times)
+    if result.ends_early:
+        report.warnings[job.video_id] = (
+            f"{job.source}: ends early ({result.ends_early}): its shots end with its last frame, "
+            f"{len(result.times) - 1}"
+        )
     if advance is not None:
         advance(info.frames)
