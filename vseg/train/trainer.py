@@ -24,7 +24,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import torch
 import torch.distributed as dist
@@ -96,6 +96,27 @@ def build_optimizer(model: nn.Module, optim: OptimConfig) -> torch.optim.Optimiz
     return torch.optim.SGD(params, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay)
 
 
+Pipeline = Literal["auto", "cpu", "device"]
+
+
+def resolve_pipeline(pipeline: Pipeline, device: torch.device) -> Literal["cpu", "device"]:
+    """Where images are decoded and augmented: ``auto`` is the device pipeline on CUDA, the CPU pipeline elsewhere
+    (where the loader workers and the model share the cores, and the per-item path is the reference)."""
+    if pipeline == "auto":
+        return "device" if device.type == "cuda" else "cpu"
+    return pipeline
+
+
+def out_of_memory(train: TrainConfig, env: DistEnv, exc: BaseException) -> ConfigError:
+    """The one-line error for a device out of memory: the batch to lower, and the device's own first line."""
+    per_rank = train.batch_size // env.world_size
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ConfigError(
+        f"out of memory on {env.device} at train.batch_size {train.batch_size} ({per_rank} per rank): lower "
+        f"train.batch_size (--set train.batch_size=...) ({detail})"
+    )
+
+
 def _loader_workers(train: TrainConfig, env: DistEnv) -> int:
     if train.workers is not None:
         return train.workers
@@ -112,7 +133,8 @@ def _status(means: dict[str, float], lr: float) -> str:
 def build_loader(
     dataset: Dataset, train: TrainConfig, env: DistEnv, samples_per_rank: int
 ) -> tuple[DataLoader, EpochSampler]:
-    """This rank's loader: its shard of the shuffled samples, ``samples_per_rank`` per batch, the tail dropped."""
+    """This rank's loader: its shard of the shuffled samples, ``samples_per_rank`` per batch, the tail dropped,
+    collated by the dataset's ``collate_fn`` when it has one."""
     sampler = EpochSampler(len(dataset), env.world_size, env.rank, seed=train.seed)
     workers = _loader_workers(train, env)
     loader = DataLoader(
@@ -121,7 +143,7 @@ def build_loader(
         sampler=sampler,
         drop_last=True,
         num_workers=workers,
-        collate_fn=collate_or_error,
+        collate_fn=getattr(dataset, "collate_fn", collate_or_error),
         pin_memory=env.device.type == "cuda",
         persistent_workers=workers > 0,
         prefetch_factor=4 if workers > 0 else None,
@@ -291,7 +313,10 @@ class _Run:
                 lr = lr_at(self.optim, lr0, epoch, index, steps, self.train.epochs)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                loss, metrics = train_step(self.method, model, optimizer, batch, self.env, self.train.amp)
+                try:
+                    loss, metrics = train_step(self.method, model, optimizer, batch, self.env, self.train.amp)
+                except torch.OutOfMemoryError as exc:
+                    raise out_of_memory(self.train, self.env, exc) from None
                 step += 1
                 window_steps += 1
                 for key, value in {"loss": loss, **metrics}.items():
