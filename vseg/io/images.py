@@ -96,5 +96,6 @@ def decode_jpegs(files: list[torch.Tensor], paths: list[str], device: torch.devi
                 try:
                     decode_jpeg(data, mode=ImageReadMode.RGB)
                 except RuntimeError as exc:
-                    raise DataError(path, f"corrupt image ({str(exc).splitlines()[0]})") from None
+                    detail = str(exc).splitlines()[0].rsplit(", ", 1)[-1]  # not torchvision's source location
+                    raise DataError(path, f"corrupt image ({detail})") from None
             raise batch_error
