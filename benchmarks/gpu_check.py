@@ -79,7 +79,7 @@ def hico_clips(work: Path, tiny: bool) -> Path:
     folder = work / "hico"
     if not (folder / "clips" / "training.txt").is_file():
         size = (96, 72) if tiny else (340, 256)
-        sources = make_sources(folder, 4 if tiny else 8, 12.0 if tiny else 30.0, *size, 30.0)
+        sources = make_sources(folder, 4 if tiny else 16, 12.0 if tiny else 30.0, *size, 30.0)
         make_clips(sources, folder / "clips", ClipsConfig())
     return folder / "clips"
 

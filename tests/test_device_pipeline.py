@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 from torchvision.transforms import RandomResizedCrop
@@ -20,7 +21,8 @@ from vseg.errors import ConfigError, DataError
 from vseg.io.movienet import list_movies
 from vseg.runtime import DistEnv
 from vseg.train import trainer
-from vseg.train.trainer import out_of_memory, resolve_pipeline
+from vseg.runtime import resolve_pipeline
+from vseg.train.trainer import out_of_memory
 
 from .conftest import SYNTH
 from .test_pretrain import SMALL, _pretrain
@@ -167,3 +169,63 @@ def test_out_of_memory_names_the_batch_size_to_lower(runner, puzzle_root, tmp_pa
     result = _pretrain(runner, puzzle_root, tmp_path / "run", *SMALL)
     assert result.exit_code == 2 and "at train.batch_size 32 (32 per rank): lower train.batch_size" in result.output
     assert "Traceback" not in result.output
+
+
+def test_hico_crops_become_the_per_clip_views_on_the_device(tmp_path):
+    from vseg.data.untrimmed import ClipSampling, CroppedClips, UntrimmedClips, clip_views
+    from vseg.io.cliplist import UntrimmedVideo, clip_file_name
+    from vseg.io.video import write_video
+    from vseg.train.methods.hico import HicoDataConfig, hico_view
+
+    noise = torch.randint(0, 256, (60, 3, 48, 96), generator=torch.Generator().manual_seed(1)).float()
+    frames = list(torch.nn.functional.avg_pool2d(noise, 7, 1, 3).to(torch.uint8).permute(0, 2, 3, 1).numpy())
+    for name, size in [("a", None), ("b", (40, 32))]:  # two frame sizes in one batch: the crops are padded
+        video = frames if size is None else [np.ascontiguousarray(f[: size[1], : size[0]]) for f in frames]
+        write_video(tmp_path / clip_file_name(name, 0, 6000), video, 10)
+    videos = [UntrimmedVideo("a", [(0, 6000)]), UntrimmedVideo("b", [(0, 6000)])]
+    data = HicoDataConfig(frames=4, crop_size=16, crop_scale=(0.3, 0.9), crop_ratio=(0.75, 1.33), blur_p=0.5)
+    sampling, view = ClipSampling(3, 4, 1.0, (0.0, 1.0), True), hico_view(data)
+    per_clip = UntrimmedClips(videos, tmp_path, sampling, view, seed=2)
+    cropped = UntrimmedClips(videos, tmp_path, sampling, view, seed=2, crops_only=True)
+    keys = [(0, 0, 0.5), (3, 1, 0.5)]
+    expected = per_clip.collate_fn([per_clip[key] for key in keys])
+    batch = cropped.collate_fn([cropped[key] for key in keys])
+    assert isinstance(batch, CroppedClips) and batch.frames.dtype == torch.uint8 and batch.params.shape == (6, PARAMS)
+    assert batch.frames.shape[:3] == (6, 4, 3) and batch.frames.shape[-1] < 96  # crops, not frames
+    got = clip_views(batch, view, CPU)
+    assert got.shape == expected.shape == (2, 3, 3, 4, 16, 16)
+    difference = (got - expected).abs()
+    assert difference.mean() < 5e-3 and difference.max() < 0.1
+
+
+def test_embed_views_made_on_the_device_match_the_reference_preprocessing(synth_root, tmp_path):
+    from vseg.config import EmbedConfig
+    from vseg.data.shots import EncodedShots, MovieShots, collate_encoded_shots, device_eval_views
+    from vseg.eval.embed import load_shot_encoder, run_embed
+    from vseg.io.checkpoints import FORMAT
+    from vseg.io.embeddings import read_embeddings
+    from vseg.io.movienet import index_movie
+    from vseg.models.encoder import ShotEncoder
+
+    keyframes = index_movie(synth_root / "240P" / list_movies(synth_root / "240P")[0], 3)
+    reference = torch.stack([MovieShots(keyframes, 64)[i] for i in range(4)])
+    batch = collate_encoded_shots([EncodedShots(keyframes, 64)[i] for i in range(4)], size=64)
+    assert len(batch.files) == 12 and all(f.dtype == torch.uint8 for f in batch.files)
+    views = device_eval_views(batch, CPU)
+    assert views.shape == reference.shape == (4, 9, 64, 64)
+    difference = (views - reference).abs()  # tensor resize against PIL's, libjpeg-turbo against OpenCV's decode
+    assert difference.mean() < 0.02 and difference.max() < 0.3, (difference.mean(), difference.max())
+    torch.manual_seed(0)
+    state = {f"module.encoder_q.{k}": v for k, v in ShotEncoder("resnet18", 9, 32).state_dict().items()}
+    torch.save({"format": FORMAT, "state_dict": state}, tmp_path / "ours.pth")
+    config = EmbedConfig(image_size=64, workers=0, batch_size=16, split="test", pipeline="device")
+    run_embed(tmp_path / "ours.pth", synth_root, tmp_path / "out", config)
+    embedded = read_embeddings(tmp_path / "out" / "test.npz")
+    first = index_movie(synth_root / "240P" / embedded.movies[0], 3)
+    with torch.inference_mode():
+        expected = load_shot_encoder(tmp_path / "ours.pth").encoder.features(
+            torch.stack([MovieShots(first, 64)[i] for i in range(8)])
+        ).numpy()
+    got = embedded.features[:8]
+    cosine = (got * expected).sum(1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(expected, axis=1))
+    assert cosine.min() > 0.99

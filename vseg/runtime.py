@@ -13,7 +13,7 @@ import os
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.distributed as dist
@@ -33,6 +33,14 @@ class DistEnv:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+
+def resolve_pipeline(pipeline: str, device: torch.device) -> Literal["cpu", "device"]:
+    """Where images are decoded and augmented (:data:`vseg.config.Pipeline`): ``auto`` is the device pipeline on CUDA and the CPU pipeline elsewhere (where the loader workers and the model
+    share the cores, and the per-item path is the reference's)."""
+    if pipeline == "auto":
+        return "device" if device.type == "cuda" else "cpu"
+    return pipeline
 
 
 def choose_device(preference: str, local_rank: int) -> torch.device:

@@ -220,3 +220,22 @@ def apply_views(
         mean_t = torch.tensor(mean, device=x.device, dtype=x.dtype).view(shape)
         std_t = torch.tensor(std, device=x.device, dtype=x.dtype).view(shape)
         return (x - mean_t) / std_t
+
+
+def crop_item(frames: torch.Tensor, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cut an item's crop box out of its ``N x 3 x H x W`` uint8 frames (a loader worker ships the crop, not the
+    frames) and return it with its parameter row, the box moved to the crop's own corner."""
+    top, left, height, width = (int(v) for v in params[:4])
+    moved = params.clone()
+    moved[:2] = 0
+    return frames[..., top : top + height, left : left + width].contiguous(), moved
+
+
+def stack_crops(crops: Sequence[torch.Tensor], params: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Crops of different sizes as one ``B x N x 3 x Hmax x Wmax`` uint8 tensor, zero-padded right and below (the
+    resampling weights are zero outside each item's box, so the padding is never read), and their ``B x PARAMS``."""
+    height, width = max(c.shape[-2] for c in crops), max(c.shape[-1] for c in crops)
+    out = torch.zeros(len(crops), *crops[0].shape[:-2], height, width, dtype=crops[0].dtype)
+    for item, crop in enumerate(crops):
+        out[item, ..., : crop.shape[-2], : crop.shape[-1]] = crop
+    return out, torch.stack(list(params))

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import torch
 import torch.distributed as dist
@@ -94,17 +94,6 @@ def build_optimizer(model: nn.Module, optim: OptimConfig) -> torch.optim.Optimiz
         return LARS(groups, lr=optim.lr, momentum=optim.momentum, eta=optim.trust_coefficient)
     params = [p for p in model.parameters() if p.requires_grad]
     return torch.optim.SGD(params, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay)
-
-
-Pipeline = Literal["auto", "cpu", "device"]
-
-
-def resolve_pipeline(pipeline: Pipeline, device: torch.device) -> Literal["cpu", "device"]:
-    """Where images are decoded and augmented: ``auto`` is the device pipeline on CUDA, the CPU pipeline elsewhere
-    (where the loader workers and the model share the cores, and the per-item path is the reference)."""
-    if pipeline == "auto":
-        return "device" if device.type == "cuda" else "cpu"
-    return pipeline
 
 
 def out_of_memory(train: TrainConfig, env: DistEnv, exc: BaseException) -> ConfigError:

@@ -20,6 +20,7 @@ from pydantic import Field
 from vseg import ui
 from vseg.config import (
     OptimConfig,
+    Pipeline,
     PuzzlesConfig,
     StageConfig,
     SynthConfig,
@@ -39,8 +40,8 @@ from vseg.models.scrl import SCRL, topk_accuracy
 from vseg.prep.puzzles import make_puzzles
 from vseg.prep.synth import make_synth
 from vseg.presets import preset
-from vseg.runtime import DistEnv
-from vseg.train.trainer import Pipeline, memory_format, resolve_pipeline
+from vseg.runtime import DistEnv, resolve_pipeline
+from vseg.train.trainer import memory_format
 
 
 class ScrlDataConfig(StageConfig):
