@@ -196,7 +196,7 @@ def main() -> None:
     parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("gpu_check: no CUDA device here; run it on a GPU machine (or --device cpu --tiny to smoke-test)")
+        raise SystemExit("gpu_check: no CUDA device here; run it on a GPU machine (--device cpu --tiny: a smoke test)")
     ui.settings.quiet = True
     report: dict = {
         "device": torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or "cpu",

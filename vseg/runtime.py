@@ -36,8 +36,9 @@ class DistEnv:
 
 
 def resolve_pipeline(pipeline: str, device: torch.device) -> Literal["cpu", "device"]:
-    """Where images are decoded and augmented (:data:`vseg.config.Pipeline`): ``auto`` is the device pipeline on CUDA and the CPU pipeline elsewhere (where the loader workers and the model
-    share the cores, and the per-item path is the reference's)."""
+    """Where images are decoded and augmented (:data:`vseg.config.Pipeline`): ``auto`` is the device pipeline on
+    CUDA and the CPU pipeline elsewhere (where the loader workers and the model share the cores, and the per-item
+    path is the reference's)."""
     if pipeline == "auto":
         return "device" if device.type == "cuda" else "cpu"
     return pipeline

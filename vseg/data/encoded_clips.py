@@ -11,15 +11,13 @@ device: one ``decode_jpeg`` call for the batch (nvJPEG on CUDA), then :func:`vse
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
-from torch.utils.data import Dataset
 
 from vseg.data.augment import TwoViewShotTransform
 from vseg.data.batch_augment import apply_views, pack_params
-from vseg.data.clips import ShotClip, check_puzzle_grid, check_same_size, split_puzzle
+from vseg.data.clips import ShotClip, TwoViewClips, check_puzzle_grid, check_same_size, split_puzzle
 from vseg.data.sampler import item_seed
 from vseg.errors import DataError
 from vseg.io.images import decode_jpegs, read_jpeg_bytes
@@ -54,25 +52,10 @@ def collate_encoded(items: list[EncodedClip | DataError]) -> EncodedBatch | Data
     )
 
 
-class EncodedClips(Dataset):
+class EncodedClips(TwoViewClips):
     """``(epoch, i)`` -> clip i as an :class:`EncodedClip`, or the DataError of a file that cannot be read."""
 
     collate_fn = staticmethod(collate_encoded)
-
-    def __init__(
-        self,
-        clips: Sequence[ShotClip],
-        transform: TwoViewShotTransform,
-        shots_per_clip: int = 16,
-        keyframes_per_shot: int = 3,
-        seed: int = 0,
-    ):
-        self.clips = list(clips)
-        self.transform = transform
-        self.shots_per_clip, self.keyframes_per_shot, self.seed = shots_per_clip, keyframes_per_shot, seed
-
-    def __len__(self) -> int:
-        return len(self.clips)
 
     def _read(self, clip: ShotClip) -> tuple[list[torch.Tensor], list[str], tuple[int, int]]:
         """The clip's files, paths and keyframe (width, height), checked as the per-shot path checks them."""

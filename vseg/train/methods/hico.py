@@ -189,7 +189,8 @@ class HicoMethod:
         crops_only = resolve_pipeline(data.pipeline, env.device) == "device"
         if crops_only:
             ui.info(f"pipeline: crops resized and augmented on {env.device}")
-        return UntrimmedClips(videos, clip_dir, clip_sampling(data), hico_view(data), self.config.train.seed, crops_only)
+        seed = self.config.train.seed
+        return UntrimmedClips(videos, clip_dir, clip_sampling(data), hico_view(data), seed, crops_only)
 
     def build_model(self, env: DistEnv, global_batch: int) -> nn.Module:
         m, data = self.config.model, self.config.data
