@@ -11,18 +11,14 @@ import pytest
 import torch
 from torchvision.transforms import RandomResizedCrop
 
-from vseg.cli import app
-from vseg.config import TrainConfig
 from vseg.data.augment import KEY_VIEW, QUERY_VIEW, TwoViewShotTransform, apply_view, sample_view_params
 from vseg.data.batch_augment import PARAMS, apply_views, pack_params
 from vseg.data.clips import TwoViewClips, keyframe_clips, puzzle_clips
 from vseg.data.encoded_clips import EncodedClips, TwoViewDecoder, collate_encoded
 from vseg.errors import ConfigError, DataError
 from vseg.io.movienet import list_movies
-from vseg.runtime import DistEnv
+from vseg.runtime import out_of_memory, resolve_pipeline
 from vseg.train import trainer
-from vseg.runtime import resolve_pipeline
-from vseg.train.trainer import out_of_memory
 
 from .conftest import SYNTH
 from .test_pretrain import SMALL, _pretrain
@@ -156,12 +152,13 @@ def test_pipeline_choice_follows_the_device():
 
 
 def test_out_of_memory_names_the_batch_size_to_lower(runner, puzzle_root, tmp_path, monkeypatch):
-    env = DistEnv(rank=0, world_size=4, local_rank=0, device=torch.device("cuda", 0))
-    error = out_of_memory(TrainConfig(batch_size=1024), env, torch.OutOfMemoryError("CUDA out of memory.\nmore"))
+    from vseg.eval.embed import iter_features
+
+    cuda = torch.device("cuda", 0)
+    error = out_of_memory(cuda, "batch_size", 64, "--batch-size N", torch.OutOfMemoryError("CUDA out of memory.\nmore"))
     assert isinstance(error, ConfigError)
     assert str(error) == (
-        "out of memory on cuda:0 at train.batch_size 1024 (256 per rank): lower train.batch_size "
-        "(--set train.batch_size=...) (CUDA out of memory.)"
+        "out of memory on cuda:0 with batch_size 64: lower batch_size (--batch-size N); CUDA out of memory."
     )
 
     def oom(*args, **kwargs):
@@ -169,8 +166,14 @@ def test_out_of_memory_names_the_batch_size_to_lower(runner, puzzle_root, tmp_pa
 
     monkeypatch.setattr(trainer, "train_step", oom)
     result = _pretrain(runner, puzzle_root, tmp_path / "run", *SMALL)
-    assert result.exit_code == 2 and "at train.batch_size 32 (32 per rank): lower train.batch_size" in result.output
-    assert "Traceback" not in result.output
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    expected = "with train.batch_size 32 (32 per rank): lower train.batch_size (--set train.batch_size=N); CUDA out"
+    assert expected in " ".join(result.output.split())
+
+    encoder = torch.nn.Identity()
+    encoder.features = oom
+    with pytest.raises(ConfigError, match=r"with batch_size 4: lower batch_size \(--batch-size N\); CUDA out"):
+        next(iter_features(encoder, torch.zeros(8, 9, 16, 16), batch_size=4))
 
 
 def test_hico_crops_become_the_per_clip_views_on_the_device(tmp_path):

@@ -44,6 +44,15 @@ def resolve_pipeline(pipeline: str, device: torch.device) -> Literal["cpu", "dev
     return pipeline
 
 
+def out_of_memory(
+    device: torch.device, setting: str, batch: int, hint: str, exc: BaseException, detail: str = ""
+) -> ConfigError:
+    """The one-line error for a device out of memory: the batch-size ``setting`` to lower (``hint``: how), and the
+    first line of the device's own message."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ConfigError(f"out of memory on {device} with {setting} {batch}{detail}: lower {setting} ({hint}); {first}")
+
+
 def choose_device(preference: str, local_rank: int) -> torch.device:
     """``auto``: this rank's GPU when CUDA is available, else the CPU. ``cuda`` without a GPU is an error."""
     if preference == "cpu" or (preference == "auto" and not torch.cuda.is_available()):

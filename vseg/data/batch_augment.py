@@ -17,6 +17,9 @@ operations (the same code on CPU and CUDA):
   kernels padded with zero taps, so reflect padding gives the per-shot result;
 - normalisation.
 
+For HiCo's clips (Qing et al., CVPR 2022, Sec. 4.1) the workers cut the crop box out of the decoded uint8 frames
+(:func:`crop_item`) and the collation pads the crops to one size (:func:`stack_crops`), so that only the crops travel.
+
 torchvision's v2 kernels take one factor per call and kornia would add a dependency for what is a few lines of
 tensor math here, so neither is used for the batched steps.
 """
@@ -28,7 +31,7 @@ from collections.abc import Sequence
 
 import torch
 
-from vseg.data.augment import ViewParams, blur_kernel_size
+from vseg.data.augment import ViewParams
 
 PARAMS = 16
 """Length of a packed parameter row: top, left, height, width, flip, jitter applied, jitter order (4), brightness,
@@ -175,19 +178,16 @@ def gaussian_blurs(x: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
     if not bool(blurred.any()):
         return x
     height, width = x.shape[-2:]
-    sigmas = sigmas.double()
-    radii = [blur_kernel_size(float(s), min(height, width)) // 2 if s > 0 else 0 for s in sigmas]
-    radius = max(radii)
+    sigmas = sigmas.double().cpu()
+    # vseg.data.augment.blur_kernel_size, per item: radius ceil(3 sigma) >= 1, at most the side - 1; 0 for no blur
+    radii = (3 * sigmas).ceil().clamp(min=1, max=min(height, width) - 1).where(blurred.cpu(), 0).long()
+    radius = int(radii.max())
     if radius == 0:
         return x
     offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    kernels = torch.zeros(len(sigmas), 2 * radius + 1, dtype=torch.float64)
-    for item, (sigma, r) in enumerate(zip(sigmas.tolist(), radii, strict=True)):
-        if r == 0:
-            kernels[item, radius] = 1.0
-            continue
-        taps = torch.exp(-0.5 * (offsets[radius - r : radius + r + 1] / sigma) ** 2)
-        kernels[item, radius - r : radius + r + 1] = taps / taps.sum()
+    safe = sigmas.where(blurred.cpu(), 1.0).unsqueeze(1)
+    taps = torch.exp(-0.5 * (offsets / safe) ** 2) * (offsets.abs() <= radii.unsqueeze(1))
+    kernels = taps / taps.sum(dim=1, keepdim=True)  # an item without blur keeps the centre tap alone
     planes = x[0].numel() // (height * width)
     kernels = kernels.to(device=x.device, dtype=x.dtype).repeat_interleave(planes, dim=0)
     flat = torch.nn.functional.pad(x.reshape(1, -1, height, width), [radius] * 4, mode="reflect")

@@ -55,7 +55,7 @@ from vseg.io.movienet import (
 )
 from vseg.models.encoder import ARCHS, ShotEncoder, arch_from_state_dict
 from vseg.parallel import default_workers
-from vseg.runtime import choose_device, resolve_pipeline
+from vseg.runtime import choose_device, out_of_memory, resolve_pipeline
 
 # Where the encoder sits in a checkpoint's state dict, tried in this order.
 ENCODER_PREFIXES = ("module.encoder_q.", "encoder_q.", "module.", "")
@@ -194,13 +194,16 @@ def iter_features(
     for batch in loader:
         if isinstance(batch, DataError):
             raise batch
-        if isinstance(batch, EncodedShotBatch):
-            batch = device_eval_views(batch, device)
-        with autocast:
-            batch = batch.to(device, non_blocking=True)
-            if batch.dim() == (5 if volumetric else 4):  # one clip or shot per row (not several views)
-                batch = batch.contiguous(memory_format=layout)
-            features = encoder.features(batch)
+        try:
+            if isinstance(batch, EncodedShotBatch):
+                batch = device_eval_views(batch, device)
+            with autocast:
+                batch = batch.to(device, non_blocking=True)
+                if batch.dim() == (5 if volumetric else 4):  # one clip or shot per row (not several views)
+                    batch = batch.contiguous(memory_format=layout)
+                features = encoder.features(batch)
+        except torch.OutOfMemoryError as exc:
+            raise out_of_memory(device, "batch_size", batch_size, "--batch-size N", exc) from None
         yield features.float().cpu().numpy()
 
 

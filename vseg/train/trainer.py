@@ -39,7 +39,16 @@ from vseg.errors import ConfigError, DataError
 from vseg.io import atomic
 from vseg.io import checkpoints as ckpt
 from vseg.io.runs import CONFIG_FILE, MetricsLog, check_resumable, find_resume_checkpoint
-from vseg.runtime import DistEnv, barrier, capture_rng, gather_objects, init_distributed, restore_rng, shutdown
+from vseg.runtime import (
+    DistEnv,
+    barrier,
+    capture_rng,
+    gather_objects,
+    init_distributed,
+    out_of_memory,
+    restore_rng,
+    shutdown,
+)
 from vseg.train.lars import LARS, lars_param_groups
 from vseg.train.schedule import base_lr, lr_at
 
@@ -94,16 +103,6 @@ def build_optimizer(model: nn.Module, optim: OptimConfig) -> torch.optim.Optimiz
         return LARS(groups, lr=optim.lr, momentum=optim.momentum, eta=optim.trust_coefficient)
     params = [p for p in model.parameters() if p.requires_grad]
     return torch.optim.SGD(params, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay)
-
-
-def out_of_memory(train: TrainConfig, env: DistEnv, exc: BaseException) -> ConfigError:
-    """The one-line error for a device out of memory: the batch to lower, and the device's own first line."""
-    per_rank = train.batch_size // env.world_size
-    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return ConfigError(
-        f"out of memory on {env.device} at train.batch_size {train.batch_size} ({per_rank} per rank): lower "
-        f"train.batch_size (--set train.batch_size=...) ({detail})"
-    )
 
 
 def _loader_workers(train: TrainConfig, env: DistEnv) -> int:
@@ -305,7 +304,7 @@ class _Run:
                 try:
                     loss, metrics = train_step(self.method, model, optimizer, batch, self.env, self.train.amp)
                 except torch.OutOfMemoryError as exc:
-                    raise out_of_memory(self.train, self.env, exc) from None
+                    raise self._out_of_memory(exc) from None
                 step += 1
                 window_steps += 1
                 for key, value in {"loss": loss, **metrics}.items():
@@ -329,6 +328,11 @@ class _Run:
             row = {"event": "epoch", "epoch": epoch + 1, "step": step, "lr": lr, **means}
             log.write({**row, f"{self.method.unit}_per_s": rate, "seconds": seconds}, step)
         return means, rate, step
+
+    def _out_of_memory(self, exc: BaseException) -> ConfigError:
+        per_rank = f" ({self.train.batch_size // self.env.world_size} per rank)"
+        batch = self.train.batch_size
+        return out_of_memory(self.env.device, "train.batch_size", batch, "--set train.batch_size=N", exc, per_rank)
 
     def _mean_over_ranks(self, values: dict[str, torch.Tensor]) -> dict[str, float]:
         keys = sorted(values)
