@@ -17,8 +17,9 @@ operations (the same code on CPU and CUDA):
   kernels padded with zero taps, so reflect padding gives the per-shot result;
 - normalisation.
 
-For HiCo's clips (Qing et al., CVPR 2022, Sec. 4.1) the workers cut the crop box out of the decoded uint8 frames
-(:func:`crop_item`) and the collation pads the crops to one size (:func:`stack_crops`), so that only the crops travel.
+For HiCo's clips (Qing et al., CVPR 2022; the reference's ``ContrastiveGenerator``) the workers cut the crop box
+out of the decoded uint8 frames (:func:`crop_item`) and the collation pads the crops to one size
+(:func:`stack_crops`), so that only the crops travel.
 
 torchvision's v2 kernels take one factor per call and kornia would add a dependency for what is a few lines of
 tensor math here, so neither is used for the batched steps.
