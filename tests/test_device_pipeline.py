@@ -139,7 +139,7 @@ def test_device_pipeline_trains_end_to_end_on_the_cpu_without_touching_cuda(runn
         raise AssertionError("CUDA was initialised")
 
     monkeypatch.setattr(torch.cuda, "_lazy_init", no_cuda)
-    one_step = ["--set", "train.steps_per_epoch=1", "--set", "data.pipeline=device"]
+    one_step = ["--set", "train.steps_per_epoch=1", "--set", "data.pipeline=device", "--set", "data.image_size=32"]
     result = _pretrain(runner, puzzle_root, tmp_path / "run", "--epochs", "1", *SMALL, *one_step)
     assert result.exit_code == 0, result.output
     assert "pipeline: JPEG decoding and augmentation on cpu" in result.output
@@ -155,14 +155,15 @@ def test_out_of_memory_names_the_batch_size_to_lower(runner, puzzle_root, tmp_pa
     from vseg.eval.embed import iter_features
 
     cuda = torch.device("cuda", 0)
-    error = out_of_memory(cuda, "batch_size", 64, "--batch-size N", torch.OutOfMemoryError("CUDA out of memory.\nmore"))
+    exc = torch.cuda.OutOfMemoryError("CUDA out of memory.\nmore")
+    error = out_of_memory(cuda, "batch_size", 64, "--batch-size N", exc)
     assert isinstance(error, ConfigError)
     assert str(error) == (
         "out of memory on cuda:0 with batch_size 64: lower batch_size (--batch-size N); CUDA out of memory."
     )
 
     def oom(*args, **kwargs):
-        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(trainer, "train_step", oom)
     result = _pretrain(runner, puzzle_root, tmp_path / "run", *SMALL)

@@ -202,7 +202,7 @@ def iter_features(
                 if batch.dim() == (5 if volumetric else 4):  # one clip or shot per row (not several views)
                     batch = batch.contiguous(memory_format=layout)
                 features = encoder.features(batch)
-        except torch.OutOfMemoryError as exc:
+        except torch.cuda.OutOfMemoryError as exc:
             raise out_of_memory(device, "batch_size", batch_size, "--batch-size N", exc) from None
         yield features.float().cpu().numpy()
 

@@ -303,7 +303,7 @@ class _Run:
                     group["lr"] = lr
                 try:
                     loss, metrics = train_step(self.method, model, optimizer, batch, self.env, self.train.amp)
-                except torch.OutOfMemoryError as exc:
+                except torch.cuda.OutOfMemoryError as exc:
                     raise self._out_of_memory(exc) from None
                 step += 1
                 window_steps += 1
