@@ -4,8 +4,8 @@
   end-to-end shots/s for both pipelines (``data.pipeline`` cpu and device) and each pipeline's worker CPU time per
   shot (:func:`pretrain_throughput.measure`); targets >= 1,800 shots/s end to end and >= 0.9 of model-only;
 - ``hico``: HiCo's S3D-G at 16 x 112^2 (``hico/hacs_s``, 8 videos x 3 clips, bf16, channels_last_3d): model-only
-  and end-to-end clips/s on synthetic untrimmed videos;
-- ``embed``: ``vseg embed``'s shots/s against the forward alone (``benchmarks/embed_throughput.py``, bf16);
+  clips/s, and end-to-end clips/s for both pipelines, on synthetic untrimmed videos;
+- ``embed``: ``vseg embed``'s shots/s against the forward alone for both pipelines (``embed_throughput.py``, bf16);
 - ``torchrun_scrl`` / ``torchrun_hico``: a 1-rank ``torchrun`` of ``vseg pretrain scrl`` / ``hico`` (NCCL on CUDA),
   two steps, exit code and checkpoint;
 - ``precision``: the bf16-vs-fp32 logit difference of one SCRL step (``benchmarks/scrl_precision.py``).
@@ -97,37 +97,45 @@ def hico(args: argparse.Namespace, work: Path) -> dict:
     config = load_config(HicoConfig, preset(name), overrides, {"data.root": hico_clips(work, args.tiny)})
     method = HicoMethod(config)
     env = init_distributed(config.train.device)
-    dataset = method.build_dataset(env)
-    loader, sampler = build_loader(dataset, config.train, env, samples_per_rank(config.train, env, method))
     model = method.build_model(env, config.train.batch_size)
     model = model.to(env.device, memory_format=memory_format(config.train, env, volumetric=True)).train()
     optimizer = build_optimizer(model, config.optim)
-    epochs = iter(range(10**6))
-
-    def batches():
-        while True:
-            sampler.set_epoch(next(epochs))
-            yield from loader
-
-    stream = batches()
-    fixed = next(stream)
+    clips = config.train.batch_size
 
     def step(batch) -> None:
         train_step(method, model, optimizer, batch, env, config.train.amp)
 
-    clips = config.train.batch_size
-    model_only = pretrain_throughput.timed(lambda i: step(fixed), steps, warmup, env.device)
-    end_to_end = pretrain_throughput.timed(lambda i: step(next(stream)), steps, warmup, env.device)
-    rates = {"model_only_clips_per_s": steps * clips / model_only, "end_to_end_clips_per_s": steps * clips / end_to_end}
-    return {
+    def stream(pipeline: str):
+        """Batches of ``pipeline``, epoch after epoch."""
+        config.data.pipeline = pipeline
+        loader, sampler = build_loader(
+            method.build_dataset(env), config.train, env, samples_per_rank(config.train, env, method)
+        )
+        for epoch in range(10**6):
+            sampler.set_epoch(epoch)
+            yield from loader
+
+    warm = stream("cpu")
+    fixed = next(warm)  # views already made: the step alone is the model alone
+    warm.close()
+    model_only = steps * clips / pretrain_throughput.timed(lambda i: step(fixed), steps, warmup, env.device)
+    result = {
         "config": name,
         "overrides": overrides,
         "clip": f"{config.data.frames}x{config.data.crop_size}^2",
-        "loader_workers": loader.num_workers,
+        "loader_workers": config.train.workers,
         "amp_bf16": env.device.type == "cuda" and config.train.amp,
-        **{k: round(v, 1) for k, v in rates.items()},
-        "ratio_end_to_end_over_model": round(rates["end_to_end_clips_per_s"] / rates["model_only_clips_per_s"], 3),
+        "model_only_clips_per_s": round(model_only, 1),
     }
+    for pipeline in ("cpu", "device"):
+        batches = stream(pipeline)
+        end_to_end = steps * clips / pretrain_throughput.timed(lambda i: step(next(batches)), steps, warmup, env.device)
+        result[pipeline] = {
+            "end_to_end_clips_per_s": round(end_to_end, 1),
+            "ratio_end_to_end_over_model": round(end_to_end / model_only, 3),
+        }
+        batches.close()
+    return result
 
 
 def run_json(command: list[str], timeout: float) -> dict:

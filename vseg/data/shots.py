@@ -12,7 +12,8 @@ batches on the device; its pixels can differ from PIL's resize by a grey level.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import NamedTuple
 
 import torch
@@ -22,6 +23,7 @@ from torch.utils.data import Dataset
 from torchvision.transforms import InterpolationMode
 
 from vseg.data.augment import IMAGENET_MEAN, IMAGENET_STD
+from vseg.data.sampler import collate_or_error
 from vseg.errors import DataError
 from vseg.io.images import decode_jpegs, load_rgb_opencv, read_jpeg_bytes
 from vseg.io.movienet import MovieKeyframes
@@ -99,3 +101,11 @@ def device_eval_views(batch: EncodedShotBatch, device: torch.device) -> torch.Te
         group = F.to_dtype(F.center_crop(group, [size, size]), torch.float32, scale=True)
         out[torch.tensor(indices, device=device)] = F.normalize(group, list(IMAGENET_MEAN), list(IMAGENET_STD))
     return out.view(-1, 3 * batch.keyframes_per_shot, size, size)
+
+
+def shots_for(pipeline: str, size: int) -> tuple[type[MovieShots], Callable[[list], object]]:
+    """The dataset class and the collation of a resolved pipeline: ``cpu`` (:class:`MovieShots`, views made in the
+    workers) or ``device`` (:class:`EncodedShots`, views made by :func:`device_eval_views`)."""
+    if pipeline == "device":
+        return EncodedShots, partial(collate_encoded_shots, size=size)
+    return MovieShots, collate_or_error

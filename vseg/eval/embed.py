@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from vseg import ui
 from vseg.config import EmbedConfig
 from vseg.data.sampler import collate_or_error
-from vseg.data.shots import EncodedShotBatch, EncodedShots, MovieShots, collate_encoded_shots, device_eval_views
+from vseg.data.shots import EncodedShotBatch, device_eval_views, shots_for
 from vseg.errors import DataError
 from vseg.io import atomic
 from vseg.io.checkpoints import FORMAT as CHECKPOINT_FORMAT
@@ -365,10 +364,7 @@ def _embed_movies(
     """Embed ``plans`` in one stream of batches (a batch may span movies); cache each movie when it is complete."""
     if not plans:
         return 0
-    on_device = resolve_pipeline(config.pipeline, device) == "device"
-    kind, collate = (EncodedShots, partial(collate_encoded_shots, size=config.image_size)) if on_device else (
-        MovieShots, collate_or_error
-    )  # fmt: skip
+    kind, collate = shots_for(resolve_pipeline(config.pipeline, device), config.image_size)
     shots = ConcatDataset([kind(p.keyframes, config.image_size, p.num_shots) for p in plans])
     workers = default_workers() if config.workers is None else config.workers
     features = iter_features(
