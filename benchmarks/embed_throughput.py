@@ -2,20 +2,22 @@
 
 embed: shots/s of the encoder forward alone (random input already on the device) against ``vseg embed``'s own loop
 (keyframe decode, resize/crop/normalise, collation and the same forward) at the same batch size, measured one after
-the other in the same run. The ratio end-to-end / forward-alone shows what the loader costs (1.0: nothing).
+the other in the same run, for each ``--pipelines`` (cpu: the workers decode and resize; device: they read bytes, the
+device decodes and resizes). The ratio end-to-end / forward-alone shows what the loader costs (1.0: nothing).
 
 segment: seconds of one training epoch of the reference-size BiLSTM (vseg/configs/segment/scrl.yaml) on a synthetic set
 shaped like SceneSeg318's train split (190 movies x about 1,000 shots of 2048-d embeddings), and of one scoring pass
 over a val-sized set (64 movies), with the windows/s of each.
 
     python benchmarks/embed_throughput.py [--arch resnet50] [--image-size 224] [--batch-size 64] [--batches 4]
-        [--workers N] [--device auto] [--bf16] [--data ROOT] [--skip-segment]
+        [--workers N] [--device auto] [--bf16] [--data ROOT] [--skip-segment] [--pipelines cpu device]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import tempfile
@@ -27,7 +29,7 @@ import torch
 from torch.utils.data import ConcatDataset, Subset
 
 from vseg.config import SegmentConfig, SynthConfig, load_config
-from vseg.data.shots import MovieShots
+from vseg.data.shots import shots_for
 from vseg.data.windows import training_windows
 from vseg.eval.embed import iter_features, keyframe_layout, plan_movie
 from vseg.eval.segment import build_model, predict_probabilities, train_epoch
@@ -47,15 +49,12 @@ def sync(device: torch.device) -> None:
 
 def embed_rates(args: argparse.Namespace, device: torch.device) -> dict[str, float]:
     root = args.data
+    needed = args.batch_size * (args.batches + 1)
     if root is None:
         root = Path(tempfile.mkdtemp(prefix="vseg-bench-embed-"))
-        make_synth(root, SynthConfig(movies=4, shots_per_movie=160, seed=0))
+        make_synth(root, SynthConfig(movies=max(4, math.ceil(needed / 159)), shots_per_movie=160, seed=0))
     layout, keyframes = keyframe_layout(root)
-    shots = ConcatDataset(
-        [MovieShots(plan_movie(layout, keyframes, m, 3).keyframes, args.image_size) for m in list_movies(keyframes)]
-    )
-    needed = args.batch_size * (args.batches + 1)
-    shots = Subset(shots, range(min(needed, len(shots))))
+    movies = [plan_movie(layout, keyframes, m, 3).keyframes for m in list_movies(keyframes)]
     torch.manual_seed(0)
     encoder = ShotEncoder(args.arch, 9, mlp=False).eval()
     layout_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
@@ -73,13 +72,21 @@ def embed_rates(args: argparse.Namespace, device: torch.device) -> dict[str, flo
         forward = args.batches * args.batch_size / (time.perf_counter() - start)
 
     workers = default_workers() if args.workers is None else args.workers
-    stream = iter_features(encoder, shots, args.batch_size, workers, device, args.bf16, channels_last=True)
-    next(stream)  # the first batch pays for starting the workers
-    start, done = time.perf_counter(), 0
-    for features in stream:
-        done += len(features)
-    end_to_end = done / (time.perf_counter() - start)
-    return {"forward_shots_per_s": forward, "embed_shots_per_s": end_to_end, "ratio": end_to_end / forward}
+    rates: dict = {"forward_shots_per_s": forward, "pipelines": {}}
+    for pipeline in args.pipelines:
+        kind, collate = shots_for(pipeline, args.image_size)
+        shots = ConcatDataset([kind(movie, args.image_size) for movie in movies])
+        shots = Subset(shots, range(min(needed, len(shots))))
+        stream = iter_features(
+            encoder, shots, args.batch_size, workers, device, args.bf16, channels_last=True, collate=collate
+        )
+        next(stream)  # the first batch pays for starting the workers
+        start, done = time.perf_counter(), 0
+        for features in stream:
+            done += len(features)
+        end_to_end = done / (time.perf_counter() - start)
+        rates["pipelines"][pipeline] = {"embed_shots_per_s": end_to_end, "ratio": end_to_end / forward}
+    return rates
 
 
 def segment_times(args: argparse.Namespace, device: torch.device) -> dict[str, float]:
@@ -131,6 +138,7 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast on CUDA")
     parser.add_argument("--data", type=Path, help="MovieNet-layout root; default: synthetic movies")
     parser.add_argument("--skip-segment", action="store_true")
+    parser.add_argument("--pipelines", nargs="+", choices=["cpu", "device"], default=["cpu", "device"])
     args = parser.parse_args()
     device = choose_device(args.device, 0)
     result = {

@@ -10,7 +10,7 @@ loss sees them) from the fp32 ones, and the loss of each. The encoder is the pap
 and 2048-2048-2048 head at random init, the queue 65,536 random unit keys, the batch random images (seeded).
 CPU autocast runs bf16 kernels where PyTorch has them, so the figures show the rounding, not a GPU's speed.
 
-    python benchmarks/scrl_precision.py [--shots 32] [--size 224] [--arch resnet50] [--json PATH]
+    python benchmarks/scrl_precision.py [--shots 32] [--size 224] [--arch resnet50] [--json PATH] [--device cuda]
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ from vseg.models.scrl import SCRL
 def logits_three_ways(model: SCRL, view_q: torch.Tensor, view_k: torch.Tensor) -> dict[str, dict[str, float]]:
     """The step's logits and loss in fp32, under bf16 autocast, and with bf16 similarities, from one model state."""
     fp32 = copy.deepcopy(model)(view_q, view_k)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast(view_q.device.type, dtype=torch.bfloat16):
         amp = copy.deepcopy(model)(view_q, view_k)
         q = model._encode(copy.deepcopy(model).encoder_q, view_q)  # the same queries as the amp step
     queue = model.queue.to(torch.bfloat16)
     l_neg = (q.to(torch.bfloat16) @ queue).float() / model.temperature
     bf16_sims = torch.cat([amp.logits[:, :1], l_neg], dim=1)  # the positive column as the amp step: only l_neg differs
-    loss_bf16 = torch.nn.functional.cross_entropy(bf16_sims, torch.zeros(len(q), dtype=torch.long))
+    loss_bf16 = torch.nn.functional.cross_entropy(bf16_sims, torch.zeros(len(q), dtype=torch.long, device=q.device))
 
     def versus_fp32(logits: torch.Tensor, loss: torch.Tensor) -> dict[str, float]:
         difference = (logits - fp32.logits).abs()
@@ -55,20 +55,24 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--arch", default="resnet50")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda: the same comparison with CUDA's bf16 kernels")
     args = parser.parse_args()
+    device = torch.device(args.device)
     torch.manual_seed(0)
     make_encoder = partial(ShotEncoder, args.arch, in_channels=9, dim=2048, mlp=True)
-    model = SCRL(make_encoder, cluster_group=args.shots, bn_group=args.shots, seed=0)
+    model = SCRL(make_encoder, cluster_group=args.shots, bn_group=args.shots, seed=0).to(device)
     generator = torch.Generator().manual_seed(1)
-    view_q, view_k = (torch.randn(args.shots, 9, args.size, args.size, generator=generator) for _ in range(2))
+    view_q, view_k = (torch.randn(args.shots, 9, args.size, args.size, generator=generator).to(device) for _ in "qk")
     results = logits_three_ways(model, view_q, view_k)
-    print(f"{args.arch}, {args.shots} shots at {args.size} px, queue 65,536, T 0.07; {platform.processor() or 'cpu'}")
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    print(f"{args.arch}, {args.shots} shots at {args.size} px, queue 65,536, T 0.07; {where}")
     print(f"{'precision':42s} {'max |dlogit|':>13s} {'mean |dlogit|':>14s} {'loss':>9s}")
     for name, row in results.items():
         print(f"{name:42s} {row['max_abs']:13.4f} {row['mean_abs']:14.5f} {row['loss']:9.4f}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as file:
-            json.dump({"arch": args.arch, "shots": args.shots, "size": args.size, "results": results}, file, indent=1)
+            row = {"arch": args.arch, "shots": args.shots, "size": args.size, "device": where, "results": results}
+            json.dump(row, file, indent=1)
 
 
 if __name__ == "__main__":

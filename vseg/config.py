@@ -28,6 +28,7 @@ class StageConfig(BaseModel):
 
 
 Device = Literal["auto", "cuda", "cpu"]
+Pipeline = Literal["auto", "cpu", "device"]  # where images are decoded and augmented: see runtime.resolve_pipeline
 _SIZE_RE = re.compile(r"^(\d+)x(\d+)$")
 _SHARD_RE = re.compile(r"^(\d+)/(\d+)$")
 
@@ -287,6 +288,11 @@ class EmbedConfig(StageConfig):
     device: Device = Field("auto", description="auto: CUDA when available, else CPU")
     bf16: bool = Field(False, description="bf16 autocast on CUDA (faster; features differ in the 3rd digit)")
     channels_last: bool = Field(True, description="channels_last memory format on CUDA (ignored on CPU)")
+    pipeline: Pipeline = Field(
+        "auto",
+        description="device: workers read JPEG bytes, the device decodes, resizes and normalises whole batches; "
+        "cpu: workers decode and resize each keyframe (OpenCV and PIL, as SCRL); auto: device on CUDA, else cpu",
+    )
     clips: ClipViewsConfig = ClipViewsConfig()
 
 

@@ -13,7 +13,7 @@ import os
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.distributed as dist
@@ -33,6 +33,24 @@ class DistEnv:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+
+def resolve_pipeline(pipeline: str, device: torch.device) -> Literal["cpu", "device"]:
+    """Where images are decoded and augmented (:data:`vseg.config.Pipeline`): ``auto`` is the device pipeline on
+    CUDA and the CPU pipeline elsewhere (where the loader workers and the model share the cores, and the per-item
+    path is the reference's)."""
+    if pipeline == "auto":
+        return "device" if device.type == "cuda" else "cpu"
+    return pipeline
+
+
+def out_of_memory(
+    device: torch.device, setting: str, batch: int, hint: str, exc: BaseException, detail: str = ""
+) -> ConfigError:
+    """The one-line error for a device out of memory: the batch-size ``setting`` to lower (``hint``: how), and the
+    first line of the device's own message."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ConfigError(f"out of memory on {device} with {setting} {batch}{detail}: lower {setting} ({hint}); {first}")
 
 
 def choose_device(preference: str, local_rank: int) -> torch.device:

@@ -50,6 +50,7 @@ def embed(
     workers: int | None = config_option(EmbedConfig, "workers", "--workers", "-j"),
     device: str | None = config_option(EmbedConfig, "device", "--device"),
     bf16: bool | None = config_option(EmbedConfig, "bf16", "--bf16/--no-bf16"),
+    pipeline: str | None = config_option(EmbedConfig, "pipeline", "--pipeline"),
     config: Path | None = config_file_option(),
     overrides: list[str] | None = set_option("batch_size=128"),
 ) -> None:
@@ -67,7 +68,7 @@ def embed(
         config,
         overrides,
         {"clips.views": views, "split": split, "split_file": split_file, "image_size": image_size,
-         "batch_size": batch_size, "workers": workers, "device": device, "bf16": bf16},
+         "batch_size": batch_size, "workers": workers, "device": device, "bf16": bf16, "pipeline": pipeline},
     )  # fmt: skip
     if clips is not None:
         _embed_clips(checkpoint, clips, video_root, out, cfg)

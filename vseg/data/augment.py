@@ -307,13 +307,19 @@ class TwoViewShotTransform:
         """SCRL's query and key views at ``size`` x ``size`` pixels (224 in the paper)."""
         return cls(replace(QUERY_VIEW, size=size), replace(KEY_VIEW, size=size))
 
+    def sample(
+        self, height: int, width: int, generator: torch.Generator | None = None
+    ) -> tuple[ViewParams, ViewParams]:
+        """One shot's query then key parameters, for frames of ``height`` x ``width`` pixels."""
+        return sample_view_params(height, width, self.query, generator), sample_view_params(
+            height, width, self.key, generator
+        )
+
     def __call__(
         self, frames: Sequence[Frame] | torch.Tensor, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         batch = stack_frames(frames)
-        height, width = batch.shape[-2:]
-        q_params = sample_view_params(height, width, self.query, generator)
-        k_params = sample_view_params(height, width, self.key, generator)
+        q_params, k_params = self.sample(batch.shape[-2], batch.shape[-1], generator)
         q = apply_view(batch, q_params, self.query.size, self.query.mean, self.query.std)
         k = apply_view(batch, k_params, self.key.size, self.key.mean, self.key.std)
         return q, k

@@ -94,26 +94,39 @@ def read_image(path: str | Path) -> torch.Tensor:
     return torch.from_numpy(np.array(load_rgb(path))).permute(2, 0, 1)
 
 
+def check_same_size(paths: Sequence[str | Path], sizes: Sequence[tuple[int, int]]) -> None:
+    """DataError naming the first keyframe whose (width, height) differs from the first's."""
+    for path, (width, height) in zip(paths, sizes, strict=True):
+        if (width, height) != tuple(sizes[0]):
+            first = f"{sizes[0][0]}x{sizes[0][1]}"
+            raise DataError(path, f"keyframe is {width}x{height} but {Path(paths[0]).name}, read with it, is {first}")
+
+
 def read_frames(paths: Sequence[str | Path]) -> torch.Tensor:
     """Decode keyframes of one size into an ``N x 3 x H x W`` uint8 tensor; DataError naming an odd-sized file."""
     frames = [read_image(path) for path in paths]
-    for path, frame in zip(paths, frames, strict=True):
-        if frame.shape != frames[0].shape:
-            size, first = f"{frame.shape[2]}x{frame.shape[1]}", f"{frames[0].shape[2]}x{frames[0].shape[1]}"
-            raise DataError(path, f"keyframe is {size} but {Path(paths[0]).name}, read with it, is {first}")
+    check_same_size(paths, [(frame.shape[2], frame.shape[1]) for frame in frames])
     return torch.stack(frames)
+
+
+def check_puzzle_grid(path: str | Path, width: int, height: int, shots: int, keyframes: int) -> None:
+    """DataError naming a puzzle of ``width`` x ``height`` pixels that is no grid of shots x keyframes."""
+    if height % shots or width % keyframes:
+        raise DataError(path, f"puzzle is {width}x{height}, not a grid of {shots} rows x {keyframes} keyframes")
+
+
+def split_puzzle(puzzle: torch.Tensor, shots: int, keyframes: int) -> torch.Tensor:
+    """A ``3 x (shots * h) x (keyframes * w)`` puzzle as a ``shots x keyframes x 3 x h x w`` view."""
+    _, height, width = puzzle.shape
+    return puzzle.view(3, shots, height // shots, keyframes, width // keyframes).permute(1, 3, 0, 2, 4)
 
 
 def read_clip_frames(clip: ShotClip, shots: int, keyframes: int) -> torch.Tensor:
     """A clip's keyframes as a ``shots x keyframes x 3 x H x W`` uint8 tensor."""
     if clip.puzzle:
         puzzle = read_image(clip.path)
-        _, height, width = puzzle.shape
-        if height % shots or width % keyframes:
-            grid = f"not a grid of {shots} rows x {keyframes} keyframes"
-            raise DataError(clip.path, f"puzzle is {width}x{height}, {grid}")
-        h, w = height // shots, width // keyframes
-        return puzzle.view(3, shots, h, keyframes, w).permute(1, 3, 0, 2, 4)
+        check_puzzle_grid(clip.path, puzzle.shape[2], puzzle.shape[1], shots, keyframes)
+        return split_puzzle(puzzle, shots, keyframes)
     frames = read_frames(clip.keyframe_files(shots, keyframes))
     return frames.view(shots, keyframes, *frames.shape[1:])
 

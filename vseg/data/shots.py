@@ -4,11 +4,17 @@ Each keyframe is decoded with OpenCV and turned to RGB (:func:`vseg.io.images.lo
 ``Resize(S)`` on the PIL image (bilinear on the short side: 426x240 -> 397x224 for S = 224, the width truncated from
 224 * 426 / 240 = 397.6), ``CenterCrop(S)``, ``ToTensor`` and ImageNet normalisation, all as the reference does them;
 the shot's keyframes are then concatenated on channels (3 keyframes -> 9 x S x S), not averaged.
+
+The device pipeline (:class:`EncodedShots`, :func:`device_eval_views`) ships each shot's JPEG bytes from the loader
+workers and decodes, resizes (antialiased bilinear on the tensor, the same output size), crops and normalises whole
+batches on the device; its pixels can differ from PIL's resize by a grey level.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import NamedTuple
 
 import torch
 import torchvision.transforms.v2.functional as F
@@ -17,8 +23,9 @@ from torch.utils.data import Dataset
 from torchvision.transforms import InterpolationMode
 
 from vseg.data.augment import IMAGENET_MEAN, IMAGENET_STD
+from vseg.data.sampler import collate_or_error
 from vseg.errors import DataError
-from vseg.io.images import load_rgb_opencv
+from vseg.io.images import decode_jpegs, load_rgb_opencv, read_jpeg_bytes
 from vseg.io.movienet import MovieKeyframes
 
 
@@ -47,3 +54,58 @@ class MovieShots(Dataset):
             return eval_view([load_rgb_opencv(path) for path in self.keyframes.shot_paths(shot)], self.size)
         except DataError as exc:
             return exc
+
+
+class EncodedShotBatch(NamedTuple):
+    """Shots as they leave the loader workers of the device pipeline: their keyframes' JPEG bytes in shot order, and
+    the side of the views to make of them."""
+
+    files: list[torch.Tensor]
+    paths: list[str]
+    keyframes_per_shot: int
+    size: int
+
+
+def collate_encoded_shots(items: list, size: int) -> EncodedShotBatch | DataError:
+    """The batch of ``items`` (each a list of (bytes, path) per keyframe), or the first item's DataError."""
+    for item in items:
+        if isinstance(item, DataError):
+            return item
+    files, paths = [f for item in items for f, _ in item], [p for item in items for _, p in item]
+    return EncodedShotBatch(files, paths, len(items[0]), size)
+
+
+class EncodedShots(MovieShots):
+    """:class:`MovieShots` for the device pipeline: shot ``i`` -> its keyframes' (JPEG bytes, path) pairs, to be
+    collated by :func:`collate_encoded_shots`."""
+
+    def __getitem__(self, shot: int) -> list[tuple[torch.Tensor, str]] | DataError:
+        try:
+            return [(read_jpeg_bytes(path)[0], str(path)) for path in self.keyframes.shot_paths(shot)]
+        except DataError as exc:
+            return exc
+
+
+def device_eval_views(batch: EncodedShotBatch, device: torch.device) -> torch.Tensor:
+    """An :class:`EncodedShotBatch` -> ``shots x 3K x S x S`` float32 on ``device``, as :func:`eval_view`: one
+    decode call, then resize of the short side, centre crop and normalisation per group of equal-sized frames."""
+    images = decode_jpegs(batch.files, batch.paths, device)
+    size = batch.size
+    out = torch.empty(len(images), 3, size, size, device=device)
+    shapes: dict[tuple[int, ...], list[int]] = {}
+    for index, image in enumerate(images):
+        shapes.setdefault(tuple(image.shape), []).append(index)
+    for indices in shapes.values():
+        group = torch.stack([images[i] for i in indices])
+        group = F.resize(group, [size], interpolation=InterpolationMode.BILINEAR, antialias=True)
+        group = F.to_dtype(F.center_crop(group, [size, size]), torch.float32, scale=True)
+        out[torch.tensor(indices, device=device)] = F.normalize(group, list(IMAGENET_MEAN), list(IMAGENET_STD))
+    return out.view(-1, 3 * batch.keyframes_per_shot, size, size)
+
+
+def shots_for(pipeline: str, size: int) -> tuple[type[MovieShots], Callable[[list], object]]:
+    """The dataset class and the collation of a resolved pipeline: ``cpu`` (:class:`MovieShots`, views made in the
+    workers) or ``device`` (:class:`EncodedShots`, views made by :func:`device_eval_views`)."""
+    if pipeline == "device":
+        return EncodedShots, partial(collate_encoded_shots, size=size)
+    return MovieShots, collate_or_error

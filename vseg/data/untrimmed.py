@@ -26,13 +26,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from vseg.data.augment import ViewSpec, apply_view, sample_view_params
-from vseg.data.sampler import item_seed
+from vseg.data.batch_augment import apply_views, crop_item, pack_params, stack_crops
+from vseg.data.sampler import collate_or_error, item_seed
 from vseg.errors import DataError
 from vseg.io.cliplist import UntrimmedVideo, clip_file_name
 from vseg.io.video import decode_frames, open_video
@@ -132,6 +134,34 @@ def augment_clip(frames: torch.Tensor, spec: ViewSpec, generator: torch.Generato
     return view.view(len(batch), 3, spec.size, spec.size).permute(1, 0, 2, 3)
 
 
+def crop_clip(
+    frames: torch.Tensor, spec: ViewSpec, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The device pipeline's :func:`augment_clip`: the same draws, but only the crop is cut here; returns the
+    ``T x 3 x h x w`` uint8 crop and its packed parameters (:func:`vseg.data.batch_augment.apply_views` does the
+    rest on the training device)."""
+    batch = frames.permute(0, 3, 1, 2)
+    params = sample_view_params(batch.shape[-2], batch.shape[-1], spec, generator)
+    return crop_item(batch, pack_params(params))
+
+
+class CroppedClips(NamedTuple):
+    """A batch of the device pipeline: ``videos * K x T x 3 x h x w`` uint8 crops (zero-padded to the largest),
+    their ``videos * K x PARAMS`` parameters, and K."""
+
+    frames: torch.Tensor
+    params: torch.Tensor
+    clips_per_video: int
+
+
+def clip_views(batch: CroppedClips, spec: ViewSpec, device: torch.device) -> torch.Tensor:
+    """A :class:`CroppedClips` batch -> ``videos x K x 3 x T x S x S`` float32 on ``device``, as the per-clip path
+    (:func:`augment_clip`) would have made it."""
+    frames = batch.frames.to(device, non_blocking=True)
+    views = apply_views(frames, batch.params, spec.size, spec.mean, spec.std)  # videos * K x T x 3 x S x S
+    return views.transpose(1, 2).unflatten(0, (-1, batch.clips_per_video))
+
+
 @dataclass(frozen=True)
 class ClipSampling:
     """Which clips one sample holds (HiCo's ``_get_hico_clips_time_stamp``): ``clips`` clips of ``frames`` frames spread
@@ -147,7 +177,8 @@ class ClipSampling:
 
 @dataclass
 class UntrimmedClips(Dataset):
-    """``(epoch, index, progress)`` -> ``K x 3 x T x S x S`` float32: the augmented clips of video ``index``.
+    """``(epoch, index, progress)`` -> ``K x 3 x T x S x S`` float32: the augmented clips of video ``index``; with
+    ``crops_only``, the K clips' uint8 crops and parameters (:func:`crop_clip`), made into views on the device.
 
     A piece that cannot be read is returned as its DataError, raised in the training process by the trainer.
     """
@@ -157,6 +188,7 @@ class UntrimmedClips(Dataset):
     sampling: ClipSampling
     view: ViewSpec
     seed: int = 0
+    crops_only: bool = False  # the device pipeline: items are (crops, parameters), batches CroppedClips
 
     def __len__(self) -> int:
         return len(self.videos)
@@ -186,10 +218,17 @@ class UntrimmedClips(Dataset):
             for centre in self._centres(index, progress, generator):
                 start, end = clip_window(centre, self.sampling.seconds, video.duration)
                 frames = read_window(video, self.clip_dir, start, end, self.sampling.frames)
-                clips.append(augment_clip(frames, self.view, generator))
+                clips.append((crop_clip if self.crops_only else augment_clip)(frames, self.view, generator))
         except DataError as exc:
             return exc
-        return torch.stack(clips)
+        return clips if self.crops_only else torch.stack(clips)
+
+    def collate_fn(self, items: list) -> torch.Tensor | CroppedClips | DataError:
+        """Stacked views, or with ``crops_only`` one :class:`CroppedClips`; a failed item's DataError."""
+        if not self.crops_only or any(isinstance(item, DataError) for item in items):
+            return collate_or_error(items)
+        crops, params = zip(*(clip for item in items for clip in item), strict=True)
+        return CroppedClips(*stack_crops(crops, params), self.sampling.clips)
 
 
 def check_pieces(videos: Sequence[UntrimmedVideo], clip_dir: Path) -> None:

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,7 +34,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from vseg import ui
 from vseg.config import EmbedConfig
 from vseg.data.sampler import collate_or_error
-from vseg.data.shots import MovieShots
+from vseg.data.shots import EncodedShotBatch, device_eval_views, shots_for
 from vseg.errors import DataError
 from vseg.io import atomic
 from vseg.io.checkpoints import FORMAT as CHECKPOINT_FORMAT
@@ -53,7 +54,7 @@ from vseg.io.movienet import (
 )
 from vseg.models.encoder import ARCHS, ShotEncoder, arch_from_state_dict
 from vseg.parallel import default_workers
-from vseg.runtime import choose_device
+from vseg.runtime import choose_device, out_of_memory, resolve_pipeline
 
 # Where the encoder sits in a checkpoint's state dict, tried in this order.
 ENCODER_PREFIXES = ("module.encoder_q.", "encoder_q.", "module.", "")
@@ -167,10 +168,13 @@ def iter_features(
     bf16: bool = False,
     channels_last: bool = False,
     volumetric: bool = False,
+    collate: Callable[[list], Any] = collate_or_error,
 ) -> Iterator[np.ndarray]:
     """Pooled backbone features (before the head, eval mode) of ``shots``, a float32 ``batch x D`` array at a time.
 
     ``channels_last`` on CUDA: channels_last, or channels_last_3d for a ``volumetric`` (3-d convolution) encoder.
+    ``collate`` makes the loader's batches: tensors, or the device pipeline's :class:`EncodedShotBatch`, whose views
+    are made on ``device`` here.
     """
     cuda = device.type == "cuda"
     layout = torch.contiguous_format
@@ -181,7 +185,7 @@ def iter_features(
         shots,
         batch_size=batch_size,
         num_workers=workers,
-        collate_fn=collate_or_error,
+        collate_fn=collate,
         pin_memory=cuda,
         prefetch_factor=4 if workers else None,
     )
@@ -189,11 +193,16 @@ def iter_features(
     for batch in loader:
         if isinstance(batch, DataError):
             raise batch
-        with autocast:
-            batch = batch.to(device, non_blocking=True)
-            if batch.dim() == (5 if volumetric else 4):  # one clip or shot per row (not several views)
-                batch = batch.contiguous(memory_format=layout)
-            features = encoder.features(batch)
+        try:
+            if isinstance(batch, EncodedShotBatch):
+                batch = device_eval_views(batch, device)
+            with autocast:
+                batch = batch.to(device, non_blocking=True)
+                if batch.dim() == (5 if volumetric else 4):  # one clip or shot per row (not several views)
+                    batch = batch.contiguous(memory_format=layout)
+                features = encoder.features(batch)
+        except torch.cuda.OutOfMemoryError as exc:
+            raise out_of_memory(device, "batch_size", batch_size, "--batch-size N", exc) from None
         yield features.float().cpu().numpy()
 
 
@@ -314,7 +323,8 @@ def run_embed(
     }
     warn_missing_fps(layout, [plan for movie_plans in plans.values() for plan in movie_plans])
     device = choose_device(config.device, 0)
-    cache = out / atomic.PARTIAL_DIR / f"embed-{cache_key(checkpoint, config.image_size, config.bf16)}"
+    pipeline = resolve_pipeline(config.pipeline, device)
+    cache = out / atomic.PARTIAL_DIR / f"embed-{cache_key(checkpoint, config.image_size, config.bf16, pipeline)}"
     report = EmbedReport(out, loaded, str(device))
     computed, compute_seconds = 0, 0.0
     for name, movie_plans in plans.items():
@@ -354,10 +364,11 @@ def _embed_movies(
     """Embed ``plans`` in one stream of batches (a batch may span movies); cache each movie when it is complete."""
     if not plans:
         return 0
-    shots = ConcatDataset([MovieShots(p.keyframes, config.image_size, p.num_shots) for p in plans])
+    kind, collate = shots_for(resolve_pipeline(config.pipeline, device), config.image_size)
+    shots = ConcatDataset([kind(p.keyframes, config.image_size, p.num_shots) for p in plans])
     workers = default_workers() if config.workers is None else config.workers
     features = iter_features(
-        encoder, shots, config.batch_size, workers, device, config.bf16, config.channels_last
+        encoder, shots, config.batch_size, workers, device, config.bf16, config.channels_last, collate=collate
     )  # fmt: skip
     pending, done = list(plans), []
     buffered: list[np.ndarray] = []

@@ -39,7 +39,16 @@ from vseg.errors import ConfigError, DataError
 from vseg.io import atomic
 from vseg.io import checkpoints as ckpt
 from vseg.io.runs import CONFIG_FILE, MetricsLog, check_resumable, find_resume_checkpoint
-from vseg.runtime import DistEnv, barrier, capture_rng, gather_objects, init_distributed, restore_rng, shutdown
+from vseg.runtime import (
+    DistEnv,
+    barrier,
+    capture_rng,
+    gather_objects,
+    init_distributed,
+    out_of_memory,
+    restore_rng,
+    shutdown,
+)
 from vseg.train.lars import LARS, lars_param_groups
 from vseg.train.schedule import base_lr, lr_at
 
@@ -112,7 +121,8 @@ def _status(means: dict[str, float], lr: float) -> str:
 def build_loader(
     dataset: Dataset, train: TrainConfig, env: DistEnv, samples_per_rank: int
 ) -> tuple[DataLoader, EpochSampler]:
-    """This rank's loader: its shard of the shuffled samples, ``samples_per_rank`` per batch, the tail dropped."""
+    """This rank's loader: its shard of the shuffled samples, ``samples_per_rank`` per batch, the tail dropped,
+    collated by the dataset's ``collate_fn`` when it has one."""
     sampler = EpochSampler(len(dataset), env.world_size, env.rank, seed=train.seed)
     workers = _loader_workers(train, env)
     loader = DataLoader(
@@ -121,7 +131,7 @@ def build_loader(
         sampler=sampler,
         drop_last=True,
         num_workers=workers,
-        collate_fn=collate_or_error,
+        collate_fn=getattr(dataset, "collate_fn", collate_or_error),
         pin_memory=env.device.type == "cuda",
         persistent_workers=workers > 0,
         prefetch_factor=4 if workers > 0 else None,
@@ -291,7 +301,10 @@ class _Run:
                 lr = lr_at(self.optim, lr0, epoch, index, steps, self.train.epochs)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                loss, metrics = train_step(self.method, model, optimizer, batch, self.env, self.train.amp)
+                try:
+                    loss, metrics = train_step(self.method, model, optimizer, batch, self.env, self.train.amp)
+                except torch.cuda.OutOfMemoryError as exc:
+                    raise self._out_of_memory(exc) from None
                 step += 1
                 window_steps += 1
                 for key, value in {"loss": loss, **metrics}.items():
@@ -315,6 +328,11 @@ class _Run:
             row = {"event": "epoch", "epoch": epoch + 1, "step": step, "lr": lr, **means}
             log.write({**row, f"{self.method.unit}_per_s": rate, "seconds": seconds}, step)
         return means, rate, step
+
+    def _out_of_memory(self, exc: BaseException) -> ConfigError:
+        per_rank = f" ({self.train.batch_size // self.env.world_size} per rank)"
+        batch = self.train.batch_size
+        return out_of_memory(self.env.device, "train.batch_size", batch, "--set train.batch_size=N", exc, per_rank)
 
     def _mean_over_ranks(self, values: dict[str, torch.Tensor]) -> dict[str, float]:
         keys = sorted(values)

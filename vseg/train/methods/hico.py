@@ -17,14 +17,14 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from vseg import ui
-from vseg.config import OptimConfig, StageConfig, TrainConfig
+from vseg.config import OptimConfig, Pipeline, StageConfig, TrainConfig
 from vseg.data.augment import ViewSpec
-from vseg.data.untrimmed import ClipSampling, UntrimmedClips, check_pieces
+from vseg.data.untrimmed import ClipSampling, CroppedClips, UntrimmedClips, check_pieces, clip_views
 from vseg.errors import ConfigError, DataError
 from vseg.io.cliplist import read_training_list
 from vseg.models.hico import HiCo
 from vseg.models.s3dg import S3DG
-from vseg.runtime import DistEnv
+from vseg.runtime import DistEnv, resolve_pipeline
 from vseg.train.trainer import memory_format
 
 
@@ -61,6 +61,11 @@ class HicoDataConfig(StageConfig):
         0.0, ge=0, le=1, description="probability of a Gaussian blur (the reference's blur is a no-op: 0 matches it)"
     )
     flip_p: float = Field(0.5, ge=0, le=1, description="probability of a horizontal flip")
+    pipeline: Pipeline = Field(
+        "auto",
+        description="device: workers decode and crop (uint8), the training device resizes, jitters, blurs and "
+        "normalises whole batches; cpu: workers make the views; auto: device on CUDA, else cpu",
+    )
     mean: float = Field(0.45, description="normalisation mean, every channel")
     std: float = Field(0.225, gt=0, description="normalisation std, every channel")
 
@@ -159,7 +164,7 @@ class HicoMethod:
         "The reference's settings: hico/hacs_s (the defaults), hico/hacs_l, hico/k400_untrimmed, hico/baseline_s "
         "(SimCLR on untrimmed video); hico/cpu_tiny for a CPU."
     )
-    resumable = ("data.training_list", "data.clip_dir")  # config keys beyond the trainer's that may change on resume
+    resumable = ("data.training_list", "data.clip_dir", "data.pipeline")  # beyond the trainer's, may change on resume
 
     def __init__(self, config: HicoConfig):
         self.config = config
@@ -181,7 +186,11 @@ class HicoMethod:
             f"from {listing}"
         )
         data = self.config.data
-        return UntrimmedClips(videos, clip_dir, clip_sampling(data), hico_view(data), self.config.train.seed)
+        crops_only = resolve_pipeline(data.pipeline, env.device) == "device"
+        if crops_only:
+            ui.info(f"pipeline: crops resized and augmented on {env.device}")
+        seed = self.config.train.seed
+        return UntrimmedClips(videos, clip_dir, clip_sampling(data), hico_view(data), seed, crops_only)
 
     def build_model(self, env: DistEnv, global_batch: int) -> nn.Module:
         m, data = self.config.model, self.config.data
@@ -208,7 +217,10 @@ class HicoMethod:
         return model
 
     def step(self, model: nn.Module, batch: Any, env: DistEnv) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        clips = batch.to(env.device, non_blocking=True)  # videos x K x 3 x T x S x S
+        if isinstance(batch, CroppedClips):
+            clips = clip_views(batch, hico_view(self.config.data), env.device)
+        else:
+            clips = batch.to(env.device, non_blocking=True)  # videos x K x 3 x T x S x S
         layout = memory_format(self.config.train, env, self.volumetric)
         clips = clips.flatten(0, 1).contiguous(memory_format=layout).unflatten(0, clips.shape[:2])
         output = model(clips)

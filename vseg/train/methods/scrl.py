@@ -20,6 +20,7 @@ from pydantic import Field
 from vseg import ui
 from vseg.config import (
     OptimConfig,
+    Pipeline,
     PuzzlesConfig,
     StageConfig,
     SynthConfig,
@@ -29,6 +30,7 @@ from vseg.config import (
 )
 from vseg.data.augment import TwoViewShotTransform
 from vseg.data.clips import TwoViewClips, keyframe_clips, puzzle_clips
+from vseg.data.encoded_clips import EncodedBatch, EncodedClips, TwoViewDecoder
 from vseg.errors import ConfigError, DataError
 from vseg.io.checkpoints import load_checkpoint
 from vseg.io.movienet import select_movies
@@ -38,7 +40,7 @@ from vseg.models.scrl import SCRL, topk_accuracy
 from vseg.prep.puzzles import make_puzzles
 from vseg.prep.synth import make_synth
 from vseg.presets import preset
-from vseg.runtime import DistEnv
+from vseg.runtime import DistEnv, resolve_pipeline
 from vseg.train.trainer import memory_format
 
 
@@ -62,6 +64,11 @@ class ScrlDataConfig(StageConfig):
     shots_per_clip: int = Field(16, ge=1, description="consecutive shots per clip, the clip-shuffling unit")
     keyframes_per_shot: int = Field(3, ge=1, description="keyframes per shot, stacked on channels")
     image_size: int = Field(224, ge=16, description="side of the square crop of each keyframe")
+    pipeline: Pipeline = Field(
+        "auto",
+        description="device: workers ship JPEG bytes, the training device decodes and augments whole batches; "
+        "cpu: workers decode and augment each shot; auto: device on CUDA, else cpu",
+    )
 
 
 class ScrlModelConfig(StageConfig):
@@ -157,7 +164,7 @@ class ScrlMethod:
     unit = "shots"
     volumetric = False
     presets_help = "The paper's settings: scrl/with_imagenet, scrl/without_imagenet; scrl/cpu_tiny for a CPU."
-    resumable: tuple[str, ...] = ()  # config keys beyond the trainer's that may change when a run resumes
+    resumable = ("data.pipeline",)  # config keys beyond the trainer's that may change when a run resumes
 
     def __init__(self, config: ScrlConfig):
         self.config = config
@@ -192,7 +199,12 @@ class ScrlMethod:
             raise DataError(root, f"no clips of {data.shots_per_clip} shots found in this {source} folder")
         ui.info(f"data: {len(clips):,} clips of {data.shots_per_clip} {self.unit} from {source} in {root}")
         transform = TwoViewShotTransform.scrl(data.image_size)
-        return TwoViewClips(clips, transform, data.shots_per_clip, data.keyframes_per_shot, self.config.train.seed)
+        shape = (data.shots_per_clip, data.keyframes_per_shot)
+        if resolve_pipeline(data.pipeline, env.device) == "cpu":
+            return TwoViewClips(clips, transform, *shape, self.config.train.seed)
+        self.decoder = TwoViewDecoder(transform, *shape)
+        ui.info(f"pipeline: JPEG decoding and augmentation on {env.device}")
+        return EncodedClips(clips, transform, *shape, self.config.train.seed)
 
     def build_model(self, env: DistEnv, global_batch: int) -> SCRL:
         m = self.config.model
@@ -244,14 +256,17 @@ class ScrlMethod:
         return model
 
     def step(self, model: nn.Module, batch: Any, env: DistEnv) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        view_q, view_k = (self._to_device(view, env) for view in batch)
+        if isinstance(batch, EncodedBatch):
+            view_q, view_k = self.decoder(batch, env.device)
+        else:
+            view_q, view_k = (view.flatten(0, 1).to(env.device, non_blocking=True) for view in batch)
+        view_q, view_k = (self._layout(view, env) for view in (view_q, view_k))
         output = model(view_q, view_k)
         acc1, acc5 = topk_accuracy(output.logits, (1, 5))
         return output.loss, {"acc1": acc1, "acc5": acc5}
 
-    def _to_device(self, view: torch.Tensor, env: DistEnv) -> torch.Tensor:
-        """clips x shots x C x S x S -> shots x C x S x S on the device (channels_last on CUDA when configured)."""
-        view = view.flatten(0, 1).to(env.device, non_blocking=True)
+    def _layout(self, view: torch.Tensor, env: DistEnv) -> torch.Tensor:
+        """shots x C x S x S in the model's memory format (channels_last on CUDA when configured)."""
         return view.contiguous(memory_format=memory_format(self.config.train, env, self.volumetric))
 
     def describe(self) -> dict[str, Any]:
