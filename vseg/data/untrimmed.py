@@ -23,7 +23,7 @@ the reference silently trained on a neighbouring sample instead (fixed on purpos
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,6 +87,13 @@ def frame_positions(start: float, end: float, fps: float, total: int, frames: in
     first, last = int(start * fps), min(int(end * fps), total)
     positions = np.linspace(first, last, frames)
     return np.clip(positions, first, max(last - 1, first)).astype(np.int64).clip(0, max(total - 1, 0))
+
+
+def read_span(reader, path: Path, start: float, end: float, frames: int) -> torch.Tensor:
+    """``frames`` frames spread over ``[start, end]`` seconds of one open video file (a decord reader of ``path``):
+    a ``frames x H x W x 3`` uint8 tensor."""
+    positions = frame_positions(start, end, float(reader.get_avg_fps()), len(reader), frames).tolist()
+    return torch.from_numpy(decode_frames(reader, positions, path))
 
 
 def read_window(video: UntrimmedVideo, clip_dir: Path, start: float, end: float, frames: int) -> torch.Tensor:
@@ -164,32 +171,44 @@ class UntrimmedClips(Dataset):
     def centres(self, epoch: int, index: int, progress: float) -> list[float]:
         """The clip centres of one sample, as drawn by ``__getitem__``."""
         generator = torch.Generator().manual_seed(item_seed(self.seed, epoch, index))
-        return self._centres(index, progress, generator)
-
-    def _centres(self, index: int, progress: float, generator: torch.Generator) -> list[float]:
-        sampling = self.sampling
-        return clip_centres(
-            self.videos[index].duration,
-            sampling.clips,
-            sampling.seconds,
-            max_distance(sampling.max_dis, progress),
-            sampling.topical,
-            generator,
-        )
+        return sample_centres(self.videos[index].duration, self.sampling, progress, generator)
 
     def __getitem__(self, key: tuple[int, int, float] | int) -> torch.Tensor | DataError:
-        epoch, index, progress = key if isinstance(key, tuple) else (0, key, 0.0)
-        video = self.videos[index]
-        generator = torch.Generator().manual_seed(item_seed(self.seed, epoch, index))
-        clips = []
-        try:
-            for centre in self._centres(index, progress, generator):
-                start, end = clip_window(centre, self.sampling.seconds, video.duration)
-                frames = read_window(video, self.clip_dir, start, end, self.sampling.frames)
-                clips.append(augment_clip(frames, self.view, generator))
-        except DataError as exc:
-            return exc
-        return torch.stack(clips)
+        video = self.videos[key[1] if isinstance(key, tuple) else key]
+
+        def read(start: float, end: float) -> torch.Tensor:
+            return read_window(video, self.clip_dir, start, end, self.sampling.frames)
+
+        return sample_clips(key, video.duration, self.sampling, self.view, self.seed, read)
+
+
+def sample_centres(duration: float, sampling: ClipSampling, progress: float, generator: torch.Generator) -> list[float]:
+    """The clip centres of one sample of a ``duration``-second video at training ``progress``."""
+    return clip_centres(
+        duration, sampling.clips, sampling.seconds, max_distance(sampling.max_dis, progress), sampling.topical, generator
+    )
+
+
+def sample_clips(
+    key: tuple[int, int, float] | int,
+    duration: float,
+    sampling: ClipSampling,
+    view: ViewSpec,
+    seed: int,
+    read: Callable[[float, float], torch.Tensor],
+) -> torch.Tensor | DataError:
+    """``K x 3 x T x S x S``: the augmented clips of the sample ``key`` (``(epoch, index, progress)``, or an index) of a
+    ``duration``-second video whose window ``[start, end]`` seconds ``read`` decodes; its DataError when it fails."""
+    epoch, index, progress = key if isinstance(key, tuple) else (0, key, 0.0)
+    generator = torch.Generator().manual_seed(item_seed(seed, epoch, index))
+    clips = []
+    try:
+        for centre in sample_centres(duration, sampling, progress, generator):
+            start, end = clip_window(centre, sampling.seconds, duration)
+            clips.append(augment_clip(read(start, end), view, generator))
+    except DataError as exc:
+        return exc
+    return torch.stack(clips)
 
 
 def check_pieces(videos: Sequence[UntrimmedVideo], clip_dir: Path) -> None:
