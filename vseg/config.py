@@ -201,16 +201,17 @@ class ScorerConfig(StageConfig):
 class OptimConfig(StageConfig):
     """The optimiser and learning-rate schedule of a pre-training run."""
 
-    optimizer: Literal["sgd", "lars"] = Field(
+    optimizer: Literal["sgd", "lars", "adam"] = Field(
         "sgd",
         description="sgd: SGD with momentum, weight decay on every parameter (SCRL); lars: LARS with Nesterov "
-        "momentum, no weight decay on BN (HiCo)",
+        "momentum, no weight decay on BN (HiCo); adam: Adam with L2 weight decay, none on BN (HiCo fine-tuning)",
     )
     lr: float = Field(0.03, gt=0, description="learning rate for a global batch of reference_batch items")
     reference_batch: int = Field(
         1024, ge=1, description="global batch the lr is given for; the lr used is lr * batch_size / reference_batch"
     )
     momentum: float = Field(0.9, ge=0, lt=1, description="momentum (Nesterov with lars)")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="adam only: Adam's beta1 and beta2")
     weight_decay: float = Field(
         1e-4, ge=0, description="weight decay: on every parameter with sgd (as SCRL); BN excluded with lars"
     )
