@@ -26,6 +26,7 @@ from vseg.data.sampler import item_seed
 from vseg.data.untrimmed import ClipSampling, augment_clip, read_span, sample_clips
 from vseg.errors import DataError
 from vseg.io.video import open_video, probe_video
+from vseg.runtime import DistEnv, gather_objects
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,13 @@ def probe_listed(entries: Sequence[tuple[int, Path, int]]) -> list[ListedVideo |
     return out
 
 
-def check_listed(listing: Path, probed: Sequence[ListedVideo | str]) -> list[ListedVideo]:
-    """The videos of ``probed``; DataError naming the list, the first bad line and how many are bad."""
+def listed_videos(listing: Path, entries: Sequence[tuple[int, Path, int]], env: DistEnv) -> list[ListedVideo]:
+    """Every video of a list's ``entries``, opened (:func:`probe_listed`) by the ranks in turn; DataError naming the
+    list, its first bad line and how many are bad."""
+    shares = gather_objects(probe_listed(entries[env.rank :: env.world_size]), env)
+    probed: list[ListedVideo | str] = [""] * len(entries)
+    for rank, share in enumerate(shares):
+        probed[rank :: env.world_size] = share
     bad = [item for item in probed if isinstance(item, str)]
     if bad:
         more = f" ({len(bad)} bad lines in all)" if len(bad) > 1 else ""

@@ -38,7 +38,7 @@ from vseg import ui
 from vseg.config import OptimConfig, StageConfig, TrainConfig
 from vseg.data.augment import ViewSpec
 from vseg.data.sampler import collate_or_error
-from vseg.data.trimmed import LabelledClips, ListedVideo, check_listed, probe_listed
+from vseg.data.trimmed import LabelledClips, ListedVideo, listed_videos
 from vseg.data.video_views import VideoViews
 from vseg.errors import ConfigError, DataError
 from vseg.io import atomic
@@ -163,16 +163,6 @@ def class_count(lists: Sequence[tuple[Path, list[tuple[int, Path, int]]]], class
     return count
 
 
-def probe_everywhere(entries: list[tuple[int, Path, int]], env: DistEnv) -> list[ListedVideo | str]:
-    """:func:`vseg.data.trimmed.probe_listed` of ``entries``, each rank opening its share, in list order."""
-    mine = probe_listed(entries[env.rank :: env.world_size])
-    shares = gather_objects(mine, env)
-    merged: list[ListedVideo | str] = [None] * len(entries)  # type: ignore[list-item]
-    for rank, share in enumerate(shares):
-        merged[rank :: env.world_size] = share
-    return merged
-
-
 def topk_correct(scores: torch.Tensor, labels: torch.Tensor, k: int) -> float:
     """The share of rows whose label is among their ``k`` highest scores (all classes when there are fewer)."""
     top = scores.topk(min(k, scores.shape[1]), dim=1).indices
@@ -220,7 +210,7 @@ class FinetuneMethod:
         if not entries[1][1]:
             raise DataError(test_list, "the list holds no videos")
         self.classes = class_count(entries, self.config.model.classes)
-        train, self.test_videos = (check_listed(listing, probe_everywhere(rows, env)) for listing, rows in entries)
+        train, self.test_videos = (listed_videos(listing, rows, env) for listing, rows in entries)
         ui.info(
             f"data: {len(train):,} training and {len(self.test_videos):,} test videos, {self.classes} classes, "
             f"from {train_list} and {test_list}"

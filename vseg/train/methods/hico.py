@@ -3,7 +3,8 @@
 See :mod:`vseg.models.hico` for the objective, :mod:`vseg.data.untrimmed` for the sampling and
 :mod:`vseg.train.lars` for the optimiser; the reference's settings are the ``hico/*`` presets
 (``vseg/configs/hico/``). The global batch (``train.batch_size``) counts clips: 32 videos x 3 clips = 96 for the HiCo
-presets.
+presets. On trimmed videos (``data.trimmed_list``, the ``hico/pt_k400`` preset) each file of a ``path label`` list is
+one sample, drawn by the same centre sampler with ``duration = frames / fps`` (:mod:`vseg.data.trimmed`).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from torch import nn
 from vseg import ui
 from vseg.config import OptimConfig, StageConfig, TrainConfig
 from vseg.data.augment import ViewSpec
+from vseg.data.trimmed import TrimmedClips, listed_videos
 from vseg.data.untrimmed import ClipSampling, UntrimmedClips, check_pieces
 from vseg.errors import ConfigError, DataError
-from vseg.io.cliplist import read_training_list
+from vseg.io.cliplist import read_labelled_lines, read_training_list
 from vseg.models.hico import HiCo
 from vseg.models.s3dg import S3DG
 from vseg.runtime import DistEnv
@@ -36,6 +38,11 @@ class HicoDataConfig(StageConfig):
     training_list: Path | None = Field(None, description="the piece list; unset: ROOT/training.txt")
     clip_dir: Path | None = Field(
         None, description="folder of the v_<id>_<start>_<end>.mp4 pieces; unset: ROOT/training"
+    )
+    trimmed_list: Path | None = Field(
+        None,
+        description="instead of the pieces: a 'path label' list of trimmed videos (Kinetics-400), one sample per file, "
+        "paths relative to ROOT (else to the list's folder)",
     )
     clips_per_video: int = Field(3, ge=2, description="clips per video and sample: 3 for HiCo, 2 for the baseline")
     frames: int = Field(16, ge=1, description="frames per clip")
@@ -139,7 +146,7 @@ def training_paths(config: HicoConfig) -> tuple[Path, Path]:
     if data.root is None and (data.training_list is None or data.clip_dir is None):
         raise ConfigError(
             "no training data: pass --data DIR (the output of vseg prep clips), or set data.training_list and "
-            "data.clip_dir"
+            "data.clip_dir, or data.trimmed_list (trimmed videos)"
         )
     listing = data.training_list or Path(data.root) / "training.txt"
     clip_dir = data.clip_dir or Path(data.root) / "training"
@@ -156,10 +163,11 @@ class HicoMethod:
     unit = "clips"
     volumetric = True  # 3-d convolutions: channels_last_3d on CUDA
     presets_help = (
-        "The reference's settings: hico/hacs_s (the defaults), hico/hacs_l, hico/k400_untrimmed, hico/baseline_s "
-        "(SimCLR on untrimmed video); hico/cpu_tiny for a CPU."
+        "The reference's settings: hico/hacs_s (the defaults), hico/hacs_l, hico/k400_untrimmed, hico/pt_k400 "
+        "(trimmed Kinetics-400: --set data.trimmed_list=LIST), hico/baseline_s (SimCLR on untrimmed video); "
+        "hico/cpu_tiny for a CPU."
     )
-    resumable = ("data.training_list", "data.clip_dir")  # config keys beyond the trainer's that may change on resume
+    resumable = ("data.training_list", "data.clip_dir", "data.trimmed_list")  # config keys beyond the trainer's that may change on resume
 
     def __init__(self, config: HicoConfig):
         self.config = config
@@ -169,7 +177,10 @@ class HicoMethod:
         """HiCo has no built-in data: its runs name the output of ``vseg prep clips``."""
         return None
 
-    def build_dataset(self, env: DistEnv) -> UntrimmedClips:
+    def build_dataset(self, env: DistEnv) -> UntrimmedClips | TrimmedClips:
+        data = self.config.data
+        if data.trimmed_list is not None:
+            return self._trimmed(Path(data.trimmed_list), env)
         listing, clip_dir = training_paths(self.config)
         videos = read_training_list(listing)
         if not videos:
@@ -180,8 +191,18 @@ class HicoMethod:
             f"data: {len(videos):,} untrimmed videos ({sum(len(v.pieces) for v in videos):,} pieces, {hours:,.1f} h) "
             f"from {listing}"
         )
-        data = self.config.data
         return UntrimmedClips(videos, clip_dir, clip_sampling(data), hico_view(data), self.config.train.seed)
+
+    def _trimmed(self, listing: Path, env: DistEnv) -> TrimmedClips:
+        """HiCo on trimmed videos (HiCo's ``kinetics400.py``): the centre sampler on each file of the list."""
+        entries = read_labelled_lines(listing, self.config.data.root)
+        if not entries:
+            raise DataError(listing, "the list holds no videos")
+        videos = listed_videos(listing, entries, env)
+        hours = sum(video.duration for video in videos) / 3600
+        ui.info(f"data: {len(videos):,} trimmed videos ({hours:,.1f} h) from {listing}")
+        data = self.config.data
+        return TrimmedClips(videos, clip_sampling(data), hico_view(data), self.config.train.seed)
 
     def build_model(self, env: DistEnv, global_batch: int) -> nn.Module:
         m, data = self.config.model, self.config.data
