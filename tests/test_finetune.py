@@ -32,6 +32,7 @@ from vseg.runtime import DistEnv
 from vseg.train.methods.finetune import FinetuneConfig, FinetuneMethod, class_count
 from vseg.train.methods.hico import HicoConfig, HicoMethod
 
+REPO = Path(__file__).resolve().parent.parent
 ONE_RANK = DistEnv(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
 FAST = ["--set", "train.workers=0", "--set", "test.views=2"]
 
@@ -56,7 +57,9 @@ def hico_checkpoint(tmp_path_factory) -> Path:
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1"}
+    """One thread per rank, and this checkout's vseg (the ranks run in another folder)."""
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
 
 
 def test_torchrun_fine_tunes_from_a_hico_checkpoint_tests_on_10_views_and_resumes(
@@ -83,7 +86,7 @@ def test_torchrun_fine_tunes_from_a_hico_checkpoint_tests_on_10_views_and_resume
     init = load_checkpoint(hico_checkpoint)["state_dict"]["module.backbone.Conv_1a.conv1.weight"]
     trained = state["module.backbone.Conv_1a.conv1.weight"]
     assert not torch.equal(init, trained)  # full fine-tuning moved the backbone, which started from --init
-    assert (out / "config.yaml").read_text().startswith("# vseg finetune")
+    assert (out / "config.yaml").read_text().startswith("# effective config of `vseg finetune`")
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows if r["event"] == "epoch"] == [1, 2] and "acc1" in rows[-1]
 
