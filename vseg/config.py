@@ -258,6 +258,35 @@ class TrainConfig(StageConfig):
     deterministic: bool = Field(False, description="deterministic algorithms only (slower; for exact resume tests)")
 
 
+class ClipDataConfig(StageConfig):
+    """Clips for an S3D-G: their frames and span, and their augmentation, one parameter set per clip (HiCo's ``DATA``
+    and ``AUGMENTATION`` keys); the defaults are HiCo's pre-training (``ContrastiveGenerator``)."""
+
+    frames: int = Field(16, ge=1, description="frames per clip")
+    sampling_rate: int = Field(4, ge=1, description="a clip spans frames * sampling_rate / target_fps seconds")
+    target_fps: float = Field(30.0, gt=0, description="see sampling_rate: 16 * 4 / 30 = 2.133 s per clip")
+    crop_size: int = Field(112, ge=8, description="side of the random resized crop")
+    crop_scale: tuple[float, float] = Field(
+        (168**2 / (256 * 340), 224**2 / (256 * 340)), description="area range of the random resized crop"
+    )
+    crop_ratio: tuple[float, float] = Field((1.0, 1.0), description="aspect-ratio range of the random resized crop")
+    jitter_p: float = Field(0.8, ge=0, le=1, description="probability of colour jitter (one draw per clip)")
+    jitter: tuple[float, float, float, float] = Field(
+        (0.8, 0.8, 0.8, 0.2), description="brightness, contrast, saturation, hue strengths"
+    )
+    grayscale_p: float = Field(0.2, ge=0, le=1, description="probability of grayscale")
+    blur_p: float = Field(
+        0.0, ge=0, le=1, description="probability of a Gaussian blur (the reference's blur is a no-op: 0 matches it)"
+    )
+    flip_p: float = Field(0.5, ge=0, le=1, description="probability of a horizontal flip")
+    mean: float = Field(0.45, description="normalisation mean, every channel")
+    std: float = Field(0.225, gt=0, description="normalisation std, every channel")
+
+    @property
+    def clip_seconds(self) -> float:
+        return self.frames * self.sampling_rate / self.target_fps
+
+
 class ClipViewsConfig(StageConfig):
     """How ``vseg embed --clips`` samples a video for a clip encoder: HiCo's test views
     (``configs/projects/hico/ft_s3dg_*.yaml``)."""

@@ -35,8 +35,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from vseg import ui
-from vseg.config import OptimConfig, StageConfig, TrainConfig
-from vseg.data.augment import ViewSpec
+from vseg.config import ClipDataConfig, OptimConfig, StageConfig, TrainConfig
 from vseg.data.sampler import collate_or_error
 from vseg.data.trimmed import LabelledClips, ListedVideo, listed_videos
 from vseg.data.video_views import VideoViews
@@ -47,37 +46,25 @@ from vseg.io.cliplist import read_labelled_lines
 from vseg.models.classifier import ClipClassifier
 from vseg.models.s3dg import S3DG
 from vseg.runtime import DistEnv, gather_objects
+from vseg.train.methods.hico import hico_view
 from vseg.train.trainer import memory_format
 
 METRICS_FILE = "metrics.json"
 
 
-class FinetuneDataConfig(StageConfig):
-    """The labelled videos and their training clips (HiCo's ``ft_s3dg_*.yaml``)."""
+class FinetuneDataConfig(ClipDataConfig):
+    """The labelled videos and their training clips (HiCo's ``ft_s3dg_*.yaml``): HiCo's clips, with fine-tuning's
+    crop aspect range and colour augmentation."""
 
     train_list: Path | None = Field(None, description="training list: 'relative/path label' lines (UCF101, HMDB51)")
     test_list: Path | None = Field(None, description="test list, same format; tested after training")
     video_root: Path | None = Field(None, description="folder the listed paths are relative to; unset: each list's")
-    frames: int = Field(16, ge=1, description="frames per clip")
-    sampling_rate: int = Field(4, ge=1, description="a clip spans frames * sampling_rate / target_fps seconds")
-    target_fps: float = Field(30.0, gt=0, description="see sampling_rate: 16 * 4 / 30 = 2.133 s per clip")
-    crop_size: int = Field(112, ge=8, description="side of the random resized crop and of the test's centre crop")
-    crop_scale: tuple[float, float] = Field(
-        (168**2 / (256 * 340), 224**2 / (256 * 340)), description="area range of the random resized crop"
-    )
     crop_ratio: tuple[float, float] = Field((6 / 7, 7 / 6), description="aspect-ratio range of the random crop")
     jitter_p: float = Field(1.0, ge=0, le=1, description="probability of colour jitter (one draw per clip)")
     jitter: tuple[float, float, float, float] = Field(
         (0.5, 0.5, 0.5, 0.25), description="brightness, contrast, saturation, hue strengths"
     )
     grayscale_p: float = Field(0.3, ge=0, le=1, description="probability of grayscale")
-    flip_p: float = Field(0.5, ge=0, le=1, description="probability of a horizontal flip")
-    mean: float = Field(0.45, description="normalisation mean, every channel")
-    std: float = Field(0.225, gt=0, description="normalisation std, every channel")
-
-    @property
-    def clip_seconds(self) -> float:
-        return self.frames * self.sampling_rate / self.target_fps
 
 
 class FinetuneModelConfig(StageConfig):
@@ -127,22 +114,6 @@ class FinetuneConfig(StageConfig):
         warmup_start_lr=2e-4,
     )
     train: TrainConfig = TrainConfig(epochs=300, batch_size=128, checkpoint_every=10)
-
-
-def finetune_view(data: FinetuneDataConfig) -> ViewSpec:
-    """The training augmentation: random resized crop, colour jitter, grayscale, flip, normalise (no blur)."""
-    return ViewSpec(
-        size=data.crop_size,
-        scale=tuple(data.crop_scale),
-        ratio=tuple(data.crop_ratio),
-        jitter_p=data.jitter_p,
-        jitter=tuple(data.jitter),
-        grayscale_p=data.grayscale_p,
-        blur_p=0.0,
-        flip_p=data.flip_p,
-        mean=(data.mean,) * 3,
-        std=(data.std,) * 3,
-    )
 
 
 def class_count(lists: Sequence[tuple[Path, list[tuple[int, Path, int]]]], classes: int | None) -> int:
@@ -216,7 +187,7 @@ class FinetuneMethod:
             f"from {train_list} and {test_list}"
         )
         data = self.config.data
-        return LabelledClips(train, data.frames, data.clip_seconds, finetune_view(data), self.config.train.seed)
+        return LabelledClips(train, data.frames, data.clip_seconds, hico_view(data), self.config.train.seed)
 
     def build_model(self, env: DistEnv, global_batch: int) -> nn.Module:
         m = self.config.model

@@ -18,7 +18,7 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from vseg import ui
-from vseg.config import OptimConfig, StageConfig, TrainConfig
+from vseg.config import ClipDataConfig, OptimConfig, StageConfig, TrainConfig
 from vseg.data.augment import ViewSpec
 from vseg.data.trimmed import TrimmedClips, listed_videos
 from vseg.data.untrimmed import ClipSampling, UntrimmedClips, check_pieces
@@ -30,7 +30,7 @@ from vseg.runtime import DistEnv
 from vseg.train.trainer import memory_format
 
 
-class HicoDataConfig(StageConfig):
+class HicoDataConfig(ClipDataConfig):
     """HiCo's samples: clips of untrimmed videos cut into pieces by ``vseg prep clips`` (HiCo's ``datasets/base/``,
     ``sslgenerators/``)."""
 
@@ -45,35 +45,12 @@ class HicoDataConfig(StageConfig):
         "paths relative to ROOT (else to the list's folder)",
     )
     clips_per_video: int = Field(3, ge=2, description="clips per video and sample: 3 for HiCo, 2 for the baseline")
-    frames: int = Field(16, ge=1, description="frames per clip")
-    sampling_rate: int = Field(4, ge=1, description="a clip spans frames * sampling_rate / target_fps seconds")
-    target_fps: float = Field(30.0, gt=0, description="see sampling_rate: 16 * 4 / 30 = 2.133 s per clip")
     max_dis: tuple[float, float] | None = Field(
         (0.0, 1.0),
         description="seconds between the centres of clips 0 and 1, growing linearly from the first value at the "
         "start to the second at the end of training (gradual sampling; equal values: fixed); null: independent",
     )
     topical: bool = Field(True, description="the last clip is drawn anywhere in the video (TCL's far clip)")
-    crop_size: int = Field(112, ge=8, description="side of the random resized crop")
-    crop_scale: tuple[float, float] = Field(
-        (168**2 / (256 * 340), 224**2 / (256 * 340)), description="area range of the random resized crop"
-    )
-    crop_ratio: tuple[float, float] = Field((1.0, 1.0), description="aspect-ratio range of the random resized crop")
-    jitter_p: float = Field(0.8, ge=0, le=1, description="probability of colour jitter (one draw per clip)")
-    jitter: tuple[float, float, float, float] = Field(
-        (0.8, 0.8, 0.8, 0.2), description="brightness, contrast, saturation, hue strengths"
-    )
-    grayscale_p: float = Field(0.2, ge=0, le=1, description="probability of grayscale")
-    blur_p: float = Field(
-        0.0, ge=0, le=1, description="probability of a Gaussian blur (the reference's blur is a no-op: 0 matches it)"
-    )
-    flip_p: float = Field(0.5, ge=0, le=1, description="probability of a horizontal flip")
-    mean: float = Field(0.45, description="normalisation mean, every channel")
-    std: float = Field(0.225, gt=0, description="normalisation std, every channel")
-
-    @property
-    def clip_seconds(self) -> float:
-        return self.frames * self.sampling_rate / self.target_fps
 
 
 class HicoModelConfig(StageConfig):
@@ -117,9 +94,9 @@ class HicoConfig(StageConfig):
         return self
 
 
-def hico_view(data: HicoDataConfig) -> ViewSpec:
-    """Per-clip augmentation (HiCo's ``ContrastiveGenerator``): random resized crop, colour jitter, grayscale, blur,
-    flip, normalise."""
+def hico_view(data: ClipDataConfig) -> ViewSpec:
+    """Per-clip augmentation (HiCo's ``ContrastiveGenerator``, and with fine-tuning's settings its fine-tuning
+    transforms): random resized crop, colour jitter, grayscale, blur, flip, normalise."""
     return ViewSpec(
         size=data.crop_size,
         scale=tuple(data.crop_scale),
