@@ -106,7 +106,8 @@ def build_optimizer(model: nn.Module, optim: OptimConfig) -> torch.optim.Optimiz
     return torch.optim.SGD(params, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay)
 
 
-def _loader_workers(train: TrainConfig, env: DistEnv) -> int:
+def loader_workers(train: TrainConfig, env: DistEnv) -> int:
+    """Data-loading processes per rank: ``train.workers``, else the cores shared by the GPUs, else 1 on CPU."""
     if train.workers is not None:
         return train.workers
     if env.device.type == "cuda":
@@ -124,7 +125,7 @@ def build_loader(
 ) -> tuple[DataLoader, EpochSampler]:
     """This rank's loader: its shard of the shuffled samples, ``samples_per_rank`` per batch, the tail dropped."""
     sampler = EpochSampler(len(dataset), env.world_size, env.rank, seed=train.seed)
-    workers = _loader_workers(train, env)
+    workers = loader_workers(train, env)
     loader = DataLoader(
         dataset,
         batch_size=samples_per_rank,

@@ -47,7 +47,7 @@ from vseg.models.classifier import ClipClassifier
 from vseg.models.s3dg import S3DG
 from vseg.runtime import DistEnv, gather_objects
 from vseg.train.methods.hico import hico_view
-from vseg.train.trainer import memory_format
+from vseg.train.trainer import loader_workers, memory_format
 
 METRICS_FILE = "metrics.json"
 
@@ -249,7 +249,7 @@ class FinetuneMethod:
             views=test.views, size=data.crop_size, crop_fraction=test.crop_fraction, mean=data.mean, std=data.std,
         )  # fmt: skip
         mine = list(range(env.rank, len(dataset), env.world_size))
-        workers = train.workers if train.workers is not None else 1
+        workers = loader_workers(train, env)
         loader = DataLoader(
             Subset(dataset, mine), batch_size=test.batch_size, num_workers=workers, collate_fn=collate_or_error
         )
