@@ -209,3 +209,11 @@ def test_labelled_clips_start_anywhere_a_whole_clip_fits(lists):
     assert clip.shape == (3, 4, 16, 16) and label == 1
     sampling = ClipSampling(3, 4, 1.0, (0.0, 1.0), True)
     assert TrimmedClips(videos, sampling, ViewSpec(size=16, blur_p=0))[0].shape == (3, 3, 4, 16, 16)
+
+
+def test_finetune_is_its_own_command_and_not_a_pretraining_method(runner):
+    listed = runner.invoke(app, ["pretrain", "--help"])
+    assert listed.exit_code == 0 and "hico" in listed.output and "finetune" not in listed.output
+    assert runner.invoke(app, ["pretrain", "finetune"]).exit_code == 2
+    shown = runner.invoke(app, ["finetune", "--help"])
+    assert shown.exit_code == 0 and "--init" in shown.output and "finetune/ucf101" in shown.output
