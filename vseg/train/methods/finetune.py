@@ -76,6 +76,7 @@ class FinetuneModelConfig(StageConfig):
     classes: int | None = Field(None, ge=2, description="number of classes; unset: the largest label + 1")
     gating: bool = Field(True, description="S3D-G self-gating when the backbone is random (--init decides otherwise)")
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout before the linear head")
+    sync_bn: bool = Field(False, description="SyncBatchNorm across ranks on CUDA (the reference's BN.SYNC: false)")
     linear: Literal["reference", "frozen"] | None = Field(
         None,
         description="train the head alone; reference: backbone in train mode, its BN statistics keep moving (the "
@@ -202,7 +203,7 @@ class FinetuneMethod:
             ui.info("backbone: random init (no --init)")
         mode = {None: "full", "reference": "linear", "frozen": "frozen"}[m.linear]
         model = ClipClassifier(backbone, self.classes, dropout=m.dropout, mode=mode)
-        if mode == "full" and env.world_size > 1 and env.device.type == "cuda":
+        if m.sync_bn and env.world_size > 1 and env.device.type == "cuda":
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         return model
 
