@@ -9,6 +9,7 @@ synthetic data, in one run.
    eval-mode backbone) from each.
 
     python benchmarks/finetune_learning.py [--videos 16] [--pretrain-epochs 40] [--epochs 10] [--train 32] [--test 32]
+        [--modes full frozen] [--hico CKPT]
 """
 
 from __future__ import annotations
@@ -34,6 +35,19 @@ from vseg.train.methods.hico import HicoConfig, HicoMethod
 from vseg.train.trainer import pretrain
 
 
+def pretrain_hico(work: Path, videos: int, epochs: int) -> Path:
+    """``hico/cpu_tiny`` for ``epochs`` on ``videos`` synthetic untrimmed videos of 24 s; its last checkpoint."""
+    for i in range(videos):
+        write_untrimmed_video(work / "untrimmed" / f"video{i}.mp4", seconds=24, seed=i)
+    make_clips([work / "untrimmed"], work / "clips", ClipsConfig(workers=2))
+    started = time.perf_counter()
+    hico = load_config(HicoConfig, preset("hico/cpu_tiny"), [f"train.epochs={epochs}"])
+    hico.data.root = work / "clips"
+    report = pretrain(HicoMethod(hico), work / "hico")
+    print(f"pretrain hico: {report.steps} steps in {time.perf_counter() - started:.0f} s, last epoch {report.last}")
+    return report.checkpoint
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=int, default=16, help="untrimmed videos of 24 s for pre-training")
@@ -41,31 +55,28 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10, help="fine-tuning epochs")
     parser.add_argument("--train", type=int, default=32, help="labelled training videos")
     parser.add_argument("--test", type=int, default=32, help="labelled test videos")
+    parser.add_argument("--modes", nargs="+", choices=["full", "frozen"], default=["full", "frozen"])
+    parser.add_argument("--hico", type=Path, help="a HiCo checkpoint to fine-tune instead of pre-training one")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {platform.platform()}, torch threads {torch.get_num_threads()}")
     ui.settings.quiet = True
     work = Path(tempfile.mkdtemp(prefix="vseg-bench-finetune-learning-"))
     (work / "untrimmed").mkdir()
     (work / "labelled").mkdir()
-    for i in range(args.videos):
-        write_untrimmed_video(work / "untrimmed" / f"video{i}.mp4", seconds=24, seed=i)
-    make_clips([work / "untrimmed"], work / "clips", ClipsConfig(workers=2))
-    started = time.perf_counter()
-    hico = load_config(HicoConfig, preset("hico/cpu_tiny"), [f"train.epochs={args.pretrain_epochs}"])
-    hico.data.root = work / "clips"
-    report = pretrain(HicoMethod(hico), work / "hico")
-    print(f"pretrain hico: {report.steps} steps in {time.perf_counter() - started:.0f} s, last epoch {report.last}")
+    checkpoint = args.hico or pretrain_hico(work, args.videos, args.pretrain_epochs)
     torch.manual_seed(0)
     save_checkpoint(work / "random.pth", S3DG().state_dict())
     train = write_labelled_videos(work / "labelled", "train", args.train, seed=100)
     test = write_labelled_videos(work / "labelled", "test", args.test, seed=200)
     rows = {}
     for name, init, linear in [
-        ("full, HiCo init", work / "hico" / "checkpoints" / "last.pth", None),
+        ("full, HiCo init", checkpoint, None),
         ("full, random init", work / "random.pth", None),
-        ("frozen probe, HiCo init", work / "hico" / "checkpoints" / "last.pth", "frozen"),
+        ("frozen probe, HiCo init", checkpoint, "frozen"),
         ("frozen probe, random init", work / "random.pth", "frozen"),
     ]:
+        if (linear or "full") not in args.modes:
+            continue
         config = load_config(FinetuneConfig, preset("finetune/cpu_tiny"), [f"train.epochs={args.epochs}"])
         config.data.train_list, config.data.test_list, config.model.init = train, test, init
         config.model.linear = linear
