@@ -102,25 +102,25 @@ def test_torchrun_fine_tunes_from_a_hico_checkpoint_tests_on_10_views_and_resume
 
 
 def test_a_fine_tuning_step_learns_a_fixed_batch(lists):
-    """Full fine-tuning from random init fits 8 clips of 4 kinds: the loss falls well below log(4)."""
+    """Full fine-tuning from random init fits 4 clips of 4 kinds: the loss falls well below log(4)."""
     config = load_config(FinetuneConfig, preset("finetune/cpu_tiny"), [
         f"data.train_list={lists[0]}", f"data.test_list={lists[1]}"])  # fmt: skip
     method = FinetuneMethod(config)
     dataset = method.build_dataset(ONE_RANK)
     torch.manual_seed(0)
     model = method.build_model(ONE_RANK, 8)
-    clips, labels = zip(*(dataset[(0, i, 0.0)] for i in range(8)), strict=True)
+    clips, labels = zip(*(dataset[(0, i, 0.0)] for i in range(4)), strict=True)
     batch = (torch.stack(clips), torch.tensor(labels))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses = []
-    for _ in range(15):
+    for _ in range(10):
         loss, metrics = method.step(model, batch, ONE_RANK)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(float(loss.detach()))
-    assert losses[-1] < 0.5 * losses[0] and losses[-1] < 0.7, losses
-    assert float(metrics["acc1"]) > 50
+    assert losses[-1] < 0.25 * losses[0], losses
+    assert float(metrics["acc1"]) == 100
 
 
 @pytest.mark.parametrize("mode", ["linear", "frozen"])
@@ -179,10 +179,10 @@ def test_labels_outside_the_classes_another_methods_checkpoint_and_one_class_are
     out = tmp_path / "run"
     _refused(_finetune(runner, train, test, out, "--set", "model.classes=3"), train, "line 4: label 3 is outside 0..2")
     scrl = tmp_path / "scrl.pth"
-    save_checkpoint(scrl, {"format": FORMAT, "method": "scrl", "state_dict": with_prefix({"encoder_q.conv1.weight":
-                                                                                          torch.zeros(1)})})  # fmt: skip
+    encoder = with_prefix({"encoder_q.conv1.weight": torch.zeros(1)})
+    save_checkpoint(scrl, {"format": FORMAT, "method": "scrl", "state_dict": encoder})
     _refused(_finetune(runner, train, test, out, "--init", str(scrl)), scrl, "a vseg scrl checkpoint", "no S3D-G")
-    one = _copy_list(train, train.parent / "one_class.txt", lambda lines: [line for line in lines if line.endswith(" 1")])
+    one = _copy_list(train, train.parent / "one_class.txt", lambda lines: [ln for ln in lines if ln.endswith(" 1")])
     _refused(_finetune(runner, one, test, out, "--set", "model.classes=4"), one, "at least two classes")
     assert not out.exists()
     entries = read_labelled_lines(train)

@@ -184,9 +184,8 @@ class UntrimmedClips(Dataset):
 
 def sample_centres(duration: float, sampling: ClipSampling, progress: float, generator: torch.Generator) -> list[float]:
     """The clip centres of one sample of a ``duration``-second video at training ``progress``."""
-    return clip_centres(
-        duration, sampling.clips, sampling.seconds, max_distance(sampling.max_dis, progress), sampling.topical, generator
-    )
+    max_dis = max_distance(sampling.max_dis, progress)
+    return clip_centres(duration, sampling.clips, sampling.seconds, max_dis, sampling.topical, generator)
 
 
 def sample_clips(

@@ -144,7 +144,8 @@ class HicoMethod:
         "(trimmed Kinetics-400: --set data.trimmed_list=LIST), hico/baseline_s (SimCLR on untrimmed video); "
         "hico/cpu_tiny for a CPU."
     )
-    resumable = ("data.training_list", "data.clip_dir", "data.trimmed_list")  # config keys beyond the trainer's that may change on resume
+    # config keys beyond the trainer's that may change on resume
+    resumable = ("data.training_list", "data.clip_dir", "data.trimmed_list")
 
     def __init__(self, config: HicoConfig):
         self.config = config
