@@ -1,4 +1,5 @@
-"""The trainer every pre-training method shares: one plain loop in the style of MoCo's ``main_moco.py``.
+"""The trainer every method shares (pre-training, and fine-tuning): one plain loop in the style of MoCo's
+``main_moco.py``.
 
 A method (SCRL, HiCo, ...) is a small object that builds its dataset and its model from its config and computes a
 step's loss (:class:`Method`); everything else is here: the process group (torchrun or one process, set up by
