@@ -15,8 +15,12 @@ clip geometry (``cpu_tiny``: 8 x 32^2; ``hacs_s``: the paper's 16 x 112^2), on s
 30 fps (HACS's typical size) cut into 5 s pieces. A loader rate above the step rate means the GPU (or CPU) never
 waits for data.
 
-    python benchmarks/hico_throughput.py [--section clips|loader|all] [--videos 2] [--seconds 60] [--repeats 1]
-        [--workers N] [--presets cpu_tiny hacs_s] [--steps 3]
+Section ``finetune`` (:func:`bench_finetune`): the same for ``vseg finetune`` (one random-start clip per trimmed
+video; S3D-G with the linear head and an Adam step), for ``finetune/cpu_tiny`` (8 x 32^2) and ``finetune/ucf101``
+(16 x 112^2), on 8 trimmed synthetic videos of 10 s at 340x256, 30 fps.
+
+    python benchmarks/hico_throughput.py [--section clips|loader|finetune|all] [--videos 2] [--seconds 60]
+        [--repeats 1] [--workers N] [--presets cpu_tiny hacs_s] [--finetune-presets cpu_tiny ucf101] [--steps 3]
 """
 
 from __future__ import annotations
@@ -164,6 +168,46 @@ def print_clips(results: dict[str, dict[str, float | str]], args: argparse.Names
 # --------------------------------------------------------------------------------------------- loader
 
 
+def _clip_count(batch) -> int:
+    """Clips in a batch: ``videos x K x ...`` (pre-training) or ``(clips, labels)`` (fine-tuning)."""
+    return batch[0].shape[0] if isinstance(batch, (list, tuple)) else batch.shape[0] * batch.shape[1]
+
+
+def loader_vs_step(method, dataset, per_step: int, workers: int, steps: int, batches: int) -> dict[str, float]:
+    """Clips/s of the method's loader (0 and ``workers`` processes, start-up included: it is paid once per epoch)
+    over ``batches`` batches of ``per_step`` samples, and of its training step on one batch in memory."""
+    import torch
+
+    from vseg.data.sampler import collate_or_error
+    from vseg.runtime import DistEnv
+    from vseg.train.trainer import build_optimizer, train_step
+
+    env = DistEnv(rank=0, local_rank=0, world_size=1, device=torch.device("cpu"))
+    row: dict[str, float] = {}
+    items = [(epoch, index, 0.0) for epoch in range(batches * per_step // len(dataset) + 1)
+             for index in range(len(dataset))][: batches * per_step]  # fmt: skip
+    for n in sorted({0, workers}):
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_size=per_step, sampler=items, num_workers=n, collate_fn=collate_or_error
+        )
+        started, clips = time.perf_counter(), 0
+        for batch in loader:
+            clips += _clip_count(batch)
+        row[f"loader_{n}_workers_clips_per_s"] = round(clips / (time.perf_counter() - started), 2)
+    model = method.build_model(env, per_step * method.items_per_sample)
+    optimizer = build_optimizer(model, method.config.optim)
+    batch = next(iter(torch.utils.data.DataLoader(dataset, batch_size=per_step, collate_fn=collate_or_error)))
+    train_step(method, model, optimizer, batch, env, amp=False)  # warm-up
+    started = time.perf_counter()
+    for _ in range(steps):
+        train_step(method, model, optimizer, batch, env, amp=False)
+    row["step_clips_per_s"] = round(steps * _clip_count(batch) / (time.perf_counter() - started), 2)
+    row["ratio_loader_to_step"] = round(
+        max(v for k, v in row.items() if k.startswith("loader")) / row["step_clips_per_s"], 2
+    )
+    return row
+
+
 def bench_loader(
     presets: list[str], workers: int, steps: int, videos: int = 8, seconds: float = 30.0, batches: int = 30
 ) -> dict:
@@ -171,11 +215,9 @@ def bench_loader(
     import torch
 
     from vseg.config import load_config
-    from vseg.data.sampler import collate_or_error
     from vseg.presets import preset
     from vseg.runtime import DistEnv
     from vseg.train.methods.hico import HicoConfig, HicoMethod
-    from vseg.train.trainer import build_optimizer, train_step
 
     data = Path(tempfile.mkdtemp(prefix="vseg-bench-loader-"))
     quiet, ui.settings.quiet = ui.settings.quiet, True
@@ -189,40 +231,49 @@ def bench_loader(
             config.data.root = data / "clips"
             method = HicoMethod(config)
             dataset = method.build_dataset(env)
-            per_step = min(4, len(dataset))  # videos per batch
-            row: dict[str, float] = {}
-            items = [(epoch, index, 0.0) for epoch in range(batches * per_step // len(dataset) + 1)
-                     for index in range(len(dataset))][: batches * per_step]  # fmt: skip
-            for n in sorted({0, workers}):
-                loader = torch.utils.data.DataLoader(
-                    dataset, batch_size=per_step, sampler=items, num_workers=n, collate_fn=collate_or_error
-                )
-                started, clips = time.perf_counter(), 0  # worker start-up included: it is paid once per epoch
-                for batch in loader:
-                    clips += batch.shape[0] * batch.shape[1]
-                row[f"loader_{n}_workers_clips_per_s"] = round(clips / (time.perf_counter() - started), 2)
-            model = method.build_model(env, per_step * method.items_per_sample)
-            optimizer = build_optimizer(model, config.optim)
-            batch = next(iter(torch.utils.data.DataLoader(dataset, batch_size=per_step, collate_fn=collate_or_error)))
-            train_step(method, model, optimizer, batch, env, amp=False)  # warm-up
-            started = time.perf_counter()
-            for _ in range(steps):
-                train_step(method, model, optimizer, batch, env, amp=False)
-            row["step_clips_per_s"] = round(
-                steps * batch.shape[0] * batch.shape[1] / (time.perf_counter() - started), 2
-            )
-            row["ratio_loader_to_step"] = round(
-                max(v for k, v in row.items() if k.startswith("loader")) / row["step_clips_per_s"], 2
-            )
-            results[name] = row
+            results[name] = loader_vs_step(method, dataset, min(4, len(dataset)), workers, steps, batches)
         return results
     finally:
         ui.settings.quiet = quiet
         shutil.rmtree(data, ignore_errors=True)
 
 
-def print_loader(results: dict) -> None:
-    print("pretrain hico: loader (decode + augment) vs training step, clips/s, 4 videos x K clips per batch")
+def bench_finetune(
+    presets: list[str], workers: int, steps: int, videos: int = 8, seconds: float = 10.0, batches: int = 8
+) -> dict:
+    """``vseg finetune``'s loader (one random-start clip per trimmed video, decoded and augmented) against its
+    training step (S3D-G and the linear head, forward and backward, an Adam step), clips/s, per preset; 8 clips a
+    batch, on trimmed synthetic videos at 340x256, 30 fps (UCF101's size is 320x240)."""
+    import torch
+
+    from vseg.config import load_config
+    from vseg.presets import preset
+    from vseg.runtime import DistEnv
+    from vseg.train.methods.finetune import FinetuneConfig, FinetuneMethod
+
+    data = Path(tempfile.mkdtemp(prefix="vseg-bench-finetune-"))
+    quiet, ui.settings.quiet = ui.settings.quiet, True
+    results: dict[str, dict[str, float]] = {}
+    try:
+        sources = make_sources(data, videos, seconds, 340, 256, 30.0)
+        listing = data / "videos.txt"
+        listing.write_text("".join(f"{path.name} {i % 2}\n" for i, path in enumerate(sources)))
+        env = DistEnv(rank=0, local_rank=0, world_size=1, device=torch.device("cpu"))
+        for name in presets:
+            config = load_config(FinetuneConfig, preset(f"finetune/{name}"))
+            config.data.train_list = config.data.test_list = listing
+            config.model.classes = 2
+            method = FinetuneMethod(config)
+            dataset = method.build_dataset(env)
+            results[name] = loader_vs_step(method, dataset, 8, workers, steps, batches)
+        return results
+    finally:
+        ui.settings.quiet = quiet
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def print_loader(results: dict, title: str) -> None:
+    print(title)
     for name, row in results.items():
         print(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in row.items()))
 
@@ -232,8 +283,9 @@ def print_loader(results: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--section", choices=["clips", "loader", "all"], default="all")
+    parser.add_argument("--section", choices=["clips", "loader", "finetune", "all"], default="all")
     parser.add_argument("--presets", nargs="+", default=["cpu_tiny", "hacs_s"])
+    parser.add_argument("--finetune-presets", nargs="+", default=["cpu_tiny", "ucf101"])
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--videos", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=60.0)
@@ -253,7 +305,10 @@ def main() -> None:
         print_clips(report["prep_clips"], args)
     if args.section in ("loader", "all"):
         report["loader"] = bench_loader(args.presets, args.workers, args.steps)
-        print_loader(report["loader"])
+        print_loader(report["loader"], "pretrain hico: loader vs training step, clips/s, 4 videos x K clips a batch")
+    if args.section in ("finetune", "all"):
+        report["finetune"] = bench_finetune(args.finetune_presets, args.workers, args.steps)
+        print_loader(report["finetune"], "finetune: loader vs training step, clips/s, 8 clips a batch")
     print(json.dumps(report))
 
 

@@ -21,6 +21,7 @@ from vseg.config import (
 )
 from vseg.errors import ConfigError
 from vseg.train.methods.hico import HicoConfig
+from vseg.train.methods.finetune import FinetuneConfig
 from vseg.train.methods.scrl import ScrlConfig
 
 
@@ -128,6 +129,7 @@ def test_every_shipped_preset_validates():
         "scrl": ScrlConfig,
         "segment": SegmentConfig,
         "hico": HicoConfig,
+        "finetune": FinetuneConfig,
         "clips": ClipsConfig,
         "shots": ShotsConfig,
         "scenes": ScenesConfig,

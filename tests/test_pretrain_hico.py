@@ -21,10 +21,9 @@ import torch
 from vseg.cli import app
 from vseg.config import ClipsConfig
 from vseg.io.embeddings import read_embeddings
-from vseg.io.video import write_video
 from vseg.models.s3dg import S3DG
 from vseg.prep.clips import make_clips
-from vseg.prep.synth_video import render_segment, write_untrimmed_video
+from vseg.prep.synth_video import write_labelled_videos, write_untrimmed_video
 from vseg.io.checkpoints import load_checkpoint
 
 REPO = Path(__file__).resolve().parent.parent
@@ -46,24 +45,10 @@ def clip_root(tmp_path_factory) -> Path:
     return root
 
 
-def _segment_list(folder: Path, name: str, count: int, seed: int) -> Path:
-    """``count`` held-out 3 s segment videos, kinds in turn, and their ``path kind`` list."""
-    rng = np.random.default_rng(seed)
-    lines = []
-    for i in range(count):
-        kind = i % 4
-        path = folder / f"{name}_{i:02d}.mp4"
-        write_video(path, render_segment(kind, 30, 72, 96, rng), 10)
-        lines.append(f"{path.name} {kind}\n")
-    listing = folder / f"{name}.txt"
-    listing.write_text("".join(lines))
-    return listing
-
-
 @pytest.fixture(scope="module")
 def probe_lists(tmp_path_factory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("segments")
-    return _segment_list(folder, "train", 32, seed=100), _segment_list(folder, "test", 32, seed=200)
+    return write_labelled_videos(folder, "train", 32, seed=100), write_labelled_videos(folder, "test", 32, seed=200)
 
 
 def _probe(runner, checkpoint: Path, lists: tuple[Path, Path], out: Path) -> dict:

@@ -202,16 +202,17 @@ class ScorerConfig(StageConfig):
 class OptimConfig(StageConfig):
     """The optimiser and learning-rate schedule of a pre-training run."""
 
-    optimizer: Literal["sgd", "lars"] = Field(
+    optimizer: Literal["sgd", "lars", "adam"] = Field(
         "sgd",
         description="sgd: SGD with momentum, weight decay on every parameter (SCRL); lars: LARS with Nesterov "
-        "momentum, no weight decay on BN (HiCo)",
+        "momentum, no weight decay on BN (HiCo); adam: Adam with L2 weight decay, none on BN (HiCo fine-tuning)",
     )
     lr: float = Field(0.03, gt=0, description="learning rate for a global batch of reference_batch items")
     reference_batch: int = Field(
         1024, ge=1, description="global batch the lr is given for; the lr used is lr * batch_size / reference_batch"
     )
     momentum: float = Field(0.9, ge=0, lt=1, description="momentum (Nesterov with lars)")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="adam only: Adam's beta1 and beta2")
     weight_decay: float = Field(
         1e-4, ge=0, description="weight decay: on every parameter with sgd (as SCRL); BN excluded with lars"
     )
@@ -256,6 +257,35 @@ class TrainConfig(StageConfig):
     log_every: int = Field(20, ge=1, description="write a metrics.jsonl row every this many steps")
     tensorboard: bool = Field(False, description="also write TensorBoard logs to OUT/tensorboard (needs tensorboard)")
     deterministic: bool = Field(False, description="deterministic algorithms only (slower; for exact resume tests)")
+
+
+class ClipDataConfig(StageConfig):
+    """Clips for an S3D-G: their frames and span, and their augmentation, one parameter set per clip (HiCo's ``DATA``
+    and ``AUGMENTATION`` keys); the defaults are HiCo's pre-training (``ContrastiveGenerator``)."""
+
+    frames: int = Field(16, ge=1, description="frames per clip")
+    sampling_rate: int = Field(4, ge=1, description="a clip spans frames * sampling_rate / target_fps seconds")
+    target_fps: float = Field(30.0, gt=0, description="see sampling_rate: 16 * 4 / 30 = 2.133 s per clip")
+    crop_size: int = Field(112, ge=8, description="side of the random resized crop")
+    crop_scale: tuple[float, float] = Field(
+        (168**2 / (256 * 340), 224**2 / (256 * 340)), description="area range of the random resized crop"
+    )
+    crop_ratio: tuple[float, float] = Field((1.0, 1.0), description="aspect-ratio range of the random resized crop")
+    jitter_p: float = Field(0.8, ge=0, le=1, description="probability of colour jitter (one draw per clip)")
+    jitter: tuple[float, float, float, float] = Field(
+        (0.8, 0.8, 0.8, 0.2), description="brightness, contrast, saturation, hue strengths"
+    )
+    grayscale_p: float = Field(0.2, ge=0, le=1, description="probability of grayscale")
+    blur_p: float = Field(
+        0.0, ge=0, le=1, description="probability of a Gaussian blur (the reference's blur is a no-op: 0 matches it)"
+    )
+    flip_p: float = Field(0.5, ge=0, le=1, description="probability of a horizontal flip")
+    mean: float = Field(0.45, description="normalisation mean, every channel")
+    std: float = Field(0.225, gt=0, description="normalisation std, every channel")
+
+    @property
+    def clip_seconds(self) -> float:
+        return self.frames * self.sampling_rate / self.target_fps
 
 
 class ClipViewsConfig(StageConfig):

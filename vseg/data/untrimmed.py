@@ -23,7 +23,7 @@ the reference silently trained on a neighbouring sample instead (fixed on purpos
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -89,6 +89,13 @@ def frame_positions(start: float, end: float, fps: float, total: int, frames: in
     first, last = int(start * fps), min(int(end * fps), total)
     positions = np.linspace(first, last, frames)
     return np.clip(positions, first, max(last - 1, first)).astype(np.int64).clip(0, max(total - 1, 0))
+
+
+def read_span(reader, path: Path, start: float, end: float, frames: int) -> torch.Tensor:
+    """``frames`` frames spread over ``[start, end]`` seconds of one open video file (a decord reader of ``path``):
+    a ``frames x H x W x 3`` uint8 tensor."""
+    positions = frame_positions(start, end, float(reader.get_avg_fps()), len(reader), frames).tolist()
+    return torch.from_numpy(decode_frames(reader, positions, path))
 
 
 def read_window(video: UntrimmedVideo, clip_dir: Path, start: float, end: float, frames: int) -> torch.Tensor:
@@ -196,39 +203,57 @@ class UntrimmedClips(Dataset):
     def centres(self, epoch: int, index: int, progress: float) -> list[float]:
         """The clip centres of one sample, as drawn by ``__getitem__``."""
         generator = torch.Generator().manual_seed(item_seed(self.seed, epoch, index))
-        return self._centres(index, progress, generator)
-
-    def _centres(self, index: int, progress: float, generator: torch.Generator) -> list[float]:
-        sampling = self.sampling
-        return clip_centres(
-            self.videos[index].duration,
-            sampling.clips,
-            sampling.seconds,
-            max_distance(sampling.max_dis, progress),
-            sampling.topical,
-            generator,
-        )
+        return sample_centres(self.videos[index].duration, self.sampling, progress, generator)
 
     def __getitem__(self, key: tuple[int, int, float] | int) -> torch.Tensor | DataError:
-        epoch, index, progress = key if isinstance(key, tuple) else (0, key, 0.0)
-        video = self.videos[index]
-        generator = torch.Generator().manual_seed(item_seed(self.seed, epoch, index))
-        clips = []
-        try:
-            for centre in self._centres(index, progress, generator):
-                start, end = clip_window(centre, self.sampling.seconds, video.duration)
-                frames = read_window(video, self.clip_dir, start, end, self.sampling.frames)
-                clips.append((crop_clip if self.crops_only else augment_clip)(frames, self.view, generator))
-        except DataError as exc:
-            return exc
-        return clips if self.crops_only else torch.stack(clips)
+        video = self.videos[key[1] if isinstance(key, tuple) else key]
+
+        def read(start: float, end: float) -> torch.Tensor:
+            return read_window(video, self.clip_dir, start, end, self.sampling.frames)
+
+        return sample_clips(key, video.duration, self.sampling, self.view, self.seed, read, self.crops_only)
 
     def collate_fn(self, items: list) -> torch.Tensor | CroppedClips | DataError:
-        """Stacked views, or with ``crops_only`` one :class:`CroppedClips`; a failed item's DataError."""
-        if not self.crops_only or any(isinstance(item, DataError) for item in items):
-            return collate_or_error(items)
-        crops, params = zip(*(clip for item in items for clip in item), strict=True)
-        return CroppedClips(*stack_crops(crops, params), self.sampling.clips)
+        return collate_clips(items, self.crops_only, self.sampling.clips)
+
+
+def sample_centres(duration: float, sampling: ClipSampling, progress: float, generator: torch.Generator) -> list[float]:
+    """The clip centres of one sample of a ``duration``-second video at training ``progress``."""
+    max_dis = max_distance(sampling.max_dis, progress)
+    return clip_centres(duration, sampling.clips, sampling.seconds, max_dis, sampling.topical, generator)
+
+
+def sample_clips(
+    key: tuple[int, int, float] | int,
+    duration: float,
+    sampling: ClipSampling,
+    view: ViewSpec,
+    seed: int,
+    read: Callable[[float, float], torch.Tensor],
+    crops_only: bool = False,
+) -> torch.Tensor | list[tuple[torch.Tensor, torch.Tensor]] | DataError:
+    """``K x 3 x T x S x S``: the augmented clips of the sample ``key`` (``(epoch, index, progress)``, or an index) of a
+    ``duration``-second video whose window ``[start, end]`` seconds ``read`` decodes; with ``crops_only`` the K clips'
+    uint8 crops and parameters (:func:`crop_clip`) instead; its DataError when it fails."""
+    epoch, index, progress = key if isinstance(key, tuple) else (0, key, 0.0)
+    generator = torch.Generator().manual_seed(item_seed(seed, epoch, index))
+    clips = []
+    try:
+        for centre in sample_centres(duration, sampling, progress, generator):
+            start, end = clip_window(centre, sampling.seconds, duration)
+            clips.append((crop_clip if crops_only else augment_clip)(read(start, end), view, generator))
+    except DataError as exc:
+        return exc
+    return clips if crops_only else torch.stack(clips)
+
+
+def collate_clips(items: list, crops_only: bool, clips_per_video: int) -> torch.Tensor | CroppedClips | DataError:
+    """A batch of :func:`sample_clips` items: stacked views, or with ``crops_only`` one :class:`CroppedClips`; a failed
+    item's DataError."""
+    if not crops_only or any(isinstance(item, DataError) for item in items):
+        return collate_or_error(items)
+    crops, params = zip(*(clip for item in items for clip in item), strict=True)
+    return CroppedClips(*stack_crops(crops, params), clips_per_video)
 
 
 def check_pieces(videos: Sequence[UntrimmedVideo], clip_dir: Path) -> None:

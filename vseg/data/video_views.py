@@ -18,9 +18,9 @@ import torchvision.transforms.v2.functional as F
 from torch.utils.data import Dataset
 from torchvision.transforms import InterpolationMode
 
-from vseg.data.untrimmed import frame_positions
+from vseg.data.untrimmed import read_span
 from vseg.errors import DataError
-from vseg.io.video import decode_frames, open_video
+from vseg.io.video import open_video
 
 
 def view_starts(duration: float, clip_seconds: float, views: int) -> list[float]:
@@ -68,9 +68,7 @@ class VideoViews(Dataset):
             duration = total / fps
             clips = []
             for start in view_starts(duration, self.clip_seconds, self.views):
-                end = min(start + self.clip_seconds, duration)
-                positions = frame_positions(start, end, fps, total, self.frames).tolist()
-                frames = torch.from_numpy(decode_frames(reader, positions, path))
+                frames = read_span(reader, path, start, min(start + self.clip_seconds, duration), self.frames)
                 clips.append(centre_view(frames, self.size, self.crop_fraction, self.mean, self.std))
         except DataError as exc:
             return exc

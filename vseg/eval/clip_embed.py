@@ -26,9 +26,9 @@ from vseg import ui
 from vseg.config import EmbedConfig
 from vseg.data.video_views import VideoViews
 from vseg.errors import DataError
-from vseg.eval.embed import cache_key, fill_weights, iter_features, method_note, save_npy
+from vseg.eval.embed import cache_key, iter_features, save_npy
 from vseg.io import atomic
-from vseg.io.checkpoints import load_checkpoint, strip_prefix
+from vseg.io.checkpoints import fill_weights, read_s3dg_weights
 from vseg.io.cliplist import read_labelled_list
 from vseg.io.embeddings import Embeddings, write_npz
 from vseg.models.s3dg import S3DG
@@ -36,7 +36,6 @@ from vseg.parallel import default_workers
 from vseg.runtime import choose_device
 
 CHUNK = 256  # videos per cached chunk
-BACKBONE_PREFIXES = ("module.backbone.", "backbone.", "module.", "")
 
 
 class ViewAveragedEncoder(nn.Module):
@@ -60,26 +59,11 @@ class LoadedClipEncoder:
 
 def load_clip_encoder(path: Path) -> LoadedClipEncoder:
     """The S3D-G backbone of a HiCo checkpoint or a bare S3D-G state dict; DataError listing missing weights."""
-    path = Path(path)
-    checkpoint = load_checkpoint(path)
-    state = checkpoint.get("state_dict", checkpoint)
-    if not isinstance(state, dict):
-        raise DataError(path, f"its 'state_dict' is a {type(state).__name__}, not a dict")
-    layout = f"vseg {checkpoint['method']}" if "method" in checkpoint else "state dict"
-    prefix = next((p for p in BACKBONE_PREFIXES if f"{p}Conv_1a.conv1.weight" in state), None)
-    if prefix is None:
-        keys = ", ".join(list(state)[:4])
-        raise DataError(
-            path,
-            f"{method_note(checkpoint)}no S3D-G backbone in it "
-            f"(no Conv_1a weights under backbone.; first keys: {keys})",
-        )
-    weights = strip_prefix(state, prefix)
-    gating = any(name.startswith("Mixed_3b.gating") for name in weights)
-    backbone = S3DG(gating=gating)
+    found = read_s3dg_weights(path)
+    backbone = S3DG(gating=found.gating)
     own = backbone.state_dict()
-    backbone.load_state_dict(fill_weights(path, own, weights, list(own), prefix, "S3D-G"))
-    return LoadedClipEncoder(ViewAveragedEncoder(backbone).eval(), gating, layout)
+    backbone.load_state_dict(fill_weights(Path(path), own, found.weights, list(own), found.prefix, "S3D-G"))
+    return LoadedClipEncoder(ViewAveragedEncoder(backbone).eval(), found.gating, found.layout)
 
 
 @dataclass

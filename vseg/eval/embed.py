@@ -38,7 +38,7 @@ from vseg.data.shots import EncodedShotBatch, device_eval_views, shots_for
 from vseg.errors import DataError
 from vseg.io import atomic
 from vseg.io.checkpoints import FORMAT as CHECKPOINT_FORMAT
-from vseg.io.checkpoints import load_checkpoint, strip_prefix
+from vseg.io.checkpoints import fill_weights, load_checkpoint, method_note, strip_prefix
 from vseg.io.embeddings import Embeddings, write_npz, write_scrl_pickle
 from vseg.io.movienet import (
     MovieKeyframes,
@@ -90,41 +90,6 @@ def _encoder_state(checkpoint: dict, path: Path) -> tuple[dict[str, torch.Tensor
         f"{method_note(checkpoint)}no ResNet encoder in it: no conv1.weight under any of "
         f"{', '.join(ENCODER_PREFIXES[:-1])}",
     )
-
-
-def method_note(checkpoint: dict) -> str:
-    """``"a vseg hico checkpoint, "`` when the checkpoint names its method, else nothing: said when it holds no
-    encoder of the kind a command takes."""
-    method = checkpoint.get("method")
-    return f"a vseg {method} checkpoint, " if isinstance(method, str) else ""
-
-
-def fill_weights(
-    path: Path,
-    own: dict[str, torch.Tensor],
-    weights: dict[str, torch.Tensor],
-    names: list[str],
-    prefix: str,
-    what: str,
-) -> dict[str, torch.Tensor]:
-    """``own`` (a model's state dict) with ``names`` taken from a checkpoint's ``weights`` (found under ``prefix``).
-
-    DataError listing the ``what`` weights the checkpoint lacks (BatchNorm's ``num_batches_tracked`` counters are
-    not weights and may be absent), or naming the first one that is no tensor or whose shape does not fit.
-    """
-    missing = [n for n in names if n not in weights and not n.endswith("num_batches_tracked")]
-    if missing:
-        shown = ", ".join(prefix + name for name in missing[:8]) + (", ..." if len(missing) > 8 else "")
-        raise DataError(path, f"{len(missing)} {what} weights missing: {shown}")
-    odd = [n for n in names if n in weights and not isinstance(weights[n], torch.Tensor)]
-    if odd:
-        raise DataError(path, f"{prefix}{odd[0]} is a {type(weights[odd[0]]).__name__}, not a tensor")
-    wrong = [n for n in names if n in weights and weights[n].shape != own[n].shape]
-    if wrong:
-        name = wrong[0]
-        shapes = f"{tuple(weights[name].shape)}, expected {tuple(own[name].shape)}"
-        raise DataError(path, f"{prefix}{name} has shape {shapes}")
-    return {**own, **{name: weights[name] for name in names if name in weights}}
 
 
 def cache_key(checkpoint: Path, *settings: object) -> str:

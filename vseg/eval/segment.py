@@ -37,10 +37,10 @@ from vseg import __version__, ui
 from vseg.config import SegmentConfig, SegmentEvalConfig, SegmentModelConfig, SegmentOptimConfig, config_to_yaml
 from vseg.data.windows import central_scores, inference_windows, training_windows
 from vseg.errors import DataError, VsegError
-from vseg.eval.embed import fill_weights
 from vseg.eval.metrics import REFERENCE_FPS, SceneMetrics, evaluate
 from vseg.io import atomic
 from vseg.io import checkpoints as ckpt
+from vseg.io.checkpoints import fill_weights
 from vseg.io.embeddings import Embeddings, read_embeddings
 from vseg.io.movienet import read_shot_frames
 from vseg.io.predictions import (

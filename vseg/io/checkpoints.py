@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -94,3 +95,76 @@ def with_prefix(state_dict: Mapping[str, torch.Tensor], prefix: str = PREFIX) ->
 def strip_prefix(state_dict: Mapping[str, torch.Tensor], prefix: str = PREFIX) -> dict[str, torch.Tensor]:
     """The entries under ``prefix``, with it removed (``module.encoder_q.conv1.weight`` -> ``encoder_q.conv1...``)."""
     return {name[len(prefix) :]: tensor for name, tensor in state_dict.items() if name.startswith(prefix)}
+
+
+def method_note(checkpoint: dict) -> str:
+    """``"a vseg hico checkpoint, "`` when the checkpoint names its method, else nothing: said when it holds no
+    encoder of the kind a command takes."""
+    method = checkpoint.get("method")
+    return f"a vseg {method} checkpoint, " if isinstance(method, str) else ""
+
+
+def fill_weights(
+    path: Path,
+    own: dict[str, torch.Tensor],
+    weights: dict[str, torch.Tensor],
+    names: list[str],
+    prefix: str,
+    what: str,
+) -> dict[str, torch.Tensor]:
+    """``own`` (a model's state dict) with ``names`` taken from a checkpoint's ``weights`` (found under ``prefix``).
+
+    DataError listing the ``what`` weights the checkpoint lacks (BatchNorm's ``num_batches_tracked`` counters are
+    not weights and may be absent), or naming the first one that is no tensor or whose shape does not fit.
+    """
+    missing = [n for n in names if n not in weights and not n.endswith("num_batches_tracked")]
+    if missing:
+        shown = ", ".join(prefix + name for name in missing[:8]) + (", ..." if len(missing) > 8 else "")
+        raise DataError(path, f"{len(missing)} {what} weights missing: {shown}")
+    odd = [n for n in names if n in weights and not isinstance(weights[n], torch.Tensor)]
+    if odd:
+        raise DataError(path, f"{prefix}{odd[0]} is a {type(weights[odd[0]]).__name__}, not a tensor")
+    wrong = [n for n in names if n in weights and weights[n].shape != own[n].shape]
+    if wrong:
+        name = wrong[0]
+        shapes = f"{tuple(weights[name].shape)}, expected {tuple(own[name].shape)}"
+        raise DataError(path, f"{prefix}{name} has shape {shapes}")
+    return {**own, **{name: weights[name] for name in names if name in weights}}
+
+
+S3DG_PREFIXES = ("module.backbone.", "backbone.", "module.", "")
+"""Where an S3D-G backbone sits in a checkpoint's state dict, tried in this order: a vseg HiCo (or fine-tuning) run's
+``module.backbone.*``, the reference's ``backbone.*``, a DDP-wrapped or a bare S3D-G state dict."""
+
+
+@dataclass
+class S3DGWeights:
+    """The S3D-G backbone weights found in a checkpoint (prefix removed), and what was learned about it."""
+
+    weights: dict[str, torch.Tensor]
+    prefix: str
+    gating: bool  # whether the weights have S3D-G's self-gating (Mixed_3b.gating_*)
+    layout: str  # "vseg hico", "vseg finetune" or "state dict"
+
+
+def read_s3dg_weights(path: Path) -> S3DGWeights:
+    """The S3D-G backbone of a vseg HiCo or fine-tuning checkpoint, or of a bare S3D-G state dict; DataError naming
+    the file when it holds none (a SCRL checkpoint, say). Whether every weight is there is for the caller to check
+    against its model (:func:`fill_weights`)."""
+    path = Path(path)
+    checkpoint = load_checkpoint(path)
+    state = checkpoint.get("state_dict", checkpoint)
+    if not isinstance(state, dict):
+        raise DataError(path, f"its 'state_dict' is a {type(state).__name__}, not a dict")
+    prefix = next((p for p in S3DG_PREFIXES if f"{p}Conv_1a.conv1.weight" in state), None)
+    if prefix is None:
+        keys = ", ".join(list(state)[:4])
+        raise DataError(
+            path,
+            f"{method_note(checkpoint)}no S3D-G backbone in it "
+            f"(no Conv_1a weights under backbone.; first keys: {keys})",
+        )
+    weights = strip_prefix(state, prefix)
+    gating = any(name.startswith("Mixed_3b.gating") for name in weights)
+    layout = f"vseg {checkpoint['method']}" if "method" in checkpoint else "state dict"
+    return S3DGWeights(weights, prefix, gating, layout)

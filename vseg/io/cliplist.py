@@ -153,8 +153,9 @@ def read_training_list(path: str | Path, clip_ms: int | None = None) -> list[Unt
     return videos
 
 
-def read_labelled_list(path: str | Path, root: str | Path | None = None) -> list[tuple[Path, int]]:
-    """Read a ``relative/path label`` list (UCF101, HMDB51, Kinetics lists as HiCo uses them; space-separated).
+def read_labelled_lines(path: str | Path, root: str | Path | None = None) -> list[tuple[int, Path, int]]:
+    """Read a ``relative/path label`` list (UCF101, HMDB51, Kinetics lists as HiCo uses them; space-separated):
+    ``(line number, video path, label)`` per video.
 
     Paths are relative to ``root`` when given, else to the list's folder (an absolute path stays as it is); the
     label is the last field, so a path may hold spaces. Blank lines are ignored. DataError naming the file and
@@ -170,5 +171,10 @@ def read_labelled_list(path: str | Path, root: str | Path | None = None) -> list
         fields = line.strip().rsplit(maxsplit=1)
         if len(fields) != 2 or not re.fullmatch(r"-?\d+", fields[1]):
             raise DataError(path, f"line {number}: expected 'relative/path label' with an integer label, got {line!r}")
-        items.append((base / fields[0].strip(), int(fields[1])))
+        items.append((number, base / fields[0].strip(), int(fields[1])))
     return items
+
+
+def read_labelled_list(path: str | Path, root: str | Path | None = None) -> list[tuple[Path, int]]:
+    """``(video path, label)`` per video of a ``relative/path label`` list (see :func:`read_labelled_lines`)."""
+    return [(video, label) for _, video, label in read_labelled_lines(path, root)]

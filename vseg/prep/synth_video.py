@@ -83,3 +83,22 @@ def write_untrimmed_video(
 
     write_video(path, frames(), fps, gop=int(fps))
     return segments
+
+
+def write_labelled_videos(
+    folder: Path, name: str, count: int, seed: int, seconds: float = 3.0, fps: float = 10.0,
+    size: tuple[int, int] = (96, 72),
+) -> Path:  # fmt: skip
+    """``count`` short videos of one segment each, kinds in turn, and their ``path kind`` list ``folder/<name>.txt``
+    (the UCF101 list format): a labelled set for probes and fine-tuning."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    lines = []
+    for i in range(count):
+        kind = i % len(KINDS)
+        path = Path(folder) / f"{name}_{i:02d}.mp4"
+        write_video(path, render_segment(kind, round(seconds * fps), height, width, rng), fps)
+        lines.append(f"{path.name} {kind}\n")
+    listing = Path(folder) / f"{name}.txt"
+    listing.write_text("".join(lines))
+    return listing

@@ -1,4 +1,5 @@
-"""The trainer every pre-training method shares: one plain loop in the style of MoCo's ``main_moco.py``.
+"""The trainer every method shares (pre-training, and fine-tuning): one plain loop in the style of MoCo's
+``main_moco.py``.
 
 A method (SCRL, HiCo, ...) is a small object that builds its dataset and its model from its config and computes a
 step's loss (:class:`Method`); everything else is here: the process group (torchrun or one process, set up by
@@ -79,6 +80,10 @@ class Method(Protocol):
 
     def describe(self) -> dict[str, Any]: ...
 
+    # Optional: ``command`` (str), the command named in config.yaml's header (default "pretrain <name>"), and
+    # ``finish(model, env, out) -> dict``, run on every rank after the last epoch with the trained model (a
+    # fine-tuning run's test); its result is the report's ``results``.
+
 
 @dataclass
 class TrainReport:
@@ -92,20 +97,27 @@ class TrainReport:
     items_per_second: float = 0.0
     seconds: float = 0.0
     checkpoint: Path | None = None
+    results: dict[str, Any] = field(default_factory=dict)  # what the method's ``finish`` returned
 
 
 def build_optimizer(model: nn.Module, optim: OptimConfig) -> torch.optim.Optimizer:
     """``optim.optimizer``: SGD with momentum and weight decay on every parameter, BN and biases included (SCRL);
     or LARS with Nesterov momentum, BN without weight decay (and without LARS scaling when
-    ``optim.bn_lars_exclude``), as HiCo; ``optim.lars_groups`` says where the other biases go."""
+    ``optim.bn_lars_exclude``), as HiCo; ``optim.lars_groups`` says where the other biases go; or Adam with the
+    same groups (BN without weight decay, as the reference's fine-tuning: TAdaConv's ``construct_optimizer``).
+    Parameters that do not require gradients are left out."""
     if optim.optimizer == "lars":
         groups = lars_param_groups(model, optim.weight_decay, optim.bn_lars_exclude, optim.lars_groups)
         return LARS(groups, lr=optim.lr, momentum=optim.momentum, eta=optim.trust_coefficient)
+    if optim.optimizer == "adam":
+        groups = lars_param_groups(model, optim.weight_decay, False, optim.lars_groups)
+        return torch.optim.Adam(groups, lr=optim.lr, betas=tuple(optim.betas))
     params = [p for p in model.parameters() if p.requires_grad]
     return torch.optim.SGD(params, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay)
 
 
-def _loader_workers(train: TrainConfig, env: DistEnv) -> int:
+def loader_workers(train: TrainConfig, env: DistEnv) -> int:
+    """Data-loading processes per rank: ``train.workers``, else the cores shared by the GPUs, else 1 on CPU."""
     if train.workers is not None:
         return train.workers
     if env.device.type == "cuda":
@@ -124,7 +136,7 @@ def build_loader(
     """This rank's loader: its shard of the shuffled samples, ``samples_per_rank`` per batch, the tail dropped,
     collated by the dataset's ``collate_fn`` when it has one."""
     sampler = EpochSampler(len(dataset), env.world_size, env.rank, seed=train.seed)
-    workers = _loader_workers(train, env)
+    workers = loader_workers(train, env)
     loader = DataLoader(
         dataset,
         batch_size=samples_per_rank,
@@ -183,6 +195,8 @@ def pretrain(method: Method, out: Path, resume: str | None = None) -> TrainRepor
 
     Under torchrun every rank calls this; the process group is set up here and torn down at the end. The method's
     built-in data, if its config asks for it, is made by rank 0 alone before the data is read (the others wait).
+    A method with a ``finish`` hook gets the trained model after the last epoch (also when a resumed run had
+    nothing left to train).
     """
     config = method.config
     env = init_distributed(config.train.device)
@@ -193,7 +207,11 @@ def pretrain(method: Method, out: Path, resume: str | None = None) -> TrainRepor
             if env.is_main:
                 prepare()
             barrier()
-        return run.fit()
+        report = run.fit()
+        finish = getattr(method, "finish", None)
+        if finish is not None:
+            report.results = finish(run.model, env, Path(out))
+        return report
     finally:
         shutdown()
 
@@ -208,6 +226,8 @@ class _Run:
         self.samples_per_rank = samples_per_rank(self.train, env, method)
         self.resume_from = find_resume_checkpoint(out, resume)
         self.saved = self._resumable(self.resume_from) if self.resume_from is not None else None
+        self._command = getattr(method, "command", f"pretrain {method.name}")
+        self.model: nn.Module | None = None  # the trained model, once fit has built it
 
     def _resumable(self, path: Path) -> dict[str, Any]:
         """The checkpoint a resume continues from, checked before any data is read or made: this method's, saved
@@ -237,6 +257,7 @@ class _Run:
         loader, sampler = build_loader(dataset, self.train, self.env, self.samples_per_rank)
         model = self.method.build_model(self.env, self.train.batch_size)
         model = model.to(self.env.device, memory_format=memory_format(self.train, self.env, self.method.volumetric))
+        self.model = model
         optimizer = build_optimizer(model, self.optim)
         start_epoch, step = 0, 0
         if self.resume_from is not None:
@@ -257,7 +278,7 @@ class _Run:
             return report
         log = None
         if self.env.is_main:
-            atomic.write_text(self.out / CONFIG_FILE, config_to_yaml(self.config, f"pretrain {self.method.name}"))
+            atomic.write_text(self.out / CONFIG_FILE, config_to_yaml(self.config, self._command))
             log = MetricsLog(self.out, start_epoch, self.train.tensorboard)
         steps_per_epoch = min(len(loader), self.train.steps_per_epoch or len(loader))
         sampler.set_schedule(self.train.epochs, steps_per_epoch, self.samples_per_rank)

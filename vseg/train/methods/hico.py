@@ -3,7 +3,8 @@
 See :mod:`vseg.models.hico` for the objective, :mod:`vseg.data.untrimmed` for the sampling and
 :mod:`vseg.train.lars` for the optimiser; the reference's settings are the ``hico/*`` presets
 (``vseg/configs/hico/``). The global batch (``train.batch_size``) counts clips: 32 videos x 3 clips = 96 for the HiCo
-presets.
+presets. On trimmed videos (``data.trimmed_list``, the ``hico/pt_k400`` preset) each file of a ``path label`` list is
+one sample, drawn by the same centre sampler with ``duration = frames / fps`` (:mod:`vseg.data.trimmed`).
 """
 
 from __future__ import annotations
@@ -17,18 +18,19 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from vseg import ui
-from vseg.config import OptimConfig, Pipeline, StageConfig, TrainConfig
+from vseg.config import ClipDataConfig, OptimConfig, Pipeline, StageConfig, TrainConfig
 from vseg.data.augment import ViewSpec
+from vseg.data.trimmed import TrimmedClips, listed_videos
 from vseg.data.untrimmed import ClipSampling, CroppedClips, UntrimmedClips, check_pieces, clip_views
 from vseg.errors import ConfigError, DataError
-from vseg.io.cliplist import read_training_list
+from vseg.io.cliplist import read_labelled_lines, read_training_list
 from vseg.models.hico import HiCo
 from vseg.models.s3dg import S3DG
 from vseg.runtime import DistEnv, resolve_pipeline
 from vseg.train.trainer import memory_format
 
 
-class HicoDataConfig(StageConfig):
+class HicoDataConfig(ClipDataConfig):
     """HiCo's samples: clips of untrimmed videos cut into pieces by ``vseg prep clips`` (HiCo's ``datasets/base/``,
     ``sslgenerators/``)."""
 
@@ -37,41 +39,23 @@ class HicoDataConfig(StageConfig):
     clip_dir: Path | None = Field(
         None, description="folder of the v_<id>_<start>_<end>.mp4 pieces; unset: ROOT/training"
     )
+    trimmed_list: Path | None = Field(
+        None,
+        description="instead of the pieces: a 'path label' list of trimmed videos (Kinetics-400), one sample per file, "
+        "paths relative to ROOT (else to the list's folder)",
+    )
     clips_per_video: int = Field(3, ge=2, description="clips per video and sample: 3 for HiCo, 2 for the baseline")
-    frames: int = Field(16, ge=1, description="frames per clip")
-    sampling_rate: int = Field(4, ge=1, description="a clip spans frames * sampling_rate / target_fps seconds")
-    target_fps: float = Field(30.0, gt=0, description="see sampling_rate: 16 * 4 / 30 = 2.133 s per clip")
     max_dis: tuple[float, float] | None = Field(
         (0.0, 1.0),
         description="seconds between the centres of clips 0 and 1, growing linearly from the first value at the "
         "start to the second at the end of training (gradual sampling; equal values: fixed); null: independent",
     )
     topical: bool = Field(True, description="the last clip is drawn anywhere in the video (TCL's far clip)")
-    crop_size: int = Field(112, ge=8, description="side of the random resized crop")
-    crop_scale: tuple[float, float] = Field(
-        (168**2 / (256 * 340), 224**2 / (256 * 340)), description="area range of the random resized crop"
-    )
-    crop_ratio: tuple[float, float] = Field((1.0, 1.0), description="aspect-ratio range of the random resized crop")
-    jitter_p: float = Field(0.8, ge=0, le=1, description="probability of colour jitter (one draw per clip)")
-    jitter: tuple[float, float, float, float] = Field(
-        (0.8, 0.8, 0.8, 0.2), description="brightness, contrast, saturation, hue strengths"
-    )
-    grayscale_p: float = Field(0.2, ge=0, le=1, description="probability of grayscale")
-    blur_p: float = Field(
-        0.0, ge=0, le=1, description="probability of a Gaussian blur (the reference's blur is a no-op: 0 matches it)"
-    )
-    flip_p: float = Field(0.5, ge=0, le=1, description="probability of a horizontal flip")
     pipeline: Pipeline = Field(
         "auto",
         description="device: workers decode and crop (uint8), the training device resizes, jitters, blurs and "
         "normalises whole batches; cpu: workers make the views; auto: device on CUDA, else cpu",
     )
-    mean: float = Field(0.45, description="normalisation mean, every channel")
-    std: float = Field(0.225, gt=0, description="normalisation std, every channel")
-
-    @property
-    def clip_seconds(self) -> float:
-        return self.frames * self.sampling_rate / self.target_fps
 
 
 class HicoModelConfig(StageConfig):
@@ -115,9 +99,9 @@ class HicoConfig(StageConfig):
         return self
 
 
-def hico_view(data: HicoDataConfig) -> ViewSpec:
-    """Per-clip augmentation (HiCo's ``ContrastiveGenerator``): random resized crop, colour jitter, grayscale, blur,
-    flip, normalise."""
+def hico_view(data: ClipDataConfig) -> ViewSpec:
+    """Per-clip augmentation (HiCo's ``ContrastiveGenerator``, and with fine-tuning's settings its fine-tuning
+    transforms): random resized crop, colour jitter, grayscale, blur, flip, normalise."""
     return ViewSpec(
         size=data.crop_size,
         scale=tuple(data.crop_scale),
@@ -144,7 +128,7 @@ def training_paths(config: HicoConfig) -> tuple[Path, Path]:
     if data.root is None and (data.training_list is None or data.clip_dir is None):
         raise ConfigError(
             "no training data: pass --data DIR (the output of vseg prep clips), or set data.training_list and "
-            "data.clip_dir"
+            "data.clip_dir, or data.trimmed_list (trimmed videos)"
         )
     listing = data.training_list or Path(data.root) / "training.txt"
     clip_dir = data.clip_dir or Path(data.root) / "training"
@@ -161,10 +145,12 @@ class HicoMethod:
     unit = "clips"
     volumetric = True  # 3-d convolutions: channels_last_3d on CUDA
     presets_help = (
-        "The reference's settings: hico/hacs_s (the defaults), hico/hacs_l, hico/k400_untrimmed, hico/baseline_s "
-        "(SimCLR on untrimmed video); hico/cpu_tiny for a CPU."
+        "The reference's settings: hico/hacs_s (the defaults), hico/hacs_l, hico/k400_untrimmed, hico/pt_k400 "
+        "(trimmed Kinetics-400: --set data.trimmed_list=LIST), hico/baseline_s (SimCLR on untrimmed video); "
+        "hico/cpu_tiny for a CPU."
     )
-    resumable = ("data.training_list", "data.clip_dir", "data.pipeline")  # beyond the trainer's, may change on resume
+    # config keys beyond the trainer's that may change on resume
+    resumable = ("data.training_list", "data.clip_dir", "data.trimmed_list", "data.pipeline")
 
     def __init__(self, config: HicoConfig):
         self.config = config
@@ -174,7 +160,10 @@ class HicoMethod:
         """HiCo has no built-in data: its runs name the output of ``vseg prep clips``."""
         return None
 
-    def build_dataset(self, env: DistEnv) -> UntrimmedClips:
+    def build_dataset(self, env: DistEnv) -> UntrimmedClips | TrimmedClips:
+        data = self.config.data
+        if data.trimmed_list is not None:
+            return self._trimmed(Path(data.trimmed_list), env)
         listing, clip_dir = training_paths(self.config)
         videos = read_training_list(listing)
         if not videos:
@@ -185,12 +174,26 @@ class HicoMethod:
             f"data: {len(videos):,} untrimmed videos ({sum(len(v.pieces) for v in videos):,} pieces, {hours:,.1f} h) "
             f"from {listing}"
         )
-        data = self.config.data
-        crops_only = resolve_pipeline(data.pipeline, env.device) == "device"
+        seed = self.config.train.seed
+        return UntrimmedClips(videos, clip_dir, clip_sampling(data), hico_view(data), seed, self._crops_only(env))
+
+    def _crops_only(self, env: DistEnv) -> bool:
+        """Whether the workers only crop (the device pipeline, ``data.pipeline``) and the device makes the views."""
+        crops_only = resolve_pipeline(self.config.data.pipeline, env.device) == "device"
         if crops_only:
             ui.info(f"pipeline: crops resized and augmented on {env.device}")
-        seed = self.config.train.seed
-        return UntrimmedClips(videos, clip_dir, clip_sampling(data), hico_view(data), seed, crops_only)
+        return crops_only
+
+    def _trimmed(self, listing: Path, env: DistEnv) -> TrimmedClips:
+        """HiCo on trimmed videos (HiCo's ``kinetics400.py``): the centre sampler on each file of the list."""
+        entries = read_labelled_lines(listing, self.config.data.root)
+        if not entries:
+            raise DataError(listing, "the list holds no videos")
+        videos = listed_videos(listing, entries, env)
+        hours = sum(video.duration for video in videos) / 3600
+        ui.info(f"data: {len(videos):,} trimmed videos ({hours:,.1f} h) from {listing}")
+        data, seed = self.config.data, self.config.train.seed
+        return TrimmedClips(videos, clip_sampling(data), hico_view(data), seed, self._crops_only(env))
 
     def build_model(self, env: DistEnv, global_batch: int) -> nn.Module:
         m, data = self.config.model, self.config.data

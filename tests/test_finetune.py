@@ -1,0 +1,219 @@
+"""``vseg finetune``: HiCo's fine-tuning and test on labelled synthetic videos, its linear modes, its refusals; and
+HiCo pre-training on trimmed videos (``data.trimmed_list``).
+
+The labelled videos are single segments of the four moving-pattern kinds of :mod:`vseg.prep.synth_video` (chance
+0.25). At test scale a random-init S3D-G does not learn the kinds in a few steps, so the learning test checks that a
+fine-tuning step fits a fixed batch; the comparison with HiCo pre-training and the frozen probe is in BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from vseg.cli import app
+from vseg.config import load_config
+from vseg.data.augment import ViewSpec
+from vseg.data.trimmed import LabelledClips, TrimmedClips, listed_videos
+from vseg.data.untrimmed import ClipSampling
+from vseg.io.checkpoints import FORMAT, load_checkpoint, save_checkpoint, with_prefix
+from vseg.io.cliplist import read_labelled_lines
+from vseg.models.classifier import ClipClassifier
+from vseg.models.s3dg import S3DG
+from vseg.presets import preset
+from vseg.prep.synth_video import write_labelled_videos
+from vseg.runtime import DistEnv
+from vseg.train.methods.finetune import FinetuneConfig, FinetuneMethod, class_count
+from vseg.train.methods.hico import HicoConfig, HicoMethod
+
+REPO = Path(__file__).resolve().parent.parent
+ONE_RANK = DistEnv(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+FAST = ["--set", "train.workers=0", "--set", "test.views=2"]
+
+
+@pytest.fixture(scope="module")
+def lists(tmp_path_factory) -> tuple[Path, Path]:
+    """8 training and 4 test videos of 2 s (10 fps, 96 x 72), the four kinds in turn, and their lists."""
+    folder = tmp_path_factory.mktemp("labelled")
+    train = write_labelled_videos(folder, "train", 8, seed=100, seconds=2)
+    return train, write_labelled_videos(folder, "test", 4, seed=200, seconds=2)
+
+
+@pytest.fixture(scope="module")
+def hico_checkpoint(tmp_path_factory) -> Path:
+    """A checkpoint laid out as ``vseg pretrain hico`` writes it (S3D-G under module.backbone., a head beside it)."""
+    torch.manual_seed(1)
+    state = {f"backbone.{k}": v for k, v in S3DG().state_dict().items()}
+    path = tmp_path_factory.mktemp("init") / "hico.pth"
+    save_checkpoint(path, {"format": FORMAT, "method": "hico", "state_dict": with_prefix({**state,
+                    "vcl_head.weight": torch.zeros(2, 2)})})  # fmt: skip
+    return path
+
+
+def _env() -> dict[str, str]:
+    """One thread per rank, and this checkout's vseg (the ranks run in another folder)."""
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
+
+
+def test_torchrun_fine_tunes_from_a_hico_checkpoint_tests_on_10_views_and_resumes(
+    lists, hico_checkpoint, runner, tmp_path
+):
+    train, test = lists
+    out = tmp_path / "run"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "vseg", "finetune", "--config", "finetune/cpu_tiny", "--train", str(train), "--test", str(test),
+        "--init", str(hico_checkpoint), "--out", str(out), "--epochs", "2", "--set", "train.batch_size=4",
+        "--set", "train.workers=0",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=_env(), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["views"] == 10 and metrics["test_videos"] == 4 and metrics["classes"] == 4
+    assert 0 <= metrics["top1"] <= 1 and metrics["top5"] == 1.0  # 4 classes: every label is in the top 5
+    assert 0 <= metrics["single_view_top1"] <= 1 and metrics["checkpoint"] == "checkpoints/last.pth"
+    checkpoint = load_checkpoint(out / "checkpoints" / "last.pth")
+    assert checkpoint["method"] == "finetune" and checkpoint["world_size"] == 2 and checkpoint["epoch"] == 2
+    state = checkpoint["state_dict"]
+    assert state["module.head.weight"].shape == (4, 1024)
+    init = load_checkpoint(hico_checkpoint)["state_dict"]["module.backbone.Conv_1a.conv1.weight"]
+    trained = state["module.backbone.Conv_1a.conv1.weight"]
+    assert not torch.equal(init, trained)  # full fine-tuning moved the backbone, which started from --init
+    assert (out / "config.yaml").read_text().startswith("# effective config of `vseg finetune`")
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows if r["event"] == "epoch"] == [1, 2] and "acc1" in rows[-1]
+
+    # one more epoch in one process: the run continues from last.pth and is tested again
+    (out / "metrics.json").unlink()
+    result = runner.invoke(app, ["finetune", "--config", "finetune/cpu_tiny", "--train", str(train), "--test",
+                                 str(test), "--init", str(hico_checkpoint), "--out", str(out), "--epochs", "3",
+                                 "--resume", "auto", "--set", "train.batch_size=4", "--set", "train.workers=0",
+                                 ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert load_checkpoint(out / "checkpoints" / "last.pth")["epoch"] == 3
+    assert json.loads((out / "metrics.json").read_text())["test_videos"] == 4
+
+
+def test_a_fine_tuning_step_learns_a_fixed_batch(lists):
+    """Full fine-tuning from random init fits 4 clips of 4 kinds: the loss falls well below log(4)."""
+    config = load_config(FinetuneConfig, preset("finetune/cpu_tiny"), [
+        f"data.train_list={lists[0]}", f"data.test_list={lists[1]}"])  # fmt: skip
+    method = FinetuneMethod(config)
+    dataset = method.build_dataset(ONE_RANK)
+    torch.manual_seed(0)
+    model = method.build_model(ONE_RANK, 8)
+    clips, labels = zip(*(dataset[(0, i, 0.0)] for i in range(4)), strict=True)
+    batch = (torch.stack(clips), torch.tensor(labels))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(10):
+        loss, metrics = method.step(model, batch, ONE_RANK)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.25 * losses[0], losses
+    assert float(metrics["acc1"]) == 100
+
+
+@pytest.mark.parametrize("mode", ["linear", "frozen"])
+def test_linear_modes_train_the_head_alone_and_differ_in_the_bn_statistics(mode):
+    torch.manual_seed(0)
+    model = ClipClassifier(S3DG(), classes=3, mode=mode)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=0.01)
+    assert len(optimizer.param_groups[0]["params"]) == 2  # the head's weight and bias
+    model.train()
+    loss = torch.nn.functional.cross_entropy(model(torch.randn(4, 3, 8, 32, 32)), torch.tensor([0, 1, 2, 0]))
+    loss.backward()
+    optimizer.step()
+    after = model.state_dict()
+    assert not torch.equal(before["head.weight"], after["head.weight"])
+    assert torch.equal(before["backbone.Conv_1a.conv1.weight"], after["backbone.Conv_1a.conv1.weight"])
+    bn_moved = not torch.equal(before["backbone.Conv_1a.bn1.running_mean"], after["backbone.Conv_1a.bn1.running_mean"])
+    assert bn_moved == (mode == "linear")  # the reference's linear mode: BN statistics keep moving
+    assert model.backbone.training == (mode == "linear")
+
+
+def _refused(result, path: Path, *parts: str) -> None:
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}: "), result.output
+    assert all(part in lines[0] for part in parts), lines[0]
+
+
+def _finetune(runner, train: Path, test: Path, out: Path, *extra: str):
+    return runner.invoke(app, ["finetune", "--config", "finetune/cpu_tiny", "--train", str(train), "--test", str(test),
+                               "--out", str(out), *FAST, *extra])  # fmt: skip
+
+
+def _copy_list(source: Path, target: Path, edit) -> Path:
+    lines = source.read_text().splitlines()
+    target.write_text("".join(f"{line}\n" for line in edit(lines)))
+    return target
+
+
+def test_a_missing_or_unreadable_video_is_named_with_its_line_before_anything_is_written(lists, runner, tmp_path):
+    train, test = lists
+    folder = train.parent
+    (tmp_path / "broken.mp4").write_bytes(b"not a video at all")
+    bad = _copy_list(train, tmp_path / "bad.txt", lambda lines: [
+        *(f"{folder / line}" for line in lines[:2]), "gone.mp4 1", "broken.mp4 2", "gone_too.mp4 3"])  # fmt: skip
+    out = tmp_path / "run"
+    _refused(_finetune(runner, bad, test, out), bad, "line 3: ", "gone.mp4: video missing", "(3 bad lines in all)")
+    assert not out.exists()
+    only_broken = _copy_list(bad, tmp_path / "broken.txt", lambda lines: [*lines[:2], "broken.mp4 3"])
+    _refused(_finetune(runner, only_broken, test, out), only_broken, "line 3: ", "broken.mp4: cannot read video")
+    assert not out.exists()
+
+
+def test_labels_outside_the_classes_another_methods_checkpoint_and_one_class_are_refused(lists, runner, tmp_path):
+    train, test = lists
+    out = tmp_path / "run"
+    _refused(_finetune(runner, train, test, out, "--set", "model.classes=3"), train, "line 4: label 3 is outside 0..2")
+    scrl = tmp_path / "scrl.pth"
+    encoder = with_prefix({"encoder_q.conv1.weight": torch.zeros(1)})
+    save_checkpoint(scrl, {"format": FORMAT, "method": "scrl", "state_dict": encoder})
+    _refused(_finetune(runner, train, test, out, "--init", str(scrl)), scrl, "a vseg scrl checkpoint", "no S3D-G")
+    one = _copy_list(train, train.parent / "one_class.txt", lambda lines: [ln for ln in lines if ln.endswith(" 1")])
+    _refused(_finetune(runner, one, test, out, "--set", "model.classes=4"), one, "at least two classes")
+    assert not out.exists()
+    entries = read_labelled_lines(train)
+    assert class_count([(train, entries)], None) == 4
+
+
+def test_hico_on_trimmed_videos_draws_its_clips_from_each_listed_file(lists):
+    train, _ = lists
+    config = load_config(HicoConfig, preset("hico/cpu_tiny"), [f"data.trimmed_list={train}"])
+    dataset = HicoMethod(config).build_dataset(ONE_RANK)
+    assert isinstance(dataset, TrimmedClips) and len(dataset) == 8
+    assert dataset.videos[0].duration == pytest.approx(2.0) and dataset.videos[3].label == 3
+    sample = dataset[(0, 3, 0.5)]
+    assert sample.shape == (3, 3, 8, 32, 32) and torch.equal(sample, dataset[(0, 3, 0.5)])
+    assert load_config(HicoConfig, preset("hico/pt_k400")).train.epochs == 200
+
+
+def test_labelled_clips_start_anywhere_a_whole_clip_fits(lists):
+    videos = listed_videos(lists[0], read_labelled_lines(lists[0]), ONE_RANK)
+    dataset = LabelledClips(videos, frames=4, seconds=1.0, view=ViewSpec(size=16, blur_p=0), seed=5)
+    starts = [dataset.start(videos[0], torch.Generator().manual_seed(s)) for s in range(50)]
+    assert 0 <= min(starts) and max(starts) <= 1.0 and max(starts) - min(starts) > 0.5
+    clip, label = dataset[(2, 1, 0.0)]
+    assert clip.shape == (3, 4, 16, 16) and label == 1
+    sampling = ClipSampling(3, 4, 1.0, (0.0, 1.0), True)
+    assert TrimmedClips(videos, sampling, ViewSpec(size=16, blur_p=0))[0].shape == (3, 3, 4, 16, 16)
+
+
+def test_finetune_is_its_own_command_and_not_a_pretraining_method(runner):
+    listed = runner.invoke(app, ["pretrain", "--help"])
+    assert listed.exit_code == 0 and "hico" in listed.output and "finetune" not in listed.output
+    assert runner.invoke(app, ["pretrain", "finetune"]).exit_code == 2
+    shown = runner.invoke(app, ["finetune", "--help"])
+    assert shown.exit_code == 0 and "--init" in shown.output and "finetune/ucf101" in shown.output
