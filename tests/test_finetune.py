@@ -21,7 +21,7 @@ from vseg.cli import app
 from vseg.config import load_config
 from vseg.data.augment import ViewSpec
 from vseg.data.trimmed import LabelledClips, TrimmedClips, listed_videos
-from vseg.data.untrimmed import ClipSampling
+from vseg.data.untrimmed import ClipSampling, CroppedClips, clip_views
 from vseg.io.checkpoints import FORMAT, load_checkpoint, save_checkpoint, with_prefix
 from vseg.io.cliplist import read_labelled_lines
 from vseg.models.classifier import ClipClassifier
@@ -30,7 +30,7 @@ from vseg.presets import preset
 from vseg.prep.synth_video import write_labelled_videos
 from vseg.runtime import DistEnv
 from vseg.train.methods.finetune import FinetuneConfig, FinetuneMethod, class_count
-from vseg.train.methods.hico import HicoConfig, HicoMethod
+from vseg.train.methods.hico import HicoConfig, HicoMethod, hico_view
 
 REPO = Path(__file__).resolve().parent.parent
 ONE_RANK = DistEnv(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
@@ -198,6 +198,17 @@ def test_hico_on_trimmed_videos_draws_its_clips_from_each_listed_file(lists):
     sample = dataset[(0, 3, 0.5)]
     assert sample.shape == (3, 3, 8, 32, 32) and torch.equal(sample, dataset[(0, 3, 0.5)])
     assert load_config(HicoConfig, preset("hico/pt_k400")).train.epochs == 200
+    # the device pipeline: workers ship uint8 crops, and the views made from them are the per-clip views
+    device = HicoMethod(
+        load_config(HicoConfig, preset("hico/cpu_tiny"), [f"data.trimmed_list={train}", "data.pipeline=device"])
+    )
+    cropped = device.build_dataset(ONE_RANK)
+    batch = cropped.collate_fn([cropped[(0, 3, 0.5)], cropped[(0, 1, 0.5)]])
+    assert isinstance(batch, CroppedClips) and batch.frames.dtype == torch.uint8
+    views = clip_views(batch, hico_view(config.data), torch.device("cpu"))
+    expected = dataset.collate_fn([sample, dataset[(0, 1, 0.5)]])
+    assert views.shape == expected.shape == (2, 3, 3, 8, 32, 32)
+    assert (views - expected).abs().mean() < 5e-3
 
 
 def test_labelled_clips_start_anywhere_a_whole_clip_fits(lists):
