@@ -39,6 +39,7 @@ from vseg.config import (
 from vseg.train.methods.scrl import ScrlConfig
 from vseg.errors import ConfigError, DataError
 from vseg.eval.embed import run_embed
+from vseg.eval.metrics import cut_recall_precision
 from vseg.eval.segment import run_segment
 from vseg.io import atomic
 from vseg.io.movienet import MovieNetLayout, check_dataset, read_split
@@ -208,8 +209,7 @@ def _scenes_on_video(
     found = run_scenes(video_path, out / "scenes", configs["scenes"], encoder, segmenter)
     truth = np.asarray(video.scene_starts[1:]) / video.fps
     cuts = np.asarray([scene.start_time for scene in found.scenes[1:]])
-    recall = _matched(truth, cuts)
-    precision = _matched(cuts, truth)
+    recall, precision = cut_recall_precision(truth, cuts, TOLERANCE_SECONDS)
     result = (
         f"{len(found.scenes)} scenes found, {len(video.scene_starts)} true; cuts within {TOLERANCE_SECONDS:g} s: "
         f"recall {recall:.2f}, precision {precision:.2f}"
@@ -223,15 +223,6 @@ def _scenes_on_video(
         "recall_at_3s": recall,
         "precision_at_3s": precision,
     }
-
-
-def _matched(targets: np.ndarray, candidates: np.ndarray) -> float:
-    """Share of ``targets`` with a candidate within TOLERANCE_SECONDS (1 when there is no target)."""
-    if len(targets) == 0:
-        return 1.0
-    if len(candidates) == 0:
-        return 0.0
-    return float(np.mean([np.min(np.abs(candidates - t)) <= TOLERANCE_SECONDS for t in targets]))
 
 
 def _print(report: DemoReport) -> None:

@@ -12,13 +12,20 @@ from typing import Any
 import typer
 
 from vseg import __version__, ui
-from vseg.cli import demo, evaluate, prep, pretrain, scenes
+from vseg.cli import adapt, demo, evaluate, prep, pretrain, scenes
 from vseg.cli.options import App, Group
 from vseg.errors import VsegError
 
 
 class _App(Group):
-    """The root group: user errors become one red line and exit code 2 (a traceback with ``--debug``)."""
+    """The root group: user errors become one red line and exit code 2 (a traceback with ``--debug``). ``vseg
+    adapt`` is built only when asked for, so that ``vseg --help`` does not load torch."""
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), adapt.NAME])
+
+    def get_command(self, ctx: typer.Context, name: str) -> Any:
+        return adapt.adapt_command() if name == adapt.NAME else super().get_command(ctx, name)
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
