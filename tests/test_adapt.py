@@ -55,6 +55,7 @@ def test_adapting_on_unlabelled_videos_finds_scenes_better_than_random_init(runn
     torch.manual_seed(0)
     at_init = _probe(ShotEncoder("resnet18", dim=128), collection)
     adapted = _probe(loaded.encoder, collection)
+    print(f"same-scene nearest shot: random init {at_init:.3f}, adapted {adapted:.3f}")
     assert adapted > at_init + 0.03, (at_init, adapted)
     again = runner.invoke(app, ["adapt", str(collection / "videos"), "--out", str(out), *TINY])
     assert again.exit_code == 0 and "nothing to do" in again.output, again.output
@@ -71,9 +72,11 @@ def test_an_empty_folder_is_one_line_and_leaves_no_run(runner, tmp_path):
 def test_a_video_of_one_shot_is_one_line_and_leaves_no_run(runner, tmp_path):
     video = make_cut_video(tmp_path / "still.mp4", 60, [])
     out = tmp_path / "run"
-    line = _refused(runner.invoke(app, ["adapt", str(video), "--out", str(out)]), video)
-    assert "has 1 shot(s); SCRL learns from runs of 16 consecutive shots" in line
-    assert "Traceback" not in line and not out.exists()
+    result = runner.invoke(app, ["adapt", str(video), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {video}: has 1 shot(s); SCRL learns from runs of 16")
+    assert "Traceback" not in result.output and not out.exists()  # the shots it made are removed again
 
 
 def test_a_hico_checkpoint_to_start_from_is_one_line(runner, files, tmp_path):  # noqa: F811
@@ -93,7 +96,7 @@ def test_starting_from_a_checkpoint_begins_with_its_backbone(runner, files, coll
     config = ScrlConfig()
     backbone = _starting_backbone(files["scrl"], config)
     assert config.model.arch == "resnet18"
-    config.model.dim, config.model.queue_size = 32, 64
+    config.model.dim, config.model.queue_size, config.model.bn_group, config.model.cluster_group = 32, 64, 32, 32
     model = _AdaptMethod(config, backbone).build_model(DistEnv(0, 1, 0, torch.device("cpu")), 64)
     for name, value in backbone.items():
         assert torch.equal(model.encoder_q.state_dict()[name], value), name
