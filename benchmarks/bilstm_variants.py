@@ -2,11 +2,11 @@
 one setting changed at a time, on the embeddings of a `vseg demo` run folder.
 
 Each variant is the demo's boundary config (``segment/cpu_tiny`` changed by ``vseg/configs/demo/default.yaml``) with
-the given ``--set`` items, trained with seeds 100-102 on the 8 train movies, selected on val and scored on the test
-movies like benchmarks/scene_methods.py (AP of the probabilities; F1, mIoU and cut recall / precision within 3 s of
+the given ``--set`` items (the first variant is the demo's own models, DIR/segment/), trained with seeds 100-102 on
+the 8 train movies, selected on val and scored on the test movies like benchmarks/scene_methods.py (AP of the probabilities; F1, mIoU and cut recall / precision within 3 s of
 the scenes at p > 0.5, at least 3 shots each), averaged over the seeds. Models go to DIR/bilstm_variants/.
 
-    python benchmarks/bilstm_variants.py DIR [--features pretrained]
+    python benchmarks/bilstm_variants.py DIR [--features pretrained] [--only NAME ...] [--seeds 3]
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ def main() -> None:
     parser.add_argument("run", type=Path, help="a vseg demo output folder")
     parser.add_argument("--features", default="pretrained", help="embeddings/<name>/ of the run")
     parser.add_argument("--only", nargs="*", help="variant names to run (default: all)")
+    parser.add_argument("--seeds", type=int, default=SEGMENT_SEEDS, help="boundary models per variant (seeds 100...)")
     args = parser.parse_args()
     files = [args.run / "embeddings" / args.features / f"{split}.npz" for split in ("train", "val", "test")]
     test = read_embeddings(files[2])
@@ -69,9 +70,10 @@ def main() -> None:
         if args.only and name not in args.only:
             continue
         scores = []
-        for seed in range(base.train.seed, base.train.seed + SEGMENT_SEEDS):
+        for seed in range(base.train.seed, base.train.seed + args.seeds):
             config = _changed(base, [*items, f"train.seed={seed}"])
-            out = args.run / "bilstm_variants" / args.features / f"v{number}" / f"seed{seed}"
+            own = args.run / "segment" / args.features / f"seed{seed}"  # the demo's own models: variant 0
+            out = own if not items else args.run / "bilstm_variants" / args.features / f"v{number}" / f"seed{seed}"
             run_segment(*files, out, config, "auto")
             prob = {m: p.prob for m, p in read_predictions(out / "predictions.json").items()}
             scores.append(_scores(prob, labels, tables, config.train.threshold, True))

@@ -9,7 +9,7 @@ movies). Metrics: AP (where the method scores every shot), F1 and mIoU (SCRL / L
 and precision of scene cuts within 3 s (vseg.eval.metrics.cut_recall_precision), averaged over movies, then over
 the runs given (one per synthetic data seed).
 
-    python benchmarks/scene_methods.py DIR [DIR ...] [--json FILE]
+    python benchmarks/scene_methods.py DIR [DIR ...] [--train] [--json FILE]
 
 where each DIR is the output of ``vseg demo --out DIR`` (``--set synth.seed=1`` for a second data seed).
 """
@@ -38,12 +38,12 @@ FEATURES = ("histogram", "random_init", "pretrained", "adapted")
 METHODS = ("window", "osg", "bilstm")
 
 
-def _histograms(run: Path, layout: MovieNetLayout) -> Path:
-    """Histogram features of every split as embeddings files under ``run/embeddings/histogram/`` (made once)."""
+def _histograms(run: Path, layout: MovieNetLayout, splits: tuple[str, ...]) -> Path:
+    """Histogram features of ``splits`` as embeddings files under ``run/embeddings/histogram/`` (made once)."""
     folder = run / "embeddings" / "histogram"
     for split, movies in read_split(layout.split_file).items():
         path = folder / f"{split}.npz"
-        if path.is_file() or split not in ("train", "val", "test"):
+        if path.is_file() or split not in splits:
             continue
         labels = {m: read_labels(layout.label_file(m)) for m in movies}  # every shot but the last, as vseg embed
         features = {m: histogram_features(index_movie(layout.keyframes / m), len(labels[m])) for m in movies}
@@ -52,13 +52,16 @@ def _histograms(run: Path, layout: MovieNetLayout) -> Path:
     return folder
 
 
-def _bilstm(run: Path, feature: str) -> list[dict]:
-    """The test predictions of the demo's boundary models on ``feature`` (trained here for histograms)."""
+def _bilstm(run: Path, feature: str, train: bool) -> list[dict]:
+    """The test predictions of the demo's boundary models on ``feature`` (with ``train``, trained here where missing:
+    for histograms)."""
     config = stage_configs()["segment"]
     predictions = []
     for seed in range(config.train.seed, config.train.seed + SEGMENT_SEEDS):
         out = run / "segment" / feature / f"seed{seed}"
         if not (out / "predictions.json").is_file():
+            if not train:
+                return []
             files = [run / "embeddings" / feature / f"{split}.npz" for split in ("train", "val", "test")]
             seeded = config.model_copy(deep=True)
             seeded.train.seed = seed
@@ -84,10 +87,10 @@ def _scores(prob: dict, labels: dict, tables: dict, threshold: float, has_ap: bo
             "precision_3s": float(np.mean(precisions))}  # fmt: skip
 
 
-def measure(run: Path) -> dict[str, dict[str, dict[str, float]]]:
+def measure(run: Path, train: bool) -> dict[str, dict[str, dict[str, float]]]:
     """Metrics of every feature x method on the test movies of one demo run folder."""
     layout = MovieNetLayout(run / "movienet")
-    _histograms(run, layout)
+    _histograms(run, layout, ("train", "val", "test") if train else ("test",))
     results: dict[str, dict[str, dict[str, float]]] = {}
     for feature in FEATURES:
         test_file = run / "embeddings" / feature / "test.npz"
@@ -102,8 +105,8 @@ def measure(run: Path) -> dict[str, dict[str, dict[str, float]]]:
             config = ScenesConfig(method=method, min_scene_shots=MIN_SCENE_SHOTS)
             prob = {m: training_free_boundaries(f, config)[0] for m, f in features.items()}
             rows[method] = _scores(prob, labels, tables, 0.5, method == "window")
-        if (run / "embeddings" / feature / "train.npz").is_file():
-            seeds = [_scores(p, labels, tables, 0.5, True) for p in _bilstm(run, feature)]
+        seeds = [_scores(p, labels, tables, 0.5, True) for p in _bilstm(run, feature, train)]
+        if seeds:
             rows["bilstm"] = {key: float(np.mean([s[key] for s in seeds])) for key in seeds[0]}
         results[feature] = rows
     return results
@@ -113,8 +116,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", type=Path, nargs="+", help="vseg demo output folders")
     parser.add_argument("--json", type=Path, help="also write the table here")
+    parser.add_argument("--train", action="store_true", help="train the boundary models a run lacks (histograms)")
     args = parser.parse_args()
-    per_run = [measure(run) for run in args.runs]
+    per_run = [measure(run, args.train) for run in args.runs]
     print("| features | method | AP | F1 | mIoU | recall 3 s | precision 3 s |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     table = {}

@@ -3,10 +3,10 @@
 Stages: ``prep synth`` (synthetic MovieNet-style movies with known scenes) -> ``prep check`` -> ``prep puzzles`` ->
 ``pretrain scrl`` (cpu_tiny) -> ``embed`` twice (the pre-trained encoder and a random-init one of the same
 architecture) -> ``segment`` on each (3 boundary models of different seeds, tested on the held-out test movies,
-their metrics averaged) -> ``scenes`` on a
-video rendered from the first scenes of a test movie, with colour histograms and optimal sequential grouping (the
-best combination measured on the test movies), scored against the true scene cuts (recall and precision within 3 s). The table at the end compares pre-trained with
-random init (AP, F1, mIoU); ``OUT/demo_results.json`` holds the same numbers and the scenes' scores.
+their metrics averaged) -> ``scenes`` on a video rendered from the first scenes of a test movie, with colour
+histograms and optimal sequential grouping (the best combination measured on the test movies), scored against the
+true scene cuts (recall and precision within 3 s). The table at the end compares pre-trained with random init (AP,
+F1, mIoU); ``OUT/demo_results.json`` holds the same numbers and the scenes' scores.
 
 Each stage's config is its preset (``synth/cpu_tiny``, ``puzzles/scrl``, ``scrl/cpu_tiny``, ``segment/cpu_tiny``;
 the defaults for ``embed`` and ``scenes``), changed by the stage's section of ``vseg/configs/demo/default.yaml`` (16 movies,
