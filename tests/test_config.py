@@ -121,6 +121,7 @@ def test_size_and_shard_parsers():
 
 
 def test_every_shipped_preset_validates():
+    from vseg.adapt import AdaptConfig
     from vseg.presets import CONFIG_DIR
 
     models = {
@@ -133,6 +134,7 @@ def test_every_shipped_preset_validates():
         "clips": ClipsConfig,
         "shots": ShotsConfig,
         "scenes": ScenesConfig,
+        "adapt": AdaptConfig,
     }
     presets = sorted(CONFIG_DIR.rglob("*.yaml"))
     assert presets

@@ -56,14 +56,18 @@ def test_demo_runs_every_stage_into_one_folder_and_resumes(runner, tmp_path):
         f"{name}.{ext}" for name in ("test", "train", "val") for ext in ("npz", "pkl")
     ]
 
-    # vseg scenes ran on a video of held-out scenes, with the pre-trained encoder and its boundary model.
+    # vseg scenes ran on a video of held-out scenes, with colour histograms and optimal sequential grouping,
+    # scored against the true cuts, which the report draws beside the found scenes.
     split = json.loads((out / "movienet" / "meta" / "split318.json").read_text())
     scenes = results["scenes"]
     assert scenes["video"].endswith(f"{split['test'][0]}.mp4") and scenes["scenes_true"] == 8
     assert scenes["report"] == str(out / "scenes" / "report.html") and "Open the scene report" in result.output
     rows = list(csv.DictReader((out / "scenes" / "scenes.csv").open()))
     assert len(rows) == scenes["scenes_found"] == len(json.loads((out / "scenes" / "scenes.json").read_text()))
-    assert "segmenter" in (out / "scenes" / "report.html").read_text()
+    assert scenes["method"] == "osg" and scenes["features"] == "histogram"
+    assert 0 <= scenes["recall"] <= 1 and 0 <= scenes["precision"] <= 1
+    page = (out / "scenes" / "report.html").read_text()
+    assert "optimal sequential grouping" in page and "true scenes (green, " in page
 
     again = runner.invoke(app, args, env={"COLUMNS": "200"})
     assert again.exit_code == 0, again.output

@@ -243,10 +243,9 @@ def test_scenes_of_a_video_with_known_scenes(scenes_run):
     rows = _check_scene_table(out, FRAMES)
     check_outputs_agree(out, "movie.mp4")
 
-    # the shots are the generated ones (cuts within a frame), and the colour histograms with the training-free
-    # scorer find exactly the generated scenes (so for 10 generator seeds): each scene has its own hue, so the
-    # change at its boundary (~1) stands far above the cuts inside scenes (~0) and above the cuts next to it (~0.3:
-    # their windows straddle it), which min_scene_shots (3) then suppresses
+    # the shots are the generated ones (cuts within a frame), and the colour histograms with the default method,
+    # optimal sequential grouping, find exactly the generated scenes: each scene has its own hue (the window scorer
+    # finds them too, see test_the_window_method_finds_the_same_scenes)
     table = _shot_table(out)
     assert len(table) == len(SHOT_STARTS)
     assert all(abs(start - true) <= 1 for (start, _), true in zip(table, SHOT_STARTS, strict=True))
@@ -264,10 +263,20 @@ def test_scenes_of_a_video_with_known_scenes(scenes_run):
     assert parser.ids == [f"scene-{i}" for i in range(len(rows))]
     with Image.open(out / "timeline.png") as timeline:
         assert timeline.format == "PNG" and timeline.size == (1200, 260)
-    assert "training-free scorer" in (out / "report.html").read_text()
+    assert "optimal sequential grouping" in (out / "report.html").read_text()
     assert "no --encoder given" in output
     predictions = json.loads((out / "predictions.json").read_text())["movie"]
     assert len(predictions["prob"]) == len(table) and predictions["fps"] == FPS
+
+
+def test_the_window_method_finds_the_same_scenes(movie, runner, tmp_path):
+    out = tmp_path / "window"
+    result = _scenes(runner, movie, out, "--method", "window")
+    assert result.exit_code == 0, result.output
+    assert [row["first_shot"] for row in _rows(out)] == SCENE_FIRST_SHOTS
+    assert "training-free window scorer (window 2" in (out / "report.html").read_text()
+    refused = _scenes(runner, movie, tmp_path / "bad", "--method", "dp")
+    assert refused.exit_code == 2 and "config key 'method'" in refused.output
 
 
 def test_split_writes_each_scene_as_a_video(scenes_run):

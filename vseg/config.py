@@ -199,6 +199,17 @@ class ScorerConfig(StageConfig):
     )
 
 
+class OsgConfig(StageConfig):
+    """Optimal Sequential Grouping (Rotman et al. 2017, 2018), a training-free method of ``vseg scenes``: the split
+    of the shots into contiguous scenes of least normalised cost (mean cosine distance between two shots of one
+    scene), the number of scenes at the elbow of the cost curve. See :mod:`vseg.eval.osg`."""
+
+    scenes: int | None = Field(None, ge=1, description="number of scenes; unset: the elbow of the cost curve")
+    max_scene_shots: int = Field(
+        200, ge=1, description="most shots in a scene (bounds time and memory to O(shots x this))"
+    )
+
+
 class OptimConfig(StageConfig):
     """The optimiser and learning-rate schedule of a pre-training run."""
 
@@ -331,13 +342,19 @@ class ScenesConfig(StageConfig):
 
     shots: ShotsConfig = ShotsConfig()
     embed: EmbedConfig = EmbedConfig()
+    method: Literal["window", "osg"] = Field(
+        "osg",
+        description="training-free boundary method without --segmenter: osg (optimal sequential grouping) or "
+        "window (the windowed scorer)",
+    )
     scorer: ScorerConfig = ScorerConfig()
+    osg: OsgConfig = OsgConfig()
     threshold: float | None = Field(
         None,
         ge=0,
         le=1,
         description="a shot ends a scene when its boundary probability is > this; unset: the segmenter's own "
-        "threshold, or 0.5 with the training-free scorer",
+        "threshold, or 0.5 with a training-free method",
     )
     min_scene_shots: int = Field(
         3, ge=1, description="fewest shots in a scene: weaker boundaries closer than this to a stronger one are dropped"

@@ -6,7 +6,9 @@ Stages, each through files a user can open (everything under ``DIR``)::
     features   an encoder checkpoint's shot embeddings,  DIR/embedding/all.npz
                or colour histograms without one
     scoring    a vseg segment model's boundary           DIR/predictions.json
-               probabilities, or the training-free scorer
+               probabilities, or a training-free method
+               (optimal sequential grouping or the
+               window scorer)
     scenes     the boundaries (probability > threshold,  DIR/scenes.json, scenes.csv, report.html, timeline.png;
                at least min_scene_shots apart)           scenes.otio, scenes.edl, scenes.xml (vseg.io.timeline);
                                                          chapters.vtt, chapters.ffmetadata, chapters.txt;
@@ -15,8 +17,10 @@ Stages, each through files a user can open (everything under ``DIR``)::
 
 Features: with ``encoder`` the frozen backbone of a vseg SCRL run, the SCRL release or a bare encoder state dict
 (:func:`vseg.eval.embed.run_embed`); without it the colour histograms of :mod:`vseg.eval.histogram`. Scoring: with
-``segmenter`` a ``vseg segment`` model (``model.pth``), trained on features of the same kind; without it
-:mod:`vseg.eval.scorer`. A second run reuses the shots of the first (prep shots resumes).
+``segmenter`` a ``vseg segment`` model (``model.pth``), trained on features of the same kind; without it the
+config's ``method`` (:mod:`vseg.eval.training_free`). A second run reuses the shots of the first (prep shots resumes).
+When the true scenes are known (``truth_frames``: the first frame of every true scene after the first; the demo and
+tests know them), the timeline and the report draw them beside the found ones.
 
 Times are the video's presentation timestamps (vseg prep shots reads them), so a scene's ``start_time`` is when a
 player shows its first frame, on any video: variable frame rate, a first timestamp other than 0, 29.97 fps.
@@ -25,11 +29,13 @@ player shows its first frame, on any video: variable frame rate, a first timesta
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+
+import numpy as np
 
 from vseg import ui
 from vseg.config import ScenesConfig, config_to_yaml
@@ -37,8 +43,8 @@ from vseg.errors import DataError, VsegError
 from vseg.eval.embed import load_shot_encoder, run_embed
 from vseg.eval.histogram import FEATURE_DIM as HISTOGRAM_DIM
 from vseg.eval.histogram import histogram_features
-from vseg.eval.scorer import boundary_probabilities
 from vseg.eval.segment import load_model, predict_probabilities
+from vseg.eval.training_free import training_free_boundaries
 from vseg.io import atomic
 from vseg.io.embeddings import Embeddings, read_embeddings, write_npz
 from vseg.io.movienet import MovieNetLayout, index_movie, read_movie_fps, read_shot_table, read_shot_times
@@ -82,6 +88,7 @@ def run_scenes(
     config: ScenesConfig,
     encoder: Path | None = None,
     segmenter: Path | None = None,
+    truth_frames: Sequence[int] | None = None,
 ) -> ScenesReport:
     """Find the scenes of ``video`` and write them under ``out`` (see the module docstring).
 
@@ -134,9 +141,8 @@ def run_scenes(
             own_threshold = segment_config.train.threshold
             scoring = f"segmenter {segmenter}"
         else:
-            prob = boundary_probabilities(embeddings.features, config.scorer.window, config.scorer.offset)
+            prob, scoring = training_free_boundaries(embeddings.features, config)
             own_threshold = 0.5
-            scoring = f"training-free scorer (window {config.scorer.window}, offset {config.scorer.offset})"
         threshold = own_threshold if config.threshold is None else config.threshold
         write_predictions(out / "predictions.json", {video_id: MoviePrediction(prob, None, table, fps)})
 
@@ -147,7 +153,10 @@ def run_scenes(
         files += write_timelines(out, timeline_otio)
         files += write_chapters(out, scenes)
         boundaries = [scene.last_shot for scene in scenes[:-1]]
-        timeline = write_timeline(out / "timeline.png", prob, threshold, boundaries, title=f"{video.name}: {scoring}")
+        truth = None if truth_frames is None else true_boundaries(table, truth_frames)
+        timeline = write_timeline(
+            out / "timeline.png", prob, threshold, boundaries, title=f"{video.name}: {scoring}", truth=truth
+        )
         notes = [
             f"video: {video} ({len(table)} shots, {frames} frames, {fps:g} fps on average)",
             *shots.warnings.values(),
@@ -158,7 +167,7 @@ def run_scenes(
         shot_keyframes = [list(keyframes.shot_paths(shot)) for shot in range(len(table))]
         report_file = write_report(
             out / "report.html", scenes, shot_keyframes, prob, f"Scenes of {video.name}", notes, timeline,
-            config.thumbs_per_scene, video=video,
+            config.thumbs_per_scene, video=video, truth=truth,
         )  # fmt: skip
         files += [timeline, report_file]
 
@@ -174,6 +183,15 @@ def run_scenes(
         out, video, video_id, fps, frames, len(table), scenes, features, scoring, threshold, files,
         list(shots.warnings.values()), timer.seconds,
     )  # fmt: skip
+
+
+def true_boundaries(table: np.ndarray, truth_frames: Sequence[int]) -> list[int]:
+    """The shots that end a true scene: for each true scene's first frame, the detected shot whose end is nearest
+    to the frame before it (a shot detector may miss or move a cut by a few frames)."""
+    ends = np.asarray(table)[:-1, 1].astype(np.int64)  # the last shot ends the video, not a scene
+    if len(ends) == 0:
+        return []
+    return sorted({int(np.argmin(np.abs(ends + 1 - frame))) for frame in truth_frames})
 
 
 class _StageTimer:

@@ -12,21 +12,24 @@ from typing import Any
 import typer
 
 from vseg import __version__, ui
-from vseg.cli import demo, evaluate, prep, pretrain, scenes
+from vseg.cli import adapt, demo, evaluate, prep, pretrain, scenes
 from vseg.cli.options import App, Group
 from vseg.errors import VsegError
 from vseg.train.methods import FINETUNE
 
 
 class _App(Group):
-    """The root group: user errors become one red line and exit code 2 (a traceback with ``--debug``); ``vseg
-    finetune`` is built only when asked for, as the ``vseg pretrain`` methods are."""
+    """The root group: user errors become one red line and exit code 2 (a traceback with ``--debug``). ``vseg
+    finetune`` and ``vseg adapt`` are built only when asked for, as the ``vseg pretrain`` methods are, so that
+    ``vseg --help`` does not load torch."""
 
     def list_commands(self, ctx: typer.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), FINETUNE])
+        return sorted([*super().list_commands(ctx), FINETUNE, adapt.NAME])
 
     def get_command(self, ctx: typer.Context, name: str) -> Any:
-        return pretrain.finetune_command() if name == FINETUNE else super().get_command(ctx, name)
+        if name == FINETUNE:
+            return pretrain.finetune_command()
+        return adapt.adapt_command() if name == adapt.NAME else super().get_command(ctx, name)
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:

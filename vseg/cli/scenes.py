@@ -35,8 +35,10 @@ def scenes(
         "--segmenter",
         help="Boundary model (model.pth of vseg segment, or a SceneSeg BiLSTM checkpoint), trained on features "
         "from the same --encoder.",
-        show_default="none: the training-free scorer",
+        show_default="none: the training-free --method",
     ),
+    method: str | None = config_option(ScenesConfig, "method", "--method"),
+    scenes_count: int | None = config_option(ScenesConfig, "osg.scenes", "--scenes", min=1),
     detector: str | None = config_option(ScenesConfig, "shots.detector", "--detector"),
     threshold: float | None = config_option(ScenesConfig, "threshold", "--threshold", min=0.0, max=1.0),
     window: int | None = config_option(ScenesConfig, "scorer.window", "--window", min=1),
@@ -56,9 +58,9 @@ def scenes(
         ScenesConfig,
         config,
         overrides,
-        {"shots.detector": detector, "threshold": threshold, "scorer.window": window,
-         "min_scene_shots": min_scene_shots, "split": split, "embed_chapters": embed_chapters,
-         "embed.image_size": image_size, "embed.device": device},
+        {"shots.detector": detector, "method": method, "osg.scenes": scenes_count, "threshold": threshold,
+         "scorer.window": window, "min_scene_shots": min_scene_shots, "split": split,
+         "embed_chapters": embed_chapters, "embed.image_size": image_size, "embed.device": device},
     )  # fmt: skip
     report = run_scenes(video, out or Path(f"{video.stem}-scenes"), cfg, encoder, segmenter)
     shown = report.scenes[:30]

@@ -28,7 +28,7 @@ The papers report the "same" metric under different averaging, so each variant i
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -159,6 +159,28 @@ def recall_at_seconds(
                 hits += 1
                 break
     return hits / (total + EPS)
+
+
+def cut_times(boundaries: Sequence[int], frames: np.ndarray, fps: float) -> np.ndarray:
+    """The times in seconds of the cuts after the shots ``boundaries``: the end of each shot (its last frame + 1)."""
+    table = np.asarray(frames).reshape(-1, 2)
+    return (table[np.asarray(boundaries, dtype=np.int64), 1] + 1) / fps if len(boundaries) else np.zeros(0)
+
+
+def cut_recall_precision(true: np.ndarray, found: np.ndarray, seconds: float = 3.0) -> tuple[float, float]:
+    """``(recall, precision)`` of found scene cuts against true ones, given as times: the share of true cuts with a
+    found cut within ``seconds``, and of found cuts with a true cut within it (LGSS's Recall@3s counts the first, by
+    time rather than by shot; the second is its mirror). Each is 1 when it has nothing to match."""
+
+    def matched(targets: np.ndarray, candidates: np.ndarray) -> float:
+        if len(targets) == 0:
+            return 1.0
+        if len(candidates) == 0:
+            return 0.0
+        return float(np.mean(np.min(np.abs(targets[:, None] - candidates[None, :]), axis=1) <= seconds))
+
+    true, found = np.asarray(true, dtype=np.float64), np.asarray(found, dtype=np.float64)
+    return matched(true, found), matched(found, true)
 
 
 def exact_recall(gt: np.ndarray, pred: np.ndarray) -> float:

@@ -4,6 +4,7 @@ the chapters (:mod:`vseg.io.predictions`, :mod:`vseg.io.timeline`).
 ``timeline.png``
     A picture of the per-shot boundary probability along the shot axis (:func:`write_timeline`): the threshold as a
     dashed line, each chosen boundary as a red vertical line, and under the plot a band with one block per scene.
+    When the true scenes are known (the demo, tests), a second band under the shot labels shows them, in green.
 
 ``report.html``
     One self-contained HTML page (:func:`write_report`) that opens in any browser without a server or network: an
@@ -39,6 +40,7 @@ from vseg.io.timeline import chapter_ms
 _LEFT, _RIGHT, _TOP = 34, 14, 26  # margins around the plot area, in pixels
 _BAND, _BAND_GAP, _LABELS = 12, 3, 16  # scene band height, gap above it, room for the shot labels under it
 _BAND_COLOURS = ((120, 160, 210), (205, 215, 230))
+_TRUTH_COLOURS = ((60, 160, 90), (190, 225, 200))
 _BAR = (70, 120, 180)
 _BOUNDARY = (220, 30, 30)
 _THRESHOLD = (240, 150, 0)
@@ -141,6 +143,21 @@ def _draw_scenes(draw: ImageDraw.ImageDraw, count: int, boundaries: list[int], b
         draw.line([(x, y0), (x, y1 - 1)], fill=_BOUNDARY)
 
 
+def _draw_truth(draw: ImageDraw.ImageDraw, count: int, truth: list[int], box: _Box, top: int, font: _Font) -> None:
+    """The true scenes as a band of alternating greens at ``top`` (under the shot labels), labelled "truth"."""
+    x0, _, x1, _ = box
+    starts = [x0, *(_cut_x(shot, count, box) for shot in truth)]
+    for index, (start, end) in enumerate(zip(starts, [*starts[1:], x1], strict=True)):
+        draw.rectangle([start, top, max(start, end - 1), top + _BAND - 1], fill=_TRUTH_COLOURS[index % 2])
+    left, _, right, _ = draw.textbbox((0, 0), "truth", font=font)
+    draw.text((x0 - 3 - (right - left), top), "truth", fill=_TEXT, font=font)
+
+
+def truth_band_y(height: int) -> int:
+    """The first image row of :func:`write_timeline`'s truth band, for a timeline of ``height`` without it."""
+    return height + _BAND_GAP
+
+
 def write_timeline(
     path: Path,
     prob: np.ndarray,
@@ -149,27 +166,33 @@ def write_timeline(
     title: str = "",
     width: int = 1200,
     height: int = 260,
+    truth: list[int] | None = None,
 ) -> Path:
     """Write a ``width`` x ``height`` PNG of the boundary probability of every shot (NaN drawn as 0), the threshold
     (dashed), the chosen ``boundaries`` (indices of the shots that end a scene; red lines) and the scenes they make
-    (a band of alternating colours under the plot), with ``title`` at the top. Returns ``path``."""
+    (a band of alternating colours under the plot), with ``title`` at the top. With ``truth`` (the shots that end a
+    true scene) the picture grows by a second band at the bottom with the true scenes. Returns ``path``."""
     prob = np.clip(np.nan_to_num(np.asarray(prob, dtype=np.float64).reshape(-1), nan=0.0), 0.0, 1.0)
     count = len(prob)
     if count == 0:
         raise ValueError("no shots to draw")
     if width < _LEFT + _RIGHT + 50 or height < _TOP + _BAND_GAP + _BAND + _LABELS + 50:
         raise ValueError(f"timeline size {width}x{height} is too small")
-    if any(not 0 <= shot < count for shot in boundaries):
+    if any(not 0 <= shot < count for shot in [*boundaries, *(truth or [])]):
         raise ValueError(f"boundaries must be shot indices in 0..{count - 1}")
-    image = Image.new("RGB", (width, height), "white")
+    extra = 0 if truth is None else _BAND_GAP + _BAND + 2
+    image = Image.new("RGB", (width, height + extra), "white")
     draw, font = ImageDraw.Draw(image), ImageFont.load_default()
     box = _plot_box(width, height)
     _draw_axes(draw, count, box, font)
     _draw_bars(draw, prob, box)
     _draw_threshold(draw, threshold, box)
     _draw_scenes(draw, count, sorted(boundaries), box)
+    if truth is not None:
+        _draw_truth(draw, count, sorted(truth), box, truth_band_y(height), font)
     draw.rectangle([box[0] - 1, box[1] - 1, box[2], box[3]], outline=(150, 150, 150))
     summary = f"{count} shots, {len(boundaries) + 1} scenes, threshold {threshold:g}"
+    summary += "" if truth is None else f"; {len(truth) + 1} true scenes (green)"
     left, _, right, _ = draw.textbbox((0, 0), summary, font=font)
     draw.text((width - _RIGHT - (right - left), 8), summary, fill=_TEXT, font=font)
     draw.text((_LEFT, 8), title, fill=_TEXT, font=font)
@@ -201,6 +224,9 @@ div.thumbs img { display: block; background: #ddd; }
 span.missing { display: inline-flex; align-items: center; justify-content: center; background: #bbb;
   color: #555; font-size: 0.8em; }
 span.more { color: #666; font-size: 0.85em; margin-left: 0.5em; white-space: nowrap; }
+div.strip { display: flex; height: 14px; margin: 2px 0; }
+div.strip span { display: block; height: 100%; }
+div.strips { max-width: 100%; }
 """
 
 # Seeks the player to a clicked row's start, highlights the scene that is playing (binary search over the starts),
@@ -333,6 +359,27 @@ def video_src(video: Path, page: Path) -> str:
     return urllib.parse.quote(Path(relative).as_posix())
 
 
+def _strip_html(kind: str, ends: list[int], count: int, colours: tuple[tuple[int, int, int], ...]) -> str:
+    """One row of blocks, one per scene, as wide as its share of the ``count`` shots (``ends``: last shots)."""
+    firsts = [0, *(end + 1 for end in ends)]
+    blocks = []
+    for index, (first, last) in enumerate(zip(firsts, [*ends, count - 1], strict=True)):
+        red, green, blue = colours[index % 2]
+        style = f"width:{100 * (last - first + 1) / count:.4f}%;background:rgb({red},{green},{blue})"
+        blocks.append(f'<span style="{style}" title="{kind} scene {index}: shots {first}-{last}"></span>')
+    return f'<div class="strip {kind}">{"".join(blocks)}</div>'
+
+
+def _truth_html(scenes: list[Scene], truth: list[int], count: int) -> str:
+    """The found scenes above the true ones, as two strips along the shot axis, so agreement shows at a glance."""
+    found = [scene.last_shot for scene in scenes[:-1]]
+    return (
+        f'<div class="strips"><p>Found scenes (blue, {len(found) + 1}) against the true scenes (green, '
+        f"{len(truth) + 1}):</p>{_strip_html('found', found, count, _BAND_COLOURS)}"
+        f"{_strip_html('truth', sorted(truth), count, _TRUTH_COLOURS)}</div>"
+    )
+
+
 def write_report(
     path: Path,
     scenes: list[Scene],
@@ -344,13 +391,15 @@ def write_report(
     thumbs_per_scene: int = 6,
     thumb_height: int = 72,
     video: Path | None = None,
+    truth: list[int] | None = None,
 ) -> Path:
     """Write a self-contained HTML page: ``title``, a player of ``video`` when given, the ``notes``, the
     ``timeline`` PNG when given, and a table with one row ``<tr id="scene-K">`` per scene: its timecodes, frames,
     shots, the probability of the boundary ending it, and the middle keyframes (``keyframes[shot][len // 2]``) of
     up to ``thumbs_per_scene`` of its shots, spread evenly over it, as JPEG thumbnails ``thumb_height`` pixels high.
     An unreadable keyframe shows as a grey "missing" box. Every image is a base64 data URI, so the page needs no
-    other file but the video. Returns ``path``."""
+    other file but the video. With ``truth`` (the shots that end a true scene) two strips show the found and the
+    true scenes one above the other. Returns ``path``."""
     if thumbs_per_scene < 0 or thumb_height < 1:
         raise ValueError("thumbs_per_scene must be >= 0 and thumb_height >= 1")
     prob = np.asarray(prob, dtype=np.float64).reshape(-1)
@@ -368,6 +417,8 @@ def write_report(
     if timeline is not None:
         src = _data_uri(Path(timeline).read_bytes(), "image/png")
         parts.append(f'<img class="timeline" src="{src}" alt="boundary probability of every shot">')
+    if truth is not None:
+        parts.append(_truth_html(scenes, truth, shot_count))
     columns = "".join(f'<col class="{kind}">' if kind else "<col>" for _, kind in _COLUMNS)
     header = "".join(f"<th>{name}</th>" for name, _ in _COLUMNS)
     parts.append(f'<table id="scenes">\n<colgroup>{columns}</colgroup>\n<thead><tr>{header}</tr></thead>\n<tbody>')
