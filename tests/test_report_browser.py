@@ -92,7 +92,8 @@ def test_clicking_a_scene_plays_it_from_its_first_frame(runner, browser, tmp_pat
     pts = [1500, *(1500 + np.cumsum(gaps)).tolist()]  # variable frame rate, first frame at 1.5 s
     video = write_timed_video(tmp_path / "film.mp4", list(cut_frames(FRAMES, CUTS)), pts, Fraction(1, 1000))
     out = tmp_path / "out"
-    result = runner.invoke(app, ["scenes", str(video), "--out", str(out), "--threshold", "0", "--min-scene-shots", "1"])
+    options = ["--method", "window", "--threshold", "0", "--min-scene-shots", "1"]  # every shot is a scene
+    result = runner.invoke(app, ["scenes", str(video), "--out", str(out), *options])
     assert result.exit_code == 0, result.output
     rows = json.loads((out / "scenes.json").read_text())
     assert len(rows) == 5

@@ -33,10 +33,9 @@ def _vfr_pts(first: int = 0, seed: int = 0) -> list[int]:
 
 
 def _scenes(runner, video: Path, out: Path, *args: str):
-    # threshold 0 and scenes of 1 shot: every shot is a scene, so every cut is a scene boundary
-    return runner.invoke(
-        app, ["scenes", str(video), "--out", str(out), "--threshold", "0", "--min-scene-shots", "1", *args]
-    )
+    # the window scorer, threshold 0 and scenes of 1 shot: every shot is a scene, so every cut is a scene boundary
+    options = ["--method", "window", "--threshold", "0", "--min-scene-shots", "1"]
+    return runner.invoke(app, ["scenes", str(video), "--out", str(out), *options, *args])
 
 
 @pytest.mark.parametrize(("suffix", "first"), [(".mp4", 0), (".mp4", 1500), (".mkv", 10_050)])
