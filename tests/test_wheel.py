@@ -71,4 +71,4 @@ print(len(split_movies(resolve_split_file("movie1K", CONFIG_DIR), "train")))
         cwd=elsewhere,
         env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
     )
-    assert cli.returncode == 2 and "presets: clips/default, demo/default" in cli.stderr + cli.stdout
+    assert cli.returncode == 2 and "presets: adapt/cpu, adapt/gpu, clips/default, demo/default" in cli.stderr + cli.stdout
