@@ -10,7 +10,7 @@ a scene. So a user can adapt an encoder to their own footage with the same recip
               scratch or from ``init`` (a shot encoder)      checkpoints/last.pth)
 
 ``RUN/scrl/checkpoints/last.pth`` is what ``vseg embed`` and ``vseg scenes --encoder`` take. The presets
-``adapt/cpu`` (ResNet-18 at 96 px, for a CPU) and ``adapt/gpu`` (the paper's ResNet-50 at 224 px) size the run.
+``adapt/cpu`` (ResNet-18 at 64 px, for a CPU) and ``adapt/gpu`` (the paper's ResNet-50 at 224 px) size the run.
 Run again, it resumes: finished videos and puzzles are skipped and training continues from its last checkpoint.
 """
 

@@ -25,7 +25,7 @@ from vseg.data.augment import ViewSpec
 from vseg.data.sampler import item_seed
 from vseg.data.untrimmed import ClipSampling, CroppedClips, augment_clip, collate_clips, read_span, sample_clips
 from vseg.errors import DataError
-from vseg.io.video import open_video, probe_video
+from vseg.io.video import VideoInfo, open_video, probe_video
 from vseg.runtime import DistEnv, gather_objects
 
 
@@ -36,13 +36,12 @@ class ListedVideo:
     path: Path
     label: int
     line: int
-    frames: int
-    fps: float
+    info: VideoInfo
 
     @property
     def duration(self) -> float:
-        """Seconds: frames / fps, as HiCo's trimmed loader takes it."""
-        return self.frames / self.fps
+        """Seconds: frames / fps (:attr:`VideoInfo.duration`), as HiCo's trimmed loader takes it."""
+        return self.info.duration
 
 
 def probe_listed(entries: Sequence[tuple[int, Path, int]]) -> list[ListedVideo | str]:
@@ -55,7 +54,7 @@ def probe_listed(entries: Sequence[tuple[int, Path, int]]) -> list[ListedVideo |
         except DataError as exc:
             out.append(f"line {line}: {path}: {exc.reason}")
             continue
-        out.append(ListedVideo(Path(path), label, line, info.frames, info.fps))
+        out.append(ListedVideo(Path(path), label, line, info))
     return out
 
 
