@@ -18,7 +18,7 @@ import torch
 from vseg.data.augment import TwoViewShotTransform
 from vseg.data.batch_augment import apply_views, pack_params
 from vseg.data.clips import ShotClip, TwoViewClips, check_puzzle_grid, check_same_size, split_puzzle
-from vseg.data.sampler import item_seed
+from vseg.data.sampler import collate_or_error, item_seed
 from vseg.errors import DataError
 from vseg.io.images import decode_jpegs, read_jpeg_bytes
 
@@ -40,16 +40,17 @@ class EncodedBatch(NamedTuple):
     params: torch.Tensor
 
 
+def _encoded_batch(clips: list[EncodedClip]) -> EncodedBatch:
+    return EncodedBatch(
+        [f for clip in clips for f in clip.files],
+        [p for clip in clips for p in clip.paths],
+        torch.stack([clip.params for clip in clips]),
+    )
+
+
 def collate_encoded(items: list[EncodedClip | DataError]) -> EncodedBatch | DataError:
     """The batch of ``items``, or the DataError of the first item that could not be read."""
-    for item in items:
-        if isinstance(item, DataError):
-            return item
-    return EncodedBatch(
-        [f for item in items for f in item.files],
-        [p for item in items for p in item.paths],
-        torch.stack([item.params for item in items]),
-    )
+    return collate_or_error(items, _encoded_batch)
 
 
 class EncodedClips(TwoViewClips):

@@ -10,7 +10,7 @@ process as its DataError.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from torch.utils.data import DistributedSampler, Sampler, default_collate
 
@@ -23,12 +23,13 @@ def item_seed(seed: int, epoch: int, index: int) -> int:
     return int.from_bytes(digest, "little") >> 1
 
 
-def collate_or_error(items: list):
-    """Default collation, except that a batch holding a failed item becomes that item's DataError."""
+def collate_or_error(items: list, collate: Callable[[list], object] = default_collate):
+    """``collate(items)`` (default collation unless given), except that a batch holding a failed item becomes that
+    item's DataError."""
     for item in items:
         if isinstance(item, DataError):
             return item
-    return default_collate(items)
+    return collate(items)
 
 
 class EpochSampler(Sampler[tuple[int, int, float]]):

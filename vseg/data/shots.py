@@ -68,11 +68,12 @@ class EncodedShotBatch(NamedTuple):
 
 def collate_encoded_shots(items: list, size: int) -> EncodedShotBatch | DataError:
     """The batch of ``items`` (each a list of (bytes, path) per keyframe), or the first item's DataError."""
-    for item in items:
-        if isinstance(item, DataError):
-            return item
-    files, paths = [f for item in items for f, _ in item], [p for item in items for _, p in item]
-    return EncodedShotBatch(files, paths, len(items[0]), size)
+
+    def batch(shots: list) -> EncodedShotBatch:
+        files, paths = [f for shot in shots for f, _ in shot], [p for shot in shots for _, p in shot]
+        return EncodedShotBatch(files, paths, len(shots[0]), size)
+
+    return collate_or_error(items, batch)
 
 
 class EncodedShots(MovieShots):

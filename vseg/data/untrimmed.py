@@ -250,10 +250,14 @@ def sample_clips(
 def collate_clips(items: list, crops_only: bool, clips_per_video: int) -> torch.Tensor | CroppedClips | DataError:
     """A batch of :func:`sample_clips` items: stacked views, or with ``crops_only`` one :class:`CroppedClips`; a failed
     item's DataError."""
-    if not crops_only or any(isinstance(item, DataError) for item in items):
+    if not crops_only:
         return collate_or_error(items)
-    crops, params = zip(*(clip for item in items for clip in item), strict=True)
-    return CroppedClips(*stack_crops(crops, params), clips_per_video)
+
+    def batch(samples: list) -> CroppedClips:
+        crops, params = zip(*(clip for sample in samples for clip in sample), strict=True)
+        return CroppedClips(*stack_crops(crops, params), clips_per_video)
+
+    return collate_or_error(items, batch)
 
 
 def check_pieces(videos: Sequence[UntrimmedVideo], clip_dir: Path) -> None:
