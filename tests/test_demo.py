@@ -65,7 +65,7 @@ def test_demo_runs_every_stage_into_one_folder_and_resumes(runner, tmp_path):
     rows = list(csv.DictReader((out / "scenes" / "scenes.csv").open()))
     assert len(rows) == scenes["scenes_found"] == len(json.loads((out / "scenes" / "scenes.json").read_text()))
     assert scenes["method"] == "osg" and scenes["features"] == "histogram"
-    assert 0 <= scenes["recall"] <= 1 and 0 <= scenes["precision"] <= 1
+    assert scenes["recall"] >= 0.6 and scenes["precision"] >= 0.6  # the demo's target (1.0 and 1.0 here)
     page = (out / "scenes" / "report.html").read_text()
     assert "optimal sequential grouping" in page and "true scenes (green, " in page
 

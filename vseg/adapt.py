@@ -42,7 +42,7 @@ from vseg.train.trainer import pretrain
 class AdaptConfig(StageConfig):
     """``vseg adapt``: prep shots, prep puzzles and SCRL pre-training on a user's own videos."""
 
-    shots: ShotsConfig = ShotsConfig()
+    shots: ShotsConfig = ShotsConfig(detector="adaptive")  # as vseg scenes cuts the videos it segments
     puzzles: PuzzlesConfig = PuzzlesConfig()
     scrl: ScrlConfig = ScrlConfig()
     init: Path | None = Field(

@@ -340,7 +340,9 @@ class EmbedConfig(StageConfig):
 class ScenesConfig(StageConfig):
     """``vseg scenes``: a raw video to its scenes (shots, keyframes, features, boundary scores, scene lists)."""
 
-    shots: ShotsConfig = ShotsConfig()
+    # PySceneDetect's adaptive detector: it finds the cuts between shots of one place that the content detector's
+    # fixed threshold misses (BENCHMARKS.md, "Which shot detector for vseg scenes").
+    shots: ShotsConfig = ShotsConfig(detector="adaptive")
     embed: EmbedConfig = EmbedConfig()
     method: Literal["window", "osg"] = Field(
         "osg",
