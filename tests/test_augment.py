@@ -208,6 +208,18 @@ def test_jitter_changes_colours_in_the_sampled_order():
     torch.testing.assert_close(backward, F.normalize(expected, IMAGENET_MEAN, IMAGENET_STD).reshape(9, S, S))
 
 
+def test_gray_first_grays_before_the_jitter_so_a_hue_shift_leaves_the_gray_clip_alone():
+    """HiCo's fine-tuning (``AUGMENTATION.GRAY_FIRST``): a hue shift of a gray image changes nothing, while a gray
+    image of a hue-shifted one has other grey levels."""
+    frames = [_noise(f) for f in range(3)]
+    hue = JitterParams((3, 0, 1, 2), brightness=None, contrast=None, saturation=None, hue=0.25)
+    params = ViewParams(crop=(0, 0, H, W), flip=False, jitter=None, grayscale=True, blur_sigma=None, gray_first=True)
+    gray = apply_view(frames, params, S)
+    torch.testing.assert_close(apply_view(frames, replace(params, jitter=hue), S), gray, atol=1e-5, rtol=0)
+    assert (apply_view(frames, replace(params, jitter=hue, gray_first=False), S) - gray).abs().mean() > 0.05
+    assert sample_view_params(H, W, ViewSpec(gray_first=True), _gen(1)).gray_first
+
+
 def test_mid_grey_maps_to_the_normalised_grey():
     frames = [torch.full((H, W, 3), 128, dtype=torch.uint8)] * 3
     q, _ = TwoViewShotTransform.scrl(S)(frames, _gen(10))

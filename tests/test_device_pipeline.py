@@ -34,8 +34,13 @@ def _smooth_frames(items: int, generator: torch.Generator) -> torch.Tensor:
 
 @pytest.mark.parametrize(
     "spec",
-    [QUERY_VIEW, KEY_VIEW, replace(KEY_VIEW, jitter_p=1.0, grayscale_p=0.5, blur_p=1.0)],
-    ids=["query", "key", "key-forced"],
+    [
+        QUERY_VIEW,
+        KEY_VIEW,
+        replace(KEY_VIEW, jitter_p=1.0, grayscale_p=0.5, blur_p=1.0),
+        replace(KEY_VIEW, jitter_p=1.0, grayscale_p=0.5, blur_p=1.0, gray_first=True),
+    ],
+    ids=["query", "key", "key-forced", "key-gray-first"],
 )
 def test_batched_views_equal_the_per_shot_views(spec):
     generator = torch.Generator().manual_seed(3)

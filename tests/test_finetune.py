@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -27,7 +28,7 @@ from vseg.io.cliplist import read_labelled_lines
 from vseg.models.classifier import ClipClassifier
 from vseg.models.s3dg import S3DG
 from vseg.presets import preset
-from vseg.prep.synth_video import write_labelled_videos
+from vseg.prep.synth_video import KINDS, render_segment, write_labelled_videos
 from vseg.runtime import DistEnv
 from vseg.train.methods.finetune import FinetuneConfig, FinetuneMethod, class_count
 from vseg.train.methods.hico import HicoConfig, HicoMethod, hico_view
@@ -228,3 +229,14 @@ def test_finetune_is_its_own_command_and_not_a_pretraining_method(runner):
     assert runner.invoke(app, ["pretrain", "finetune"]).exit_code == 2
     shown = runner.invoke(app, ["finetune", "--help"])
     assert shown.exit_code == 0 and "--init" in shown.output and "finetune/ucf101" in shown.output
+
+
+def test_a_fixed_palette_renders_every_segment_in_its_two_colours_and_the_default_in_random_ones():
+    """The benchmark's black-and-white videos: colour no longer tells segments apart (BENCHMARKS.md)."""
+    black_white = ((0, 0, 0), (255, 255, 255))
+    for kind in range(len(KINDS)):
+        frames = np.stack(list(render_segment(kind, 3, 72, 96, np.random.default_rng(kind), black_white)))
+        assert (frames == frames[..., :1]).all()  # grey: R = G = B
+        assert frames.min() < 30 and frames.max() > 225  # the stripes span black to white
+    coloured = np.stack(list(render_segment(0, 3, 72, 96, np.random.default_rng(0))))
+    assert (coloured != coloured[..., :1]).any()

@@ -46,7 +46,10 @@ _CROP_ATTEMPTS = 10
 
 @dataclass(frozen=True)
 class ViewSpec:
-    """How one view is augmented; the defaults are SCRL's query view at 224 px (no colour jitter, no grayscale)."""
+    """How one view is augmented; the defaults are SCRL's query view at 224 px (no colour jitter, no grayscale).
+
+    ``gray_first``: grayscale before the colour jitter (HiCo's fine-tuning, ``AUGMENTATION.GRAY_FIRST``), else after.
+    """
 
     size: int = 224
     scale: tuple[float, float] = (0.2, 1.0)
@@ -54,6 +57,7 @@ class ViewSpec:
     jitter_p: float = 0.0
     jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1)
     grayscale_p: float = 0.0
+    gray_first: bool = False
     blur_p: float = 0.5
     blur_sigma: tuple[float, float] = (0.1, 2.0)
     flip_p: float = 0.5
@@ -105,7 +109,8 @@ class ViewParams:
     """One view's random draws for one shot; every frame of the shot gets exactly these.
 
     ``crop`` is (top, left, height, width) in input pixels, as torchvision's (i, j, h, w); ``jitter`` is None when
-    colour jitter is not applied, ``blur_sigma`` None when blur is not applied.
+    colour jitter is not applied, ``blur_sigma`` None when blur is not applied; ``gray_first``: a grayscale comes
+    before the jitter.
     """
 
     crop: tuple[int, int, int, int]
@@ -113,6 +118,7 @@ class ViewParams:
     jitter: JitterParams | None
     grayscale: bool
     blur_sigma: float | None
+    gray_first: bool = False
 
 
 def _uniform(low: float, high: float, generator: torch.Generator | None) -> float:
@@ -184,7 +190,7 @@ def sample_view_params(height: int, width: int, spec: ViewSpec, generator: torch
     grayscale = _coin(spec.grayscale_p, generator)
     blur_sigma = _uniform(*spec.blur_sigma, generator) if _coin(spec.blur_p, generator) else None
     flip = _coin(spec.flip_p, generator)
-    return ViewParams(crop=crop, flip=flip, jitter=jitter, grayscale=grayscale, blur_sigma=blur_sigma)
+    return ViewParams(crop, flip, jitter, grayscale, blur_sigma, gray_first=spec.gray_first)
 
 
 def blur_kernel_size(sigma: float, size: int | None = None) -> int:
@@ -266,8 +272,9 @@ def apply_view(
     """Apply one view's parameters to all frames of a shot at once: a float32 (3 * N) x size x size tensor.
 
     Frame k fills channels 3k..3k+2 (9 channels for SCRL's 3 keyframes). Steps: crop and resize on the uint8
-    tensor (bilinear, antialiased), scale to [0, 1], colour jitter in the sampled order, grayscale (3 channels),
-    Gaussian blur (`gaussian_blur`), horizontal flip, normalise with ``mean`` and ``std``.
+    tensor (bilinear, antialiased), scale to [0, 1], colour jitter in the sampled order, grayscale (3 channels;
+    before the jitter when ``params.gray_first``), Gaussian blur (`gaussian_blur`), horizontal flip, normalise with
+    ``mean`` and ``std``.
     """
     batch = stack_frames(frames)
     height, width = batch.shape[-2:]
@@ -276,12 +283,14 @@ def apply_view(
         raise ValueError(f"crop box {params.crop} (top, left, height, width) is outside the {height}x{width} frames")
     x = F.resized_crop(batch, top, left, h, w, [size, size], interpolation=InterpolationMode.BILINEAR, antialias=True)
     x = F.to_dtype(x, torch.float32, scale=True)
+    if params.grayscale and params.gray_first:
+        x = F.rgb_to_grayscale(x, num_output_channels=3)
     if params.jitter is not None:
         factors = params.jitter[1:]
         for op in params.jitter.order:
             if factors[op] is not None:
                 x = _JITTER_OPS[op](x, factors[op])
-    if params.grayscale:
+    if params.grayscale and not params.gray_first:
         x = F.rgb_to_grayscale(x, num_output_channels=3)
     if params.blur_sigma is not None:
         x = gaussian_blur(x, params.blur_sigma)

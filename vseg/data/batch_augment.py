@@ -12,7 +12,7 @@ operations (the same code on CPU and CUDA):
   resize is;
 - colour jitter: torchvision's ``adjust_brightness``, ``adjust_contrast``, ``adjust_saturation`` and ``adjust_hue``
   (float formulas) with per-item factors, each op applied to the items that drew it at that position of their order;
-- grayscale (ITU-R 601-2 luma, as torchvision), flip (a per-item select);
+- grayscale (ITU-R 601-2 luma, as torchvision; after the jitter, or before it), flip (a per-item select);
 - blur: one grouped convolution per axis with per-item Gaussian kernels of the batch's largest radius, the smaller
   kernels padded with zero taps, so reflect padding gives the per-shot result;
 - normalisation.
@@ -36,7 +36,8 @@ from vseg.data.augment import ViewParams
 
 PARAMS = 16
 """Length of a packed parameter row: top, left, height, width, flip, jitter applied, jitter order (4), brightness,
-contrast, saturation, hue (NaN: op not applied), grayscale, blur sigma (0: no blur)."""
+contrast, saturation, hue (NaN: op not applied), grayscale (0: none, 1: after the jitter, 2: before it), blur sigma
+(0: no blur)."""
 
 _LUMA = (0.2989, 0.587, 0.114)
 
@@ -52,7 +53,7 @@ def pack_params(params: ViewParams) -> torch.Tensor:
         float(jitter is not None),
         *order,
         *(math.nan if f is None else f for f in factors),
-        float(params.grayscale),
+        float(params.grayscale) * (2.0 if params.gray_first else 1.0),
         params.blur_sigma or 0.0,
     ]
     return torch.tensor(row, dtype=torch.float64)
@@ -211,8 +212,10 @@ def apply_views(
         raise ValueError(f"params must be {len(images)} x {PARAMS}, got {tuple(params.shape)}")
     with torch.autocast(images.device.type, enabled=False):
         x = resized_crops(images, params, size)
+        gray_first = (params[:, 14] == 2).to(x.device).view(-1, 1, 1, 1, 1)
+        x = torch.where(gray_first, _grey(x).expand_as(x), x)
         x = color_jitter(x, params)
-        gray = (params[:, 14] > 0).to(x.device).view(-1, 1, 1, 1, 1)
+        gray = (params[:, 14] == 1).to(x.device).view(-1, 1, 1, 1, 1)
         x = torch.where(gray, _grey(x).expand_as(x), x)
         x = gaussian_blurs(x, params[:, 15])
         flip = (params[:, 4] > 0).to(x.device).view(-1, 1, 1, 1, 1)

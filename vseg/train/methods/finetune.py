@@ -4,7 +4,7 @@ and ``runs/run.py``).
 
 - Data: a ``relative/path label`` list (UCF101 / HMDB51 format). One clip per video and epoch, 16 frames over
   16 * 4 / 30 s from a random start, random resized crop to 112 (area 0.3243-0.5765, aspect 6/7-7/6), horizontal
-  flip, colour jitter 0.5/0.5/0.5/0.25 and grayscale 0.3, one parameter set for all frames of a clip
+  flip, grayscale 0.3 then colour jitter 0.5/0.5/0.5/0.25 (``GRAY_FIRST``), one parameter set for all frames of a clip
   (:class:`vseg.data.trimmed.LabelledClips`). Every video of both lists is opened first: a missing or unreadable
   one is an error naming its line.
 - Model: the backbone from ``--init`` (a ``vseg pretrain hico`` checkpoint's ``backbone.*``, a reference checkpoint's,
@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -65,6 +66,7 @@ class FinetuneDataConfig(ClipDataConfig):
         (0.5, 0.5, 0.5, 0.25), description="brightness, contrast, saturation, hue strengths"
     )
     grayscale_p: float = Field(0.3, ge=0, le=1, description="probability of grayscale")
+    gray_first: bool = Field(True, description="grayscale before the colour jitter (the reference's GRAY_FIRST)")
 
 
 class FinetuneModelConfig(StageConfig):
@@ -188,7 +190,8 @@ class FinetuneMethod:
             f"from {train_list} and {test_list}"
         )
         data = self.config.data
-        return LabelledClips(train, data.frames, data.clip_seconds, hico_view(data), self.config.train.seed)
+        view = replace(hico_view(data), gray_first=data.gray_first)
+        return LabelledClips(train, data.frames, data.clip_seconds, view, self.config.train.seed)
 
     def build_model(self, env: DistEnv, global_batch: int) -> nn.Module:
         m = self.config.model
