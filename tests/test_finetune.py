@@ -27,8 +27,8 @@ from vseg.io.checkpoints import FORMAT, load_checkpoint, save_checkpoint, with_p
 from vseg.io.cliplist import read_labelled_lines
 from vseg.models.classifier import ClipClassifier
 from vseg.models.s3dg import S3DG
-from vseg.presets import preset
 from vseg.prep.synth_video import KINDS, render_segment, write_labelled_videos
+from vseg.presets import preset
 from vseg.runtime import DistEnv
 from vseg.train.methods.finetune import FinetuneConfig, FinetuneMethod, class_count
 from vseg.train.methods.hico import HicoConfig, HicoMethod, hico_view
