@@ -40,6 +40,7 @@ contrast, saturation, hue (NaN: op not applied), grayscale (0: none, 1: after th
 (0: no blur)."""
 
 _LUMA = (0.2989, 0.587, 0.114)
+GRAY_AFTER_JITTER, GRAY_BEFORE_JITTER = 1.0, 2.0  # the grayscale slot of a packed row (0: no grayscale)
 
 
 def pack_params(params: ViewParams) -> torch.Tensor:
@@ -53,7 +54,7 @@ def pack_params(params: ViewParams) -> torch.Tensor:
         float(jitter is not None),
         *order,
         *(math.nan if f is None else f for f in factors),
-        float(params.grayscale) * (2.0 if params.gray_first else 1.0),
+        (GRAY_BEFORE_JITTER if params.gray_first else GRAY_AFTER_JITTER) if params.grayscale else 0.0,
         params.blur_sigma or 0.0,
     ]
     return torch.tensor(row, dtype=torch.float64)
@@ -157,6 +158,15 @@ def _hue(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
 _JITTER_OPS = (_brightness, _contrast, _saturation, _hue)
 
 
+def grayscale(x: torch.Tensor, params: torch.Tensor, when: float) -> torch.Tensor:
+    """``B x N x 3 x S x S`` floats with the items whose grayscale slot is ``when`` (GRAY_AFTER_JITTER or
+    GRAY_BEFORE_JITTER) turned gray, as torchvision's ``rgb_to_grayscale`` with 3 output channels."""
+    selected = params[:, 14] == when
+    if not bool(selected.any()):
+        return x
+    return torch.where(selected.to(x.device).view(-1, 1, 1, 1, 1), _grey(x).expand_as(x), x)
+
+
 def color_jitter(x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
     """Per-item colour jitter of ``B x N x 3 x S x S`` floats: at each of the 4 positions of the items' op orders,
     each op is applied to the items that put it there and drew a factor for it."""
@@ -212,11 +222,9 @@ def apply_views(
         raise ValueError(f"params must be {len(images)} x {PARAMS}, got {tuple(params.shape)}")
     with torch.autocast(images.device.type, enabled=False):
         x = resized_crops(images, params, size)
-        gray_first = (params[:, 14] == 2).to(x.device).view(-1, 1, 1, 1, 1)
-        x = torch.where(gray_first, _grey(x).expand_as(x), x)
+        x = grayscale(x, params, GRAY_BEFORE_JITTER)
         x = color_jitter(x, params)
-        gray = (params[:, 14] == 1).to(x.device).view(-1, 1, 1, 1, 1)
-        x = torch.where(gray, _grey(x).expand_as(x), x)
+        x = grayscale(x, params, GRAY_AFTER_JITTER)
         x = gaussian_blurs(x, params[:, 15])
         flip = (params[:, 4] > 0).to(x.device).view(-1, 1, 1, 1, 1)
         x = torch.where(flip, x.flip(-1), x)
