@@ -10,7 +10,7 @@ from PIL import Image
 
 from vseg.io.predictions import scenes_from_probabilities
 from vseg.io.scene_report import _TRUTH_COLOURS, boundary_x, truth_band_y, write_report, write_timeline
-from vseg.scenes import true_boundaries
+from vseg.scenes.detect import true_boundaries
 
 
 def test_the_timeline_gains_a_truth_band_whose_blocks_change_at_the_true_cuts(tmp_path):

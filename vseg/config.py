@@ -366,6 +366,14 @@ class ScenesConfig(StageConfig):
         False, description="also write a copy of the video with a chapter per scene (stream copy, no re-encode)"
     )
     thumbs_per_scene: int = Field(6, ge=1, description="keyframe thumbnails per scene in report.html")
+    jobs: int | None = Field(None, ge=1, description="videos processed in parallel; unset: one per CPU core")
+    shard: Shard = Field("0/1", description="INDEX/COUNT: take every COUNT-th of the sorted input videos from INDEX")
+    engine: Literal["local", "ray"] = Field(
+        "local", description="local: worker processes on this machine; ray: Ray tasks (pip install 'vseg[ray]')"
+    )
+    ray_address: str | None = Field(
+        None, description="Ray cluster to join (auto, or HOST:PORT); unset: start a local Ray runtime"
+    )
 
 
 class ProbeConfig(StageConfig):

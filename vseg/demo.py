@@ -215,10 +215,10 @@ def _scenes_on_video(out: Path, configs: dict[str, Any], layout: MovieNetLayout,
         f"{config.method}: {len(found.scenes)} scenes found, {len(video.scene_starts)} true; cuts within "
         f"{TOLERANCE_SECONDS:g} s: recall {recall:.2f}, precision {precision:.2f}"
     )
-    report.rows.append(("scenes", result, found.seconds))
+    report.rows.append(("scenes", result, sum(found.seconds.values())))
     return {
         "video": str(video_path),
-        "report": str(found.out / "report.html"),
+        "report": str(out / "scenes" / "report.html"),
         "method": config.method,
         "features": "histogram",
         "scenes_found": len(found.scenes),

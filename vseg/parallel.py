@@ -25,14 +25,18 @@ def default_workers() -> int:
 
 
 def run_jobs(
-    fn: Callable[[JobT], ResultT], jobs: Iterable[JobT], workers: int
+    fn: Callable[[JobT], ResultT],
+    jobs: Iterable[JobT],
+    workers: int,
+    initializer: Callable[..., None] | None = None,
+    initargs: tuple = (),
 ) -> Iterator[tuple[JobT, ResultT | None, BaseException | None]]:
     """Yield ``(job, result, None)`` or ``(job, None, error)`` for each job, in completion order.
 
     ``jobs`` is consumed lazily, at most ``4 * workers`` ahead of the results, so a caller may decide
     between results which jobs still to produce. Closing the iterator early cancels what has not started.
     ``fn`` must be a module-level function: workers are started with ``spawn`` (safe with threads, and
-    the same on every OS).
+    the same on every OS). ``initializer(*initargs)`` runs once in each worker process as it starts.
     """
     if workers <= 1:
         for job in jobs:
@@ -46,7 +50,8 @@ def run_jobs(
     pending: dict[Future, JobT] = {}
     job_iter = iter(jobs)
     exhausted = False
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=initializer, initargs=initargs) as pool:
         try:
             while True:
                 while not exhausted and len(pending) < 4 * workers:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -49,17 +50,11 @@ class RateColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
         shown = f"{speed:,.1f}" if speed is not None else "?"
-        return Text(f"{shown} {self.unit}/s", style="progress.data.speed")
+        return Text(f"{shown} {task.fields.get('unit') or self.unit}/s", style="progress.data.speed")
 
 
-@contextmanager
-def progress(description: str, total: int, unit: str) -> Iterator[Callable[..., None]]:
-    """A progress bar for ``total`` items of ``unit``; yields ``advance(n=1, status=None)``, where ``status`` is a
-    short text shown after the bar (a training loss, say). Silent with ``--quiet``."""
-    if settings.quiet:
-        yield lambda n=1, status=None: None
-        return
-    bar = Progress(
+def _bar(unit: str) -> Progress:
+    return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -70,16 +65,49 @@ def progress(description: str, total: int, unit: str) -> Iterator[Callable[..., 
         TextColumn("{task.fields[status]}"),
         console=stderr,
     )
+
+
+@contextmanager
+def progress(description: str, total: int, unit: str) -> Iterator[Callable[..., None]]:
+    """A progress bar for ``total`` items of ``unit``; yields ``advance(n=1, status=None, total=None)``, where
+    ``status`` is a short text shown after the bar (a training loss, say) and ``total`` a new total. Silent with
+    ``--quiet``."""
+    if settings.quiet:
+        yield lambda n=1, status=None, total=None: None
+        return
+    bar = _bar(unit)
     with bar:
         task = bar.add_task(description, total=total, status="")
 
-        def advance(n: int = 1, status: str | None = None) -> None:
-            if status is None:
+        def advance(n: int = 1, status: str | None = None, total: int | None = None) -> None:
+            if status is None and total is None:
                 bar.advance(task, n)
             else:
-                bar.update(task, advance=n, status=status)
+                bar.update(task, advance=n, **({"status": status} if status is not None else {}),
+                           **({"total": total} if total is not None else {}))  # fmt: skip
 
         yield advance
+
+
+@contextmanager
+def stage_progress(units: dict[str, str]) -> Iterator[Callable[[str, int, int], None]]:
+    """Progress bars for a job of stages: yields ``update(stage, done, total)``, which shows a bar per stage named in
+    ``units`` (stage -> unit) as it first reports, and ignores other stages. Silent with ``--quiet``."""
+    if settings.quiet:
+        yield lambda stage, done, total: None
+        return
+    bar = _bar("")
+    tasks: dict[str, Any] = {}
+    with bar:
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in units:
+                return
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total, status="", unit=units[stage])
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
 
 
 def summary(title: str, rows: Sequence[tuple[str, object]]) -> None:

@@ -171,6 +171,29 @@ def iter_features(
         yield features.float().cpu().numpy()
 
 
+def embed_keyframes(
+    loaded: LoadedEncoder,
+    keyframes: MovieKeyframes,
+    config: EmbedConfig,
+    device: torch.device,
+    advance: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """``shots x D`` float32 features of every shot of one keyframe folder, as :func:`run_embed` computes them, with
+    nothing written (what ``vseg scenes --encoder`` uses). ``advance(shots)`` is called after each batch."""
+    kind, collate = shots_for(resolve_pipeline(config.pipeline, device), config.image_size)
+    shots = kind(keyframes, config.image_size)
+    workers = default_workers() if config.workers is None else config.workers
+    batches = []
+    for batch in iter_features(
+        loaded.encoder, shots, config.batch_size, min(workers, len(shots) // config.batch_size), device,
+        config.bf16, config.channels_last, collate=collate,
+    ):  # fmt: skip
+        batches.append(batch)
+        if advance is not None:
+            advance(len(batch))
+    return np.concatenate(batches) if batches else np.zeros((0, loaded.encoder.feature_dim), np.float32)
+
+
 @dataclass
 class MoviePlan:
     """One movie to embed: its keyframes, how many shots, and what is known about them."""

@@ -10,6 +10,7 @@ similarity of two features is the Bhattacharyya coefficient of their histograms 
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 
 from vseg.io.images import load_rgb
 from vseg.io.movienet import MovieKeyframes
@@ -21,7 +22,11 @@ MAX_WIDTH = 128
 
 def keyframe_histogram(path) -> np.ndarray:
     """The normalised 128-bin HSV histogram of one image file."""
-    image = load_rgb(path)
+    return image_histogram(load_rgb(path))
+
+
+def image_histogram(image: Image.Image) -> np.ndarray:
+    """The normalised 128-bin HSV histogram of one RGB image (see the module docstring)."""
     if image.width > MAX_WIDTH:
         image = image.resize((MAX_WIDTH, max(1, round(image.height * MAX_WIDTH / image.width))))
     hsv = np.asarray(image.convert("HSV"), dtype=np.int64).reshape(-1, 3)
@@ -36,4 +41,9 @@ def histogram_features(movie: MovieKeyframes, num_shots: int | None = None) -> n
     """``num_shots x 128`` float32 features of a movie's shots (see the module docstring)."""
     shots = movie.num_shots if num_shots is None else num_shots
     features = [np.mean([keyframe_histogram(p) for p in movie.shot_paths(shot)], axis=0) for shot in range(shots)]
-    return np.sqrt(np.asarray(features)).astype(np.float32)
+    return histogram_feature_matrix(features)
+
+
+def histogram_feature_matrix(shot_histograms) -> np.ndarray:
+    """Shots' mean keyframe histograms -> their ``N x 128`` float32 features (the element-wise square root)."""
+    return np.sqrt(np.asarray(shot_histograms, dtype=np.float64).reshape(-1, FEATURE_DIM)).astype(np.float32)

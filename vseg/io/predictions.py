@@ -158,14 +158,19 @@ def scenes_from_probabilities(
     return scenes
 
 
-def write_scene_lists(folder: Path, scenes: list[Scene]) -> list[Path]:
-    """Write ``scenes.json`` (a list of rows) and ``scenes.csv`` (the same rows) into ``folder``; returns both."""
+def write_scene_lists(folder: Path, scenes: list[Scene], kinds: tuple[str, ...] = ("json", "csv")) -> list[Path]:
+    """Write ``scenes.json`` (a list of rows) and ``scenes.csv`` (the same rows) into ``folder``, or the one of
+    them ``kinds`` names; returns the files written."""
     rows = [scene.as_row() for scene in scenes]
-    json_path, csv_path = Path(folder) / "scenes.json", Path(folder) / "scenes.csv"
-    atomic.write_text(json_path, json.dumps(rows, indent=1) + "\n")
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=SCENE_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
-    atomic.write_text(csv_path, text.getvalue())
-    return [json_path, csv_path]
+    written = []
+    if "json" in kinds:
+        written.append(Path(folder) / "scenes.json")
+        atomic.write_text(written[-1], json.dumps(rows, indent=1) + "\n")
+    if "csv" in kinds:
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=SCENE_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+        written.append(Path(folder) / "scenes.csv")
+        atomic.write_text(written[-1], text.getvalue())
+    return written

@@ -24,6 +24,7 @@ import io
 import math
 import os
 import urllib.parse
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -278,23 +279,37 @@ def _data_uri(data: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def _thumbnail_jpeg(path: Path, height: int) -> tuple[bytes, int]:
-    """The image at ``path`` re-encoded as a small JPEG ``height`` pixels high, and its width (DataError if
-    unreadable)."""
-    image = load_rgb(path)
+def thumbnail_jpeg(image: Image.Image, height: int) -> bytes:
+    """``image`` as a small JPEG ``height`` pixels high (bilinear, quality 80): a report thumbnail."""
     size = (max(1, round(image.width * height / image.height)), height)
     buffer = io.BytesIO()
     image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0).save(buffer, format="JPEG", quality=80)
-    return buffer.getvalue(), size[0]
+    return buffer.getvalue()
 
 
-def _thumbnail_html(scene: Scene, shot: int, keyframes: list[list[Path]], height: int) -> str:
+def _thumbnail_jpeg(source: Path | bytes, height: int) -> tuple[bytes, int]:
+    """A keyframe (an image file, or a JPEG already in memory) as a JPEG ``height`` pixels high, and its width
+    (DataError if unreadable); a JPEG in memory that is that high already is kept as it is."""
+    if isinstance(source, bytes):
+        with Image.open(io.BytesIO(source)) as image:
+            if image.height == height:
+                return source, image.width
+            image = image.convert("RGB")
+    else:
+        image = load_rgb(source)
+    jpeg = thumbnail_jpeg(image, height)
+    return jpeg, max(1, round(image.width * height / image.height))
+
+
+def _thumbnail_html(scene: Scene, shot: int, keyframes: Sequence[Sequence[Path] | bytes], height: int) -> str:
     """The lazy ``<img>`` of ``shot``'s middle keyframe (its data URI in ``data-src``, its size set so the page does
-    not move as it appears), or a grey "missing" box when there is none or it cannot be read."""
+    not move as it appears), or a grey "missing" box when there is none or it cannot be read. ``keyframes[shot]`` is
+    the shot's keyframe files, or its middle keyframe as JPEG bytes."""
     frames = keyframes[shot] if shot < len(keyframes) else []
+    middle = frames if isinstance(frames, bytes) else (Path(frames[len(frames) // 2]) if frames else None)
     try:
-        jpeg, width = _thumbnail_jpeg(Path(frames[len(frames) // 2]), height) if frames else (None, 0)
-    except DataError:
+        jpeg, width = _thumbnail_jpeg(middle, height) if middle else (None, 0)
+    except (DataError, OSError):  # OSError: JPEG bytes PIL cannot read
         jpeg = None
     if jpeg is None:
         style = f"width:{round(height * 16 / 9)}px;height:{height}px"
@@ -383,7 +398,7 @@ def _truth_html(scenes: list[Scene], truth: list[int], count: int) -> str:
 def write_report(
     path: Path,
     scenes: list[Scene],
-    keyframes: list[list[Path]],
+    keyframes: Sequence[Sequence[Path] | bytes],
     prob: np.ndarray,
     title: str,
     notes: list[str],
@@ -395,8 +410,8 @@ def write_report(
 ) -> Path:
     """Write a self-contained HTML page: ``title``, a player of ``video`` when given, the ``notes``, the
     ``timeline`` PNG when given, and a table with one row ``<tr id="scene-K">`` per scene: its timecodes, frames,
-    shots, the probability of the boundary ending it, and the middle keyframes (``keyframes[shot][len // 2]``) of
-    up to ``thumbs_per_scene`` of its shots, spread evenly over it, as JPEG thumbnails ``thumb_height`` pixels high.
+    shots, the probability of the boundary ending it, and the middle keyframes (``keyframes[shot][len // 2]``, or
+    ``keyframes[shot]`` itself when it is the JPEG bytes of that keyframe) of up to ``thumbs_per_scene`` of its shots, spread evenly over it, as JPEG thumbnails ``thumb_height`` pixels high.
     An unreadable keyframe shows as a grey "missing" box. Every image is a base64 data URI, so the page needs no
     other file but the video. With ``truth`` (the shots that end a true scene) two strips show the found and the
     true scenes one above the other. Returns ``path``."""

@@ -37,6 +37,7 @@ Every file is written atomically.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -93,19 +94,21 @@ def scene_timeline(scenes: list[Scene], rate: Fraction, video: Path, frames: int
     return timeline
 
 
-def write_timelines(folder: Path, timeline) -> list[Path]:
+def write_timelines(folder: Path, timeline, names: Sequence[str] = TIMELINE_FILES) -> list[Path]:
     """Write ``scenes.otio``, ``scenes.edl`` (CMX 3600, Premiere style: reel ``AX``, the clip named by the video's
-    file name, which is what editors relink by) and ``scenes.xml`` (FCP 7 XML) of ``timeline`` into ``folder``."""
+    file name, which is what editors relink by) and ``scenes.xml`` (FCP 7 XML) of ``timeline`` into ``folder``, or
+    those of them ``names`` names; returns the files written."""
     import opentimelineio as otio
 
-    texts = {
-        "scenes.otio": otio.adapters.write_to_string(timeline, "otio_json"),
-        "scenes.edl": otio.adapters.write_to_string(timeline, "cmx_3600", style="premiere"),
-        "scenes.xml": otio.adapters.write_to_string(timeline, "fcp_xml"),
+    writers = {
+        "scenes.otio": lambda: otio.adapters.write_to_string(timeline, "otio_json"),
+        "scenes.edl": lambda: otio.adapters.write_to_string(timeline, "cmx_3600", style="premiere"),
+        "scenes.xml": lambda: otio.adapters.write_to_string(timeline, "fcp_xml"),
     }
-    for name, text in texts.items():
-        atomic.write_text(Path(folder) / name, text)
-    return [Path(folder) / name for name in TIMELINE_FILES]
+    written = [Path(folder) / name for name in TIMELINE_FILES if name in names]
+    for path in written:
+        atomic.write_text(path, writers[path.name]())
+    return written
 
 
 # --------------------------------------------------------------------------------------------------- chapters

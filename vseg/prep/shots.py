@@ -98,27 +98,43 @@ class VideoShots:
         return [[self.times.frame_pts(first), self.times.frame_pts(last + 1)] for first, last in self.shots]
 
 
-class _Keyframes:
-    """Writes the 3 keyframes of each shot as the shots close, from the frames held back or, late, by seeking."""
+KeyframeSink = Callable[[int, int, np.ndarray], None]
+"""Takes the keyframes of a video as they are found: ``sink(shot, j, frame)``, frame an ``H x W x 3`` uint8 RGB array.
+Keyframes come mostly in shot order; a middle frame read again by seeking comes at the end."""
+
+
+class JpegKeyframes:
+    """A :data:`KeyframeSink` that writes ``folder/shot_SSSS_img_J.jpg`` (what ``vseg prep shots`` keeps)."""
 
     def __init__(self, folder: Path, quality: int):
-        self.folder, self.quality = folder, quality
+        self.folder, self.quality = Path(folder), quality
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, shot: int, j: int, frame: np.ndarray) -> None:
+        Image.fromarray(frame).save(self.folder / keyframe_name(shot, j), format="JPEG", quality=self.quality)
+
+
+class _Keyframes:
+    """Hands the 3 keyframes of each shot to a sink as the shots close, from the frames held back or, late, by
+    seeking."""
+
+    def __init__(self, sink: KeyframeSink):
+        self.sink = sink
         self.late: dict[tuple[int, int], int] = {}  # (shot, j) -> frame index still to be read
 
     def save(self, shot: int, j: int, index: int, held: deque) -> None:
         first = held[0][0] if held else index + 1
         if first <= index < first + len(held):
-            self.write(shot, j, held[index - first][1])
+            self.sink(shot, j, held[index - first][1])
         else:
             self.late[(shot, j)] = index
 
-    def write(self, shot: int, j: int, frame: np.ndarray) -> None:
-        Image.fromarray(frame).save(self.folder / keyframe_name(shot, j), format="JPEG", quality=self.quality)
 
-
-def shot_video(job: ShotJob, advance: Callable[[int], None] | None = None) -> VideoShots:
-    """Detect the shots of one video and write their keyframes into ``job.folder``; DataError naming the video when
-    it cannot be decoded. ``advance(frames)`` is called as frames are decoded."""
+def shot_video(
+    job: ShotJob, advance: Callable[[int], None] | None = None, sink: KeyframeSink | None = None
+) -> VideoShots:
+    """Detect the shots of one video and hand their keyframes to ``sink`` (by default JPEG files in ``job.folder``);
+    DataError naming the video when it cannot be decoded. ``advance(frames)`` is called as frames are decoded."""
     quiet_decoder_logs()
     config, info = job.config, job.info
     times = read_frame_times(job.source)
@@ -129,9 +145,7 @@ def shot_video(job: ShotJob, advance: Callable[[int], None] | None = None) -> Vi
     reader = open_video(job.source, width=size[0], height=size[1], threads=job.threads)
     detector = make_detector(config, info.fps)
     small = detection_size(config, *size)
-    folder = Path(job.folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    keyframes = _Keyframes(folder, config.jpeg_quality)
+    keyframes = _Keyframes(sink or JpegKeyframes(Path(job.folder), config.jpeg_quality))
     held: deque[tuple[int, np.ndarray]] = deque()
     shots: list[tuple[int, int]] = []
     start = 0
@@ -170,7 +184,7 @@ def shot_video(job: ShotJob, advance: Callable[[int], None] | None = None) -> Vi
         wanted = sorted(set(keyframes.late.values()))
         decoded = dict(zip(wanted, decode_frames(reader, wanted, job.source), strict=True))
         for (shot, j), index in keyframes.late.items():
-            keyframes.write(shot, j, decoded[index])
+            keyframes.sink(shot, j, decoded[index])
     return VideoShots(shots, size, times, _ends_early(times, info.frames))
 
 
@@ -288,6 +302,35 @@ def _probe(todo: list[tuple[str, Path]], workers: int, report: ShotsReport) -> d
     return infos
 
 
+def shot_meta(job: ShotJob, result: VideoShots) -> dict:
+    """What ``meta/<id>.json`` records of a video and its shots (see the module docstring)."""
+    info, config = job.info, job.config
+    return {
+        "fps": info.fps,
+        "frames": len(result.times),
+        "ends_early": result.ends_early,
+        "time_base": str(result.times.time_base),
+        "shot_pts": result.shot_pts(),
+        "width": info.width,
+        "height": info.height,
+        "shots": len(result.shots),
+        "keyframe_width": result.keyframe_size[0],
+        "keyframe_height": result.keyframe_size[1],
+        "source": str(Path(job.source).resolve()),
+        "detector": {key: getattr(config, key) for key in LAYOUT_KEYS},
+        "vseg_version": __version__,
+    }
+
+
+def finish_video(layout: MovieNetLayout, job: ShotJob, result: VideoShots, staging: Path | None) -> None:
+    """Make a video's shots final in ``layout``: its keyframes moved from ``staging`` into place (none: there are
+    no keyframe files), its shot table, then its meta file (last: a video with a meta file is finished)."""
+    if staging is not None:
+        atomic.commit_dir(staging, layout.keyframes / job.video_id)
+    atomic.write_text(layout.shot_txt / f"{job.video_id}.txt", format_shot_table(result.shots))
+    atomic.write_text(layout.meta_file(job.video_id), json.dumps(shot_meta(job, result), indent=1) + "\n")
+
+
 def _finish(
     layout: MovieNetLayout,
     job: ShotJob,
@@ -304,32 +347,16 @@ def _finish(
             raise error
         report.failed[job.video_id] = error
         return
-    atomic.commit_dir(staging, layout.keyframes / job.video_id)
-    atomic.write_text(layout.shot_txt / f"{job.video_id}.txt", format_shot_table(result.shots))
-    info, config = job.info, job.config
-    meta = {
-        "fps": info.fps,
-        "frames": len(result.times),
-        "ends_early": result.ends_early,
-        "time_base": str(result.times.time_base),
-        "shot_pts": result.shot_pts(),
-        "width": info.width,
-        "height": info.height,
-        "shots": len(result.shots),
-        "keyframe_width": result.keyframe_size[0],
-        "keyframe_height": result.keyframe_size[1],
-        "source": str(Path(job.source).resolve()),
-        "detector": {key: getattr(config, key) for key in LAYOUT_KEYS},
-        "vseg_version": __version__,
-    }
-    atomic.write_text(layout.meta_file(job.video_id), json.dumps(meta, indent=1) + "\n")
+    finish_video(layout, job, result, staging)
     report.done += 1
     report.shots += len(result.shots)
     report.frames += len(result.times)
     if result.ends_early:
-        report.warnings[job.video_id] = (
-            f"{job.source}: ends early ({result.ends_early}): its shots end with its last frame, "
-            f"{len(result.times) - 1}"
-        )
+        report.warnings[job.video_id] = ends_early_warning(job, result)
     if advance is not None:
-        advance(info.frames)
+        advance(job.info.frames)
+
+
+def ends_early_warning(job: ShotJob, result: VideoShots) -> str:
+    """The one-line warning for a video that ends before its header says (``result.ends_early`` set)."""
+    return f"{job.source}: ends early ({result.ends_early}): its shots end with its last frame, {len(result.times) - 1}"
