@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import click
 import typer
 
 from vseg import __version__, ui
@@ -20,16 +21,27 @@ from vseg.train.methods import FINETUNE
 
 class _App(Group):
     """The root group: user errors become one red line and exit code 2 (a traceback with ``--debug``). ``vseg
-    finetune`` and ``vseg adapt`` are built only when asked for, as the ``vseg pretrain`` methods are, so that
-    ``vseg --help`` does not load torch."""
+    finetune`` and ``vseg adapt`` are built only when run (their config models import torch), as the ``vseg
+    pretrain`` methods are: ``vseg --help`` lists them by their help text alone, so it does not load torch."""
+
+    LAZY = {FINETUNE: (pretrain.finetune_command, pretrain.FINETUNE_HELP), adapt.NAME: (adapt.adapt_command, adapt.HELP)}
+    listing = False  # set while the root's help is written
 
     def list_commands(self, ctx: typer.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), FINETUNE, adapt.NAME])
+        return sorted([*super().list_commands(ctx), *self.LAZY])
 
     def get_command(self, ctx: typer.Context, name: str) -> Any:
-        if name == FINETUNE:
-            return pretrain.finetune_command()
-        return adapt.adapt_command() if name == adapt.NAME else super().get_command(ctx, name)
+        if name not in self.LAZY:
+            return super().get_command(ctx, name)
+        build, help_text = self.LAZY[name]
+        return click.Command(name, help=help_text) if self.listing else build()
+
+    def format_help(self, ctx: typer.Context, formatter: Any) -> None:
+        self.listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.listing = False
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:

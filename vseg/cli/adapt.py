@@ -12,6 +12,9 @@ from vseg.cli.options import App, build_config, config_option, set_option
 
 NAME = "adapt"
 DEFAULT_PRESET = "adapt/cpu"
+HELP = """Adapt a shot encoder to your own videos without labels: shots, keyframes, puzzles, then SCRL
+pre-training (from scratch, or from --init). Run again, it resumes. Then: vseg scenes VIDEO --encoder
+RUN/scrl/checkpoints/last.pth."""
 
 
 def adapt_command() -> Any:
@@ -20,7 +23,7 @@ def adapt_command() -> Any:
 
     commands = App()
 
-    @commands.command(NAME)
+    @commands.command(NAME, help=HELP)
     def adapt(
         inputs: list[Path] = typer.Argument(..., help="Video files, or folders of them (not recursive)."),
         out: Path = typer.Option(
@@ -36,9 +39,6 @@ def adapt_command() -> Any:
         init: Path | None = config_option(AdaptConfig, "init", "--init"),
         overrides: list[str] | None = set_option("scrl.train.epochs=40"),
     ) -> None:
-        """Adapt a shot encoder to your own videos without labels: shots, keyframes, puzzles, then SCRL
-        pre-training (from scratch, or from --init). Run again, it resumes. Then: vseg scenes VIDEO --encoder
-        RUN/scrl/checkpoints/last.pth."""
         cfg = build_config(AdaptConfig, config, overrides, {"init": init})
         report = run_adapt(inputs, out, cfg)
         ui.summary(

@@ -75,13 +75,19 @@ class _Methods(Group):
 app = App(cls=_Methods, help="Self-supervised pre-training, one command per method (torchrun -m vseg pretrain ...).")
 
 
+FINETUNE_HELP = """Fine-tune an S3D-G (a HiCo checkpoint's backbone, or random) on a labelled video list, then test it as
+HiCo does: 10 temporal views x 1 centre crop, softmax scores summed; top-1 and top-5 in OUT/metrics.json.
+
+Runs as one process, or on every rank under torchrun: torchrun --nproc_per_node 8 -m vseg finetune ..."""
+
+
 def finetune_command() -> Any:
     """``vseg finetune``, built when asked for (its config model imports torch)."""
     method = load_method(FINETUNE)
     model = method.config_model
     commands = App()
 
-    @commands.command(FINETUNE)
+    @commands.command(FINETUNE, help=FINETUNE_HELP)
     def finetune(
         config: Path | None = config_file_option(
             " The reference's settings: finetune/ucf101 (the defaults), finetune/hmdb51, finetune/ucf101_linear, "
@@ -96,11 +102,6 @@ def finetune_command() -> Any:
         resume: str | None = typer.Option(None, "--resume", help=RESUME_HELP, show_default=RESUME_DEFAULT),
         overrides: list[str] | None = set_option("model.linear=reference"),
     ) -> None:
-        """Fine-tune an S3D-G (a HiCo checkpoint's backbone, or random) on a labelled video list, then test it as HiCo
-        does: 10 temporal views x 1 centre crop, softmax scores summed; top-1 and top-5 in OUT/metrics.json.
-
-        Runs as one process, or on every rank under torchrun: torchrun --nproc_per_node 8 -m vseg finetune ...
-        """
         from vseg.train.trainer import pretrain
 
         options = {"data.train_list": train, "data.test_list": test, "data.video_root": video_root,

@@ -25,7 +25,7 @@ def scenes(
         ...,
         help="Video files (anything ffmpeg reads: mp4, mkv, mov, avi, webm, ...), folders (searched recursively) "
         "or @LIST (a text file with a path per line).",
-        metavar="INPUT...",
+        metavar="INPUT",
     ),
     out: Path | None = typer.Option(
         None, "--out", "-o", help=OUT_HELP, show_default="<video name>-scenes for one video; needed for several"

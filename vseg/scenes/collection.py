@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from vseg.config import ScenesConfig, parse_shard
 from vseg.errors import DataError, VsegError
 from vseg.io import atomic
@@ -194,12 +196,10 @@ def worker_models(encoder: str | None, segmenter: str | None, device: str) -> Sc
 
 
 def keep_models(encoder: str | None, segmenter: str | None, device: str, models: SceneModels) -> None:
-    """Let this process's jobs with these files use ``models``, loaded already."""
-    _LOADED[(encoder, segmenter, device)] = models
-
-
-def job_models(job: VideoJob) -> SceneModels:
-    return worker_models(job.encoder, job.segmenter, job.config.embed.device)
+    """Let this process's jobs with these files use ``models``, loaded already (for the features, the encoder; for
+    the scenes, the segmenter)."""
+    for key in ((encoder, segmenter, device), (encoder, None, device), (None, segmenter, device)):
+        _LOADED[key] = models
 
 
 def failure_reason(job: VideoJob, error: BaseException) -> str:
@@ -219,15 +219,17 @@ def prepare_video(job: VideoJob) -> FoundShots:
     )  # fmt: skip
 
 
-def video_features(job: VideoJob, found: FoundShots):
-    return shot_features(found, job_models(job), job.config)
+def video_features(job: VideoJob, found: FoundShots) -> tuple[np.ndarray, str]:
+    """The shot features of a job's video and what they are (the encoder's name, or colour histograms)."""
+    models = worker_models(job.encoder, None, job.config.embed.device)
+    return shot_features(found, models, job.config), models.encoder_name
 
 
-def finish_video(job: VideoJob, found: FoundShots, features, seconds: float) -> IndexRow:
+def finish_video(job: VideoJob, found: FoundShots, features: tuple[np.ndarray, str], seconds: float) -> IndexRow:
     """Find the scenes, write every file into the staging folder, then move it into place with its stamp."""
     started = time.perf_counter()
-    models = job_models(job)
-    result = find_scenes(found, features, models, job.config)
+    models = worker_models(None, job.segmenter, job.config.embed.device)
+    result = find_scenes(found, features[0], models, job.config, features_name=features[1])
     write_scenes(result, job.staging)
     seconds += time.perf_counter() - started
     row = job.row(DONE, "; ".join(result.warnings), scenes=len(result), shots=result.shots, frames=result.frames,
@@ -249,8 +251,9 @@ def _replace_dir(staging: Path, final: Path) -> None:
 
 
 def failed_row(job: VideoJob, error: BaseException, seconds: float = 0.0) -> IndexRow:
+    """The row of a video that failed (it has no folder), its staging folder removed."""
     shutil.rmtree(job.staging, ignore_errors=True)
-    return job.row(FAILED, failure_reason(job, error), seconds=round(seconds, 3))
+    return IndexRow(str(job.source), FAILED, failure_reason(job, error), seconds=round(seconds, 3))
 
 
 def process_video(job: VideoJob) -> IndexRow:

@@ -266,9 +266,15 @@ class Scenes:
 
 
 def find_scenes(
-    found: FoundShots, features: np.ndarray, models: SceneModels, config: ScenesConfig, truth_frames=None
+    found: FoundShots,
+    features: np.ndarray,
+    models: SceneModels,
+    config: ScenesConfig,
+    truth_frames: Sequence[int] | None = None,
+    features_name: str | None = None,
 ) -> Scenes:
-    """Score every shot's boundary (the segmenter, or ``config.method``) and make the scenes."""
+    """Score every shot's boundary (the segmenter, or ``config.method``) and make the scenes. ``features_name`` says
+    what the features are (default: ``models.encoder_name``)."""
     started = time.perf_counter()
     shots = found.shots
     table = np.asarray(shots.shots, dtype=np.int64)
@@ -293,7 +299,7 @@ def find_scenes(
     )  # fmt: skip
     return Scenes(
         found.video, found.video_id, fps, len(shots.times), table, times, np.asarray(prob, dtype=np.float64),
-        threshold, scenes, features, models.encoder_name, scoring, config, found.thumbnails,
+        threshold, scenes, features, features_name or models.encoder_name, scoring, config, found.thumbnails,
         shot_meta(found.job, shots), found.keyframes, list(found.warnings),
         {"shots": found.seconds, "scenes": time.perf_counter() - started},
         None if truth_frames is None else true_boundaries(table, truth_frames),

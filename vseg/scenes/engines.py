@@ -83,7 +83,8 @@ def _as_completed(ray, pending: dict) -> Iterator[tuple[Any, Any, Any]]:
 
 
 class FeatureWorker:
-    """A Ray actor's state: the encoder, loaded once; ``features(job, found)`` computes a video's shot features."""
+    """A Ray actor's state: the encoder, loaded once; ``features(job, found)`` gives a video's shot features and the
+    encoder's name."""
 
     def __init__(self, encoder: str, device: str):
         from vseg.scenes.detect import load_models
@@ -93,7 +94,7 @@ class FeatureWorker:
     def features(self, job, found):
         from vseg.scenes.detect import shot_features
 
-        return shot_features(found, self.models, job.config)
+        return shot_features(found, self.models, job.config), self.models.encoder_name
 
 
 def ray_scenes(
