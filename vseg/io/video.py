@@ -259,6 +259,10 @@ class FrameTimes:
     def __len__(self) -> int:
         return len(self.pts)
 
+    def first(self, count: int) -> FrameTimes:
+        """The times of the first ``count`` frames alone (``end``: the next frame's timestamp)."""
+        return FrameTimes(self.pts[:count], self.time_base, self.frame_pts(count), self.announced_end)
+
     def frame_pts(self, frame: int) -> int:
         """The pts of frame ``frame``; for ``frame == len(self)`` the end of the last frame."""
         return int(self.pts[frame]) if frame < len(self.pts) else self.end
@@ -335,3 +339,91 @@ def embed_chapters(video: Path, ffmetadata: Path, out: Path) -> Path:
         )  # fmt: skip
         run_ffmpeg(command, video, f"writing the chapters into {Path(out).name}")
     return Path(out)
+
+
+# ------------------------------------------------------------------------------------------ streaming frames
+
+
+def _open_stream(path: Path, threads: int):
+    """A PyAV container of ``path`` and its first video stream, decoding with ``threads`` frame threads (0: one per
+    core); DataError naming the file when it cannot be opened or has no video stream."""
+    import av
+
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise DataError(path, f"cannot read video ({_reason(exc)})") from None
+    if not container.streams.video:
+        container.close()
+        raise DataError(path, "has no video stream")
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    stream.codec_context.thread_count = threads
+    return container, stream
+
+
+def stream_info(path: str | Path, times: FrameTimes) -> VideoInfo:
+    """What PyAV reads of a video's header, with the frame count of ``times`` (its packets): frames, the average
+    frame rate and the frame size; DataError naming the file when it has no frame rate or size."""
+    container, stream = _open_stream(Path(path), 1)
+    with container:
+        rate = stream.average_rate or stream.guessed_rate
+        width, height = stream.codec_context.width, stream.codec_context.height
+    if not rate or float(rate) <= 0:
+        raise DataError(path, "video has no valid frame rate")
+    if not width or not height:
+        raise DataError(path, "video has no frame size")
+    return VideoInfo(frames=len(times), fps=float(rate), width=int(width), height=int(height))
+
+
+class FrameReader:
+    """The frames of a video's first video stream, as ``height x width x 3`` uint8 RGB arrays scaled by swscale,
+    decoded with PyAV: :meth:`frames` streams them all in presentation order (frame ``i`` has the timestamp
+    ``times.pts[i]``), :meth:`read` fetches a few by seeking. Memory stays flat whatever the video's length."""
+
+    def __init__(self, path: str | Path, times: FrameTimes, width: int, height: int, threads: int = 0):
+        self.path, self.times = Path(path), times
+        self.width, self.height, self.threads = width, height, threads
+
+    def _array(self, frame) -> np.ndarray:
+        return frame.to_ndarray(width=self.width, height=self.height, format="rgb24")
+
+    def frames(self) -> Iterator[np.ndarray]:
+        """Every frame in presentation order; DataError naming the file and frame when one cannot be decoded. A file
+        that ends early (truncated) gives the frames that decode."""
+        import av
+
+        container, stream = _open_stream(self.path, self.threads)
+        index = 0
+        with container:
+            try:
+                for frame in container.decode(stream):
+                    yield self._array(frame)
+                    index += 1
+            except av.error.FFmpegError:
+                if index == 0:
+                    raise DataError(self.path, "cannot decode its first frame") from None
+                # damaged data at the end: the frames decoded so far are the video
+
+    def read(self, indices: Iterable[int]) -> dict[int, np.ndarray]:
+        """Frames ``indices``, each found by seeking to the keyframe before it and decoding up to its timestamp;
+        DataError naming the file and frame when one cannot be found."""
+        import av
+
+        found: dict[int, np.ndarray] = {}
+        container, stream = _open_stream(self.path, self.threads)
+        with container:
+            for index in sorted(set(indices)):
+                target = int(self.times.pts[index])
+                container.seek(target, backward=True, any_frame=False, stream=stream)
+                try:
+                    for frame in container.decode(stream):
+                        if frame.pts is not None and frame.pts >= target:
+                            if frame.pts == target:
+                                found[index] = self._array(frame)
+                            break
+                except av.error.FFmpegError:
+                    pass
+                if index not in found:
+                    raise DataError(self.path, f"cannot decode frame {index} again (seeking to it)")
+        return found

@@ -16,10 +16,11 @@ Times come from the stream's presentation timestamps, read with PyAV from the pa
 than 0 and 29.97 / 23.976 fps all give each shot the time a player shows its first frame. A video that ends early
 (fewer frames in the file than its header announces) is cut where its frames end, with a warning.
 
-Each video is decoded once, with decord, at the keyframe size; the detector (:mod:`vseg.prep.shot_detectors`) sees
-the frames scaled down again. Keyframes are kept from the stream as the cuts come in: only the frames that may still
-become the middle or last frame of the open shot are held (at most ``MAX_HELD`` frames), and a middle frame that was
-not held (a very long shot) is read again by seeking at the end.
+Each video is decoded once, in order, with PyAV (frame threads) and scaled to the keyframe size by swscale
+(:class:`vseg.io.video.FrameReader`); the detector (:mod:`vseg.prep.shot_detectors`) sees the frames scaled down
+again. Keyframes are kept from the stream as the cuts come in: only the frames that may still become the middle or
+last frame of the open shot are held (at most ``MAX_HELD`` frames), and a middle frame that was not held (a long
+shot) is read again by seeking at the end, so memory stays flat whatever the video's length.
 
 Videos run in parallel (one process each); a video's keyframes are written into ``240P/.partial/<id>`` and moved into
 place when complete, and its ``meta/<id>.json`` is written last, so a video with a meta file is finished: a second run
@@ -45,22 +46,14 @@ from vseg.config import ShotsConfig, check_same_settings, config_to_yaml, parse_
 from vseg.errors import DataError
 from vseg.io import atomic
 from vseg.io.movienet import MovieNetLayout, format_shot_table, keyframe_name
-from vseg.io.video import (
-    FrameTimes,
-    VideoInfo,
-    decode_frames,
-    open_video,
-    probe_video,
-    quiet_decoder_logs,
-    read_frame_times,
-)
+from vseg.io.video import FrameReader, FrameTimes, VideoInfo, probe_video, read_frame_times
 from vseg.parallel import default_workers, run_jobs
 from vseg.prep.clips import collect_videos
 from vseg.prep.shot_detectors import detection_size, make_detector, transnet_class
 
 CONFIG_NAME = "vseg_shots.yaml"
-BATCH_FRAMES = 32
-MAX_HELD = 512  # frames held back for a shot's middle frame before it is read again by seeking instead
+BATCH_FRAMES = 32  # progress is reported every this many frames
+MAX_HELD = 128  # frames held back for a shot's middle frame before it is read again by seeking instead
 # Settings that change what is written: a resumed run must use the same ones.
 LAYOUT_KEYS = (
     "detector", "threshold", "adaptive_threshold", "min_content_val", "window_width", "transnet_threshold",
@@ -135,14 +128,11 @@ def shot_video(
 ) -> VideoShots:
     """Detect the shots of one video and hand their keyframes to ``sink`` (by default JPEG files in ``job.folder``);
     DataError naming the video when it cannot be decoded. ``advance(frames)`` is called as frames are decoded."""
-    quiet_decoder_logs()
     config, info = job.config, job.info
     times = read_frame_times(job.source)
-    if len(times) > info.frames:
-        raise DataError(job.source, f"decord decodes {info.frames} frames, the stream holds {len(times)}")
     frames = len(times)  # fewer than info.frames when the file ends early
     size = (keyframe_width(info, config.keyframe_height), config.keyframe_height)
-    reader = open_video(job.source, width=size[0], height=size[1], threads=job.threads)
+    reader = FrameReader(job.source, times, *size, threads=job.threads)
     detector = make_detector(config, info.fps)
     small = detection_size(config, *size)
     keyframes = _Keyframes(sink or JpegKeyframes(Path(job.folder), config.jpeg_quality))
@@ -163,28 +153,30 @@ def shot_video(
         keyframes.save(shot, 1, (first + last) // 2, held)
         keyframes.save(shot, 2, last, held)
 
-    for first in range(0, frames, BATCH_FRAMES):
-        indices = list(range(first, min(first + BATCH_FRAMES, frames)))
-        batch = decode_frames(reader, indices, job.source)
-        for index, frame in zip(indices, batch, strict=True):
-            held.append((index, frame))
-            if index == 0:
-                keyframes.save(0, 0, 0, held)
-            close_shots(detector.push(index, _scaled(frame, small)), frames)
-            earliest_end = max(start, index - detector.lag - 1)
-            keep_from = max((start + earliest_end) // 2, index - MAX_HELD)
-            while held and held[0][0] < keep_from:
-                held.popleft()
-        if advance is not None:
-            advance(len(indices))
+    decoded = 0
+    for index, frame in zip(range(frames), reader.frames()):
+        held.append((index, frame))
+        if index == 0:
+            keyframes.save(0, 0, 0, held)
+        close_shots(detector.push(index, _scaled(frame, small)), frames)
+        earliest_end = max(start, index - detector.lag - 1)
+        keep_from = max((start + earliest_end) // 2, index - MAX_HELD)
+        while held and held[0][0] < keep_from:
+            held.popleft()
+        decoded = index + 1
+        if advance is not None and decoded % BATCH_FRAMES == 0:
+            advance(BATCH_FRAMES)
+    if advance is not None and decoded % BATCH_FRAMES:
+        advance(decoded % BATCH_FRAMES)
+    if decoded < frames:  # the last packets do not decode: the video ends with the last frame that does
+        frames, times = decoded, times.first(decoded)
     close_shots(detector.finish(frames), frames)
     _close(len(shots), start, frames - 1)
     shots.append((start, frames - 1))
     if keyframes.late:
-        wanted = sorted(set(keyframes.late.values()))
-        decoded = dict(zip(wanted, decode_frames(reader, wanted, job.source), strict=True))
+        again = reader.read(keyframes.late.values())
         for (shot, j), index in keyframes.late.items():
-            keyframes.sink(shot, j, decoded[index])
+            keyframes.sink(shot, j, again[index])
     return VideoShots(shots, size, times, _ends_early(times, info.frames))
 
 

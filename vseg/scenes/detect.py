@@ -36,7 +36,7 @@ from vseg.io.embeddings import Embeddings
 from vseg.io.movienet import MovieKeyframes, MovieNetLayout, index_movie
 from vseg.io.predictions import Scene, scenes_from_probabilities
 from vseg.io.scene_report import thumbnail_jpeg
-from vseg.io.video import probe_video
+from vseg.io.video import read_frame_times, stream_info
 from vseg.prep.clips import collect_videos
 from vseg.prep.shots import JpegKeyframes, ShotJob, VideoShots, ends_early_warning, finish_video, shot_meta, shot_video
 
@@ -153,7 +153,7 @@ def detect_shots(
     started = time.perf_counter()
     video = Path(video)
     video_id = collect_videos([video])[0][0]
-    info = probe_video(video)
+    info = stream_info(video, read_frame_times(video))
     layout = MovieNetLayout(keyframes) if keyframes is not None else None
     staging = atomic.staging_dir(layout.keyframes / video_id) if layout is not None else None
     if staging is not None:
