@@ -1,13 +1,15 @@
-"""Video files: which ffmpeg to run, what a video holds (decord), its frames' presentation timestamps (PyAV),
-writing frames to an H.264 file, and a copy with chapter markers.
+"""Video files: which ffmpeg to run, what a video holds (decord), its frames' presentation timestamps (PyAV), its
+frames streamed in order (PyAV), writing frames to an H.264 file, and a copy with chapter markers.
 
 ffmpeg, first found wins: the ``IMAGEIO_FFMPEG_EXE`` environment variable, then the static build shipped
 with the ``imageio-ffmpeg`` package (a known version with libx264, so every machine cuts the same clips),
 then ``ffmpeg`` on PATH. ``ffprobe`` is never needed: videos are probed with decord and PyAV.
 
-Pixels come from decord (frame ``i`` is the ``i``-th frame in presentation order; it decodes and scales about
-twice as fast as PyAV's ``to_ndarray`` here, see BENCHMARKS.md); times come from PyAV, which reads the stream's
-packets without decoding them (:func:`read_frame_times`): the exact rational presentation timestamps, where decord's
+Frames read at random (clips, probes) come from decord (frame ``i`` is the ``i``-th frame in presentation order);
+a whole video read in order (shots: ``vseg prep shots``, ``vseg scenes``) comes from PyAV's decoder with frame
+threads (:class:`FrameReader`), whose memory stays flat in the video's length where decord's grows (275 MB against
+97 MB for 90 s of 1080p, BENCHMARKS.md). Times come from PyAV, which reads the stream's packets without decoding
+them (:func:`read_frame_times`): the exact rational presentation timestamps, where decord's
 ``get_frame_timestamp`` gives float32 seconds counted from the first frame.
 """
 
