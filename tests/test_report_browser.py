@@ -135,3 +135,29 @@ def test_a_long_report_fits_the_window_and_loads_thumbnails_as_they_scroll_in(br
     browser.execute_script("document.getElementById('scene-249').scrollIntoView()")
     _wait(lambda: all(browser.execute_script(loaded)))
     _no_sideways_scroll(browser)
+
+
+def test_a_collection_index_links_every_report_and_fits_the_window(runner, browser, tmp_path):
+    videos = tmp_path / "a folder with a long name of many words" / "and a sub-folder of its own"
+    videos.mkdir(parents=True)
+    for index in range(2):
+        write_timed_video(videos / f"clip {index}.mp4", list(cut_frames(40, [20], seed=index)), list(range(40)),
+                          Fraction(1, 24))  # fmt: skip
+    (videos / "broken.mp4").write_bytes(b"\x00" * 500)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["scenes", str(tmp_path), "--out", str(out), "--jobs", "1"])
+    assert result.exit_code == 1, result.output
+    browser.get((out / "index.html").as_uri())
+    _no_sideways_scroll(browser)
+    links = [a.get_attribute("href") for a in browser.find_elements("css selector", "#videos a")]
+    assert len(links) == 2 and all(link.endswith("/report.html") for link in links)
+    images = browser.find_elements("css selector", "#videos img")
+    _wait(lambda: all(browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", img)
+                      for img in images))  # fmt: skip
+    assert len(images) == 2
+    failed = browser.find_element("css selector", "tr.failed").text
+    assert "broken.mp4" in failed and "failed" in failed
+    for link in links:  # every link resolves: the report opens, titled after its video
+        browser.get(link)
+        assert browser.find_element("tag name", "h1").text.startswith("Scenes of clip ")
+        _no_sideways_scroll(browser)

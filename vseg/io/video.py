@@ -158,7 +158,10 @@ def probe_video(path: str | Path) -> VideoInfo:
 
 
 def _reason(exc: BaseException, log: str = "") -> str:
-    """decord's error as one short line: libav's reason when decord logged one (``Invalid data found ...``)."""
+    """decord's or PyAV's error as one short line: libav's reason (``Invalid data found ...``), from the error itself
+    (PyAV's ``strerror``) or from what decord logged."""
+    if getattr(exc, "strerror", None) and not log:
+        return str(exc.strerror)
     text = f"{exc}\n{log}".strip()
     if "cannot find video stream" in text:
         return "no video stream"

@@ -37,7 +37,7 @@ from vseg.io.movienet import MovieKeyframes, MovieNetLayout, index_movie
 from vseg.io.predictions import Scene, scenes_from_probabilities
 from vseg.io.scene_report import thumbnail_jpeg
 from vseg.io.video import read_frame_times, stream_info
-from vseg.prep.clips import collect_videos
+from vseg.prep.clips import video_id as file_video_id
 from vseg.prep.shots import JpegKeyframes, ShotJob, VideoShots, ends_early_warning, finish_video, shot_meta, shot_video
 
 if TYPE_CHECKING:
@@ -152,7 +152,9 @@ def detect_shots(
     be read."""
     started = time.perf_counter()
     video = Path(video)
-    video_id = collect_videos([video])[0][0]
+    if not video.is_file():
+        raise DataError(video, "no such video file")
+    video_id = file_video_id(video)  # any file name will do: the id names the keyframe folder, never a clip
     info = stream_info(video, read_frame_times(video))
     layout = MovieNetLayout(keyframes) if keyframes is not None else None
     staging = atomic.staging_dir(layout.keyframes / video_id) if layout is not None else None
