@@ -135,12 +135,14 @@ def test_shards_write_their_own_index_and_together_cover_the_list(library, runne
     listing = tmp_path / "videos.txt"
     listing.write_text(f"# two videos\n{library / 'good.mp4'}\n\n{os.path.relpath(library / 'sub', tmp_path)}  # a folder\n")
     out = tmp_path / "out"
-    for index in (0, 1):
-        result = _run(runner, f"@{listing}", "--out", out, "--shard", f"{index}/2", "--jobs", 1)
+    for index in (0, 1):  # --split in this process, under the collection's progress bar
+        result = _run(runner, f"@{listing}", "--out", out, "--shard", f"{index}/2", "--jobs", 1, "--split")
         assert result.exit_code == 0, result.output
     first, second = _index(out, "index-0-of-2"), _index(out, "index-1-of-2")
     assert sorted([*first, *second]) == ["deeper.mkv", "good.mp4"] and len(first) == len(second) == 1
-    assert (out / "good" / "scenes.json").is_file() and (out / "sub" / "deeper" / "scenes.json").is_file()
+    for folder in (out / "good", out / "sub" / "deeper"):
+        scenes = json.loads((folder / "scenes.json").read_text())
+        assert len(list((folder / "scenes").glob("*-scene-*.mp4"))) == len(scenes)
 
 
 def test_bad_models_are_refused_before_any_video(library, runner, tmp_path):

@@ -86,7 +86,7 @@ def scenes(
 def _one_video(video: Path, out: Path, cfg: ScenesConfig, encoder: Path | None, segmenter: Path | None) -> None:
     from vseg.scenes import run_scenes
 
-    with ui.stage_progress({"shots": "frames", "features": "shots"}) as progress:
+    with ui.stage_progress({"shots": "frames", "features": "shots", "split": "scenes"}) as progress:
         report = run_scenes(video, out, cfg, encoder, segmenter, progress=progress)
     shown = report.scenes[:30]
     ui.table(

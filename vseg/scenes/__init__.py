@@ -44,5 +44,5 @@ def run_scenes(
         result = detect_scenes(
             video, config, models=models, keyframes=out / "shots", progress=progress, truth_frames=truth_frames
         )  # fmt: skip
-    write_scenes(result, out)
+    write_scenes(result, out, progress=progress)
     return result

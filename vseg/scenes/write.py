@@ -27,7 +27,6 @@ from collections.abc import Callable, Iterable
 from fractions import Fraction
 from pathlib import Path
 
-from vseg import ui
 from vseg.config import config_to_yaml
 from vseg.io import atomic
 from vseg.io.embeddings import Embeddings, write_npz
@@ -36,7 +35,7 @@ from vseg.io.predictions import MoviePrediction, Scene, write_predictions, write
 from vseg.io.scene_report import write_report, write_timeline
 from vseg.io.timeline import editing_rate, scene_timeline, write_chapters, write_timelines
 from vseg.io.video import CONTAINERS, embed_chapters, quiet_ffmpeg, run_ffmpeg
-from vseg.scenes.detect import Scenes
+from vseg.scenes.detect import Progress, Scenes
 
 CONFIG_NAME = "vseg_scenes.yaml"
 FEATURES_FILE = Path("embedding") / "all.npz"  # the set "all" of vseg embed
@@ -104,8 +103,9 @@ def _config(result: Scenes, out: Path) -> list[Path]:
     return [out / CONFIG_NAME]
 
 
-def _split(result: Scenes, out: Path) -> list[Path]:
-    return split_scenes(result.video, result.scenes, result.shot_times, out / "scenes", result.video_id)
+def _split(result: Scenes, out: Path, progress: Progress | None = None) -> list[Path]:
+    advance = None if progress is None else lambda done: progress("split", done, len(result.scenes))
+    return split_scenes(result.video, result.scenes, result.shot_times, out / "scenes", result.video_id, advance)
 
 
 def _embedded_chapters(result: Scenes, out: Path) -> list[Path]:
@@ -141,10 +141,12 @@ def default_formats(result: Scenes) -> list[str]:
     return [name for name in FORMATS if name not in VIDEO_FORMATS or getattr(result.config, name)]
 
 
-def write_scenes(result: Scenes, out: str | Path, formats: Iterable[str] | None = None) -> list[Path]:
+def write_scenes(
+    result: Scenes, out: str | Path, formats: Iterable[str] | None = None, progress: Progress | None = None
+) -> list[Path]:
     """Write ``result`` into the folder ``out`` in the ``formats`` named (see the module docstring; None: every
     format but the videos unless the config asks for them); returns the files written. ValueError naming an unknown
-    format."""
+    format. ``progress("split", done, total)`` is called as the scenes are split."""
     out = Path(out)
     names = default_formats(result) if formats is None else list(formats)
     unknown = sorted(set(names) - set(FORMATS))
@@ -153,13 +155,20 @@ def write_scenes(result: Scenes, out: str | Path, formats: Iterable[str] | None 
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
     for name in FORMATS:
-        if name in names:
+        if name == "split" and name in names:
+            files += _split(result, out, progress)
+        elif name in names:
             files += _WRITERS[name](result, out)
     return files
 
 
 def split_scenes(
-    video: Path, scenes: list[Scene], shot_times: list[tuple[Fraction, Fraction]], folder: Path, video_id: str
+    video: Path,
+    scenes: list[Scene],
+    shot_times: list[tuple[Fraction, Fraction]],
+    folder: Path,
+    video_id: str,
+    advance: Callable[[int], None] | None = None,
 ) -> list[Path]:
     """One video file per scene, ``folder/<id>-scene-NNN.mp4``, holding exactly the scene's frames.
 
@@ -168,22 +177,23 @@ def split_scenes(
     frame rates stay under 1000 fps) is dropped and the first one kept, then writes the scene's frame count
     (``-frames:v``) with every frame's own timestamp on the video's own clock (``-fps_mode passthrough
     -enc_time_base demux``, ffmpeg 7 or later: a variable frame rate stays variable, no frame is duplicated, dropped
-    or moved) re-encoded with x264 (crf 18); audio as AAC over the scene's duration.
+    or moved) re-encoded with x264 (crf 18); audio as AAC over the scene's duration. ``advance(done)`` is called as
+    each scene is written.
     """
     files = []
-    with ui.progress("split", total=len(scenes), unit="scenes") as advance:
-        for scene in scenes:
-            path = folder / f"{video_id}-scene-{scene.scene + 1:03d}.mp4"
-            start, end = shot_times[scene.first_shot][0], shot_times[scene.last_shot][1]
-            frames = scene.end_frame - scene.start_frame + 1
-            with atomic.atomic_path(path) as tmp:
-                command = quiet_ffmpeg(
-                    "-seek_timestamp", "1", "-ss", f"{float(start - SEEK_LEAD):.6f}", "-i", str(video),
-                    "-map", "0:v:0", "-map", "0:a:0?", "-frames:v", str(frames), "-t", f"{float(end - start):.6f}",
-                    "-fps_mode", "passthrough", "-enc_time_base:v", "demux", "-c:v", "libx264", "-preset", "veryfast",
-                    "-crf", "18", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "mp4", str(tmp),
-                )  # fmt: skip
-                run_ffmpeg(command, video, f"writing {path.name}")
-            files.append(path)
-            advance()
+    for scene in scenes:
+        path = folder / f"{video_id}-scene-{scene.scene + 1:03d}.mp4"
+        start, end = shot_times[scene.first_shot][0], shot_times[scene.last_shot][1]
+        frames = scene.end_frame - scene.start_frame + 1
+        with atomic.atomic_path(path) as tmp:
+            command = quiet_ffmpeg(
+                "-seek_timestamp", "1", "-ss", f"{float(start - SEEK_LEAD):.6f}", "-i", str(video),
+                "-map", "0:v:0", "-map", "0:a:0?", "-frames:v", str(frames), "-t", f"{float(end - start):.6f}",
+                "-fps_mode", "passthrough", "-enc_time_base:v", "demux", "-c:v", "libx264", "-preset", "veryfast",
+                "-crf", "18", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "mp4", str(tmp),
+            )  # fmt: skip
+            run_ffmpeg(command, video, f"writing {path.name}")
+        files.append(path)
+        if advance is not None:
+            advance(len(files))
     return files
