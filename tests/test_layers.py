@@ -27,7 +27,7 @@ LAYERS: list[set[str]] = [
     {"data", "prep"},  # Datasets, samplers, augmentations; the prep stages (files into files)
     {"train", "eval"},  # the trainer and its methods; embed, segment, metrics, probes
     {"scenes"},  # the video-to-scenes pipeline
-    {"demo", "adapt"},  # pipelines that train
+    {"demo", "adapt", "info"},  # pipelines that train; what an installation holds
     {"cli"},  # vseg/cli.py or vseg/cli/: may import everything
     {"__main__"},
 ]

@@ -13,8 +13,8 @@ import click
 import typer
 
 from vseg import __version__, ui
-from vseg.cli import adapt, demo, evaluate, prep, pretrain, scenes
-from vseg.cli.options import App, Group
+from vseg.cli import adapt, demo, evaluate, info, prep, pretrain, scenes
+from vseg.cli.options import App, Group, paragraphs
 from vseg.errors import VsegError
 from vseg.train.methods import FINETUNE
 
@@ -34,7 +34,7 @@ class _App(Group):
         if name not in self.LAZY:
             return super().get_command(ctx, name)
         build, help_text = self.LAZY[name]
-        return click.Command(name, help=help_text) if self.listing else build()
+        return click.Command(name, help=paragraphs(help_text)) if self.listing else build()
 
     def format_help(self, ctx: typer.Context, formatter: Any) -> None:
         self.listing = True
@@ -65,7 +65,7 @@ app = App(cls=_App, help=HELP)
 app.add_typer(prep.app, name="prep")
 app.add_typer(pretrain.app, name="pretrain")
 app.add_typer(evaluate.segment_app, name="segment")
-for commands in (evaluate.app, scenes.app, demo.app):  # commands of the root: embed, probe, scenes, demo
+for commands in (evaluate.app, scenes.app, demo.app, info.app):  # commands of the root: embed, probe, scenes, ...
     app.add_typer(commands)
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+import inspect
+from typing import Any, Literal, get_args, get_origin
 
 import typer
 from pydantic.fields import FieldInfo
@@ -96,14 +97,34 @@ def build_config(
     return load_config(model, resolve_config(config), overrides or (), given)
 
 
+def field_choices(model: type[StageConfig], key: str) -> tuple[str, ...]:
+    """The values a config field takes when it is a ``Literal`` (``Literal[...] | None`` too), else ()."""
+    field, _ = config_field(model, key)
+    annotation = field.annotation
+    choices: list[str] = []
+    for part in (annotation, *get_args(annotation)):
+        if get_origin(part) is Literal:
+            choices += [str(value) for value in get_args(part)]
+    return tuple(choices)
+
+
 class _Option(TyperOption):
     """Shows a ``show_default`` text as written, ``[default: start fresh]``, where click and Typer put it in
-    parentheses."""
+    parentheses; shows no type for a flag, and a config field's choices as ``[a|b]`` instead of its type."""
 
     def _get_default_string(self, *, ctx: typer.Context, show_default_is_str: bool, default_value: Any) -> str:
         if show_default_is_str:
             return str(self.show_default)
         return super()._get_default_string(ctx=ctx, show_default_is_str=False, default_value=default_value)
+
+    def display_type_rich(self, ctx: typer.Context) -> str | None:
+        if self.is_flag or self.count:
+            return None
+        if isinstance(self.show_default, FieldDefault):
+            choices = field_choices(self.show_default.model, self.show_default.key)
+            if choices:
+                return f"[{'|'.join(choices)}]"
+        return super().display_type_rich(ctx)
 
 
 def _show_defaults_as_written(params: list[Any]) -> None:
@@ -112,12 +133,24 @@ def _show_defaults_as_written(params: list[Any]) -> None:
             param.__class__ = _Option
 
 
+def paragraphs(text: str | None) -> str | None:
+    """A docstring's text with the line breaks inside its paragraphs removed, so that help wraps it to the
+    terminal (paragraphs stay apart)."""
+    if not text:
+        return text
+    return "\n\n".join(" ".join(block.split()) for block in inspect.cleandoc(text).split("\n\n"))
+
+
 class Command(TyperCommand):
-    """Every vseg command: option defaults shown as written (see _Option)."""
+    """Every vseg command: option defaults shown as written (see _Option), help text as paragraphs."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _show_defaults_as_written(self.params)
+        self.help = paragraphs(self.help)
+
+    def get_help_option(self, ctx: typer.Context) -> Any:
+        return _flag_without_type(super().get_help_option(ctx))
 
 
 class Group(TyperGroup):
@@ -126,6 +159,17 @@ class Group(TyperGroup):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _show_defaults_as_written(self.params)
+        self.help = paragraphs(self.help)
+
+    def get_help_option(self, ctx: typer.Context) -> Any:
+        return _flag_without_type(super().get_help_option(ctx))
+
+
+def _flag_without_type(option: Any) -> Any:
+    """click's ``--help`` option, showing no type in the help (as every other flag)."""
+    if option is not None:
+        option.display_type_rich = lambda ctx: None
+    return option
 
 
 class App(typer.Typer):

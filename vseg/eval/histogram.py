@@ -5,6 +5,8 @@ histogram of 8 hue x 4 saturation x 4 value bins (128 bins), normalised to sum 1
 its keyframes' (3: first, middle, last frame), and its feature is the element-wise square root, so that the cosine
 similarity of two features is the Bhattacharyya coefficient of their histograms (1 for equal colour distributions,
 0 for disjoint ones). Colour alone tells scenes in different places and light apart, not scenes in one place.
+``vseg scenes`` takes the histograms of the decoded keyframes in memory (:func:`image_histogram`), before they are
+written as JPEG files, if they are written at all; :func:`histogram_features` reads keyframe files.
 """
 
 from __future__ import annotations

@@ -407,6 +407,7 @@ def write_report(
     thumb_height: int = 72,
     video: Path | None = None,
     truth: list[int] | None = None,
+    poster: bytes | None = None,
 ) -> Path:
     """Write a self-contained HTML page: ``title``, a player of ``video`` when given, the ``notes``, the
     ``timeline`` PNG when given, and a table with one row ``<tr id="scene-K">`` per scene: its timecodes, frames,
@@ -414,7 +415,8 @@ def write_report(
     ``keyframes[shot]`` itself when it is the JPEG bytes of that keyframe) of up to ``thumbs_per_scene`` of its shots, spread evenly over it, as JPEG thumbnails ``thumb_height`` pixels high.
     An unreadable keyframe shows as a grey "missing" box. Every image is a base64 data URI, so the page needs no
     other file but the video. With ``truth`` (the shots that end a true scene) two strips show the found and the
-    true scenes one above the other. Returns ``path``."""
+    true scenes one above the other. ``poster``: a JPEG the player shows before it plays (the video's first frame).
+    Returns ``path``."""
     if thumbs_per_scene < 0 or thumb_height < 1:
         raise ValueError("thumbs_per_scene must be >= 0 and thumb_height >= 1")
     prob = np.asarray(prob, dtype=np.float64).reshape(-1)
@@ -427,7 +429,10 @@ def write_report(
     ]
     if video is not None:
         src = html.escape(video_src(video, path))
-        parts.append(f'<div class="player"><video id="player" controls preload="metadata" src="{src}"></video></div>')
+        shown = f' poster="{_data_uri(poster, "image/jpeg")}"' if poster else ""
+        parts.append(
+            f'<div class="player"><video id="player" controls preload="metadata"{shown} src="{src}"></video></div>'
+        )
     parts.append('<ul class="notes">' + "".join(f"<li>{html.escape(note)}</li>" for note in notes) + "</ul>")
     if timeline is not None:
         src = _data_uri(Path(timeline).read_bytes(), "image/png")

@@ -13,6 +13,7 @@ Three steps, each a function a cluster engine can run on its own (:mod:`.engines
 
 from __future__ import annotations
 
+import io
 import shutil
 import tempfile
 import time
@@ -109,9 +110,14 @@ class _ShotKeyframes:
         self.jpegs, self.histograms = jpegs, histograms
         self.histogram: dict[tuple[int, int], np.ndarray] = {}
         self.thumbnails: dict[int, bytes] = {}
+        self.poster = b""  # the video's first frame: the report's player shows it before it plays
 
     def __call__(self, shot: int, j: int, frame: np.ndarray) -> None:
         image = Image.fromarray(frame)
+        if shot == 0 and j == 0:
+            buffer = io.BytesIO()
+            image.save(buffer, format="JPEG", quality=85)
+            self.poster = buffer.getvalue()
         if self.histograms:
             self.histogram[(shot, j)] = image_histogram(image)
         if j == 1:  # the middle frame: what the report shows
@@ -130,6 +136,7 @@ class FoundShots:
     histograms: np.ndarray | None  # shots x 128: each shot's mean keyframe histogram
     thumbnails: list[bytes]
     keyframes: MovieKeyframes | None  # the keyframe files, where they were written
+    poster: bytes = b""  # the first frame, a JPEG at the keyframe size
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -185,6 +192,7 @@ def detect_shots(
         if histograms else None,
         [sink.thumbnails[s] for s in range(count)],
         index_movie(layout.keyframes / video_id) if layout is not None else None,
+        sink.poster,
     )  # fmt: skip
     if shots.ends_early:
         found.warnings.append(ends_early_warning(job, shots))
@@ -248,6 +256,7 @@ class Scenes:
     thumbnails: list[bytes]  # each shot's middle keyframe, a JPEG THUMB_HEIGHT pixels high
     meta: dict  # meta/<id>.json of the shots (vseg.prep.shots.shot_meta)
     keyframes: MovieKeyframes | None = None
+    poster: bytes = b""  # the first frame, a JPEG at the keyframe size
     warnings: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     truth: list[int] | None = None  # the shots that end a true scene, when known (the demo)
@@ -299,13 +308,27 @@ def find_scenes(
     scenes = scenes_from_probabilities(
         found.video_id, prob, threshold, table, fps, config.min_scene_shots, times
     )  # fmt: skip
+    warnings = [*found.warnings, *_fewer_scenes(found, scenes, models, config)]
     return Scenes(
         found.video, found.video_id, fps, len(shots.times), table, times, np.asarray(prob, dtype=np.float64),
         threshold, scenes, features, features_name or models.encoder_name, scoring, config, found.thumbnails,
-        shot_meta(found.job, shots), found.keyframes, list(found.warnings),
+        shot_meta(found.job, shots), found.keyframes, found.poster, warnings,
         {"shots": found.seconds, "scenes": time.perf_counter() - started},
         None if truth_frames is None else true_boundaries(table, truth_frames),
     )  # fmt: skip
+
+
+def _fewer_scenes(found: FoundShots, scenes: list[Scene], models: SceneModels, config: ScenesConfig) -> list[str]:
+    """A warning when optimal sequential grouping was asked for a number of scenes and found fewer."""
+    asked = config.osg.scenes if models.segmenter is None and config.method == "osg" else None
+    if not asked or len(scenes) == asked:
+        return []
+    shots, least = len(found.shots.shots), config.min_scene_shots
+    why = (
+        f": {shots} shots make at most {shots // least} scenes of at least {least} shots (--min-scene-shots)"
+        if asked > shots // least else ""
+    )  # fmt: skip
+    return [f"{found.video}: {asked} scenes asked for (--scenes), {len(scenes)} found{why}"]
 
 
 def true_boundaries(table: np.ndarray, truth_frames: Sequence[int]) -> list[int]:

@@ -89,6 +89,7 @@ def _report(result: Scenes, out: Path) -> list[Path]:
     report = write_report(
         out / "report.html", result.scenes, result.thumbnails, result.prob, f"Scenes of {result.video.name}", notes,
         picture if picture.is_file() else None, config.thumbs_per_scene, video=result.video, truth=result.truth,
+        poster=result.poster or None,
     )  # fmt: skip
     return [report]
 

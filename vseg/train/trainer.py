@@ -131,10 +131,11 @@ def _status(means: dict[str, float], lr: float) -> str:
 
 
 def build_loader(
-    dataset: Dataset, train: TrainConfig, env: DistEnv, samples_per_rank: int
+    dataset: Dataset, train: TrainConfig, env: DistEnv, samples_per_rank: int, items_per_sample: int = 1
 ) -> tuple[DataLoader, EpochSampler]:
     """This rank's loader: its shard of the shuffled samples, ``samples_per_rank`` per batch, the tail dropped,
-    collated by the dataset's ``collate_fn`` when it has one."""
+    collated by the dataset's ``collate_fn`` when it has one. ConfigError naming a batch size that fits the data
+    (``items_per_sample``: what ``train.batch_size`` counts per sample) when not one batch does."""
     sampler = EpochSampler(len(dataset), env.world_size, env.rank, seed=train.seed)
     workers = loader_workers(train, env)
     loader = DataLoader(
@@ -149,9 +150,11 @@ def build_loader(
         prefetch_factor=4 if workers > 0 else None,
     )
     if len(loader) == 0:
+        fits = len(dataset) // env.world_size * env.world_size * items_per_sample
+        advice = f"set train.batch_size to {fits} or less, a multiple of {env.world_size * items_per_sample}"
         raise ConfigError(
             f"the data has {len(dataset)} samples, fewer than one batch of {samples_per_rank} per rank x "
-            f"{env.world_size} ranks; lower train.batch_size or add data"
+            f"{env.world_size} ranks; " + (f"{advice}, or add data" if fits else "add data")
         )
     return loader, sampler
 
@@ -254,7 +257,9 @@ class _Run:
         started = time.perf_counter()
         self._seed()
         dataset = self.method.build_dataset(self.env)
-        loader, sampler = build_loader(dataset, self.train, self.env, self.samples_per_rank)
+        loader, sampler = build_loader(
+            dataset, self.train, self.env, self.samples_per_rank, self.method.items_per_sample
+        )  # fmt: skip
         model = self.method.build_model(self.env, self.train.batch_size)
         model = model.to(self.env.device, memory_format=memory_format(self.train, self.env, self.method.volumetric))
         self.model = model
