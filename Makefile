@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install install-dev bench clean
+.PHONY: demo test docs install install-dev bench clean
 
 # Re-install when pyproject.toml changes; the stamp files record what was installed.
 $(VENV)/.installed: pyproject.toml
@@ -27,6 +27,9 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
 
+docs: $(VENV)/.installed-dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/prep_puzzles.py
 	$(BIN)/python benchmarks/pretrain_throughput.py
@@ -35,4 +38,4 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/scenes_throughput.py
 
 clean:
-	rm -rf $(VENV) vseg-demo .pytest_cache
+	rm -rf $(VENV) vseg-demo .pytest_cache site
