@@ -99,30 +99,35 @@ def benchmark_sections(headings: list[str]) -> str:
     return "\n".join(section.rstrip() + "\n" for section in picked)
 
 
-def _table_rows(section: str) -> list[dict[str, str]]:
-    lines = [line for line in section.splitlines() if line.startswith("|")]
-    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
-    return [dict(zip(header, (cell.strip() for cell in line.strip("|").split("|")), strict=False)) for line in lines[2:]]
+def _table_rows(section: str, column: str) -> list[dict[str, str]]:
+    """The rows of the first Markdown table in ``section`` that has a ``column``."""
+    for table in re.findall(r"(?m)(?:^\|.*\n?)+", section):
+        lines = table.strip().splitlines()
+        header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+        if column in header:
+            return [dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=False)) for line in lines[2:]]
+    raise KeyError(f"no table with a column {column!r}")
 
 
 def chart(heading: str, label: str, value: str) -> str:
     """An inline SVG bar chart of the first table under ``## heading`` in BENCHMARKS.md."""
-    rows = _table_rows(benchmark_sections([heading]))
+    rows = _table_rows(benchmark_sections([heading]), value)
     data = []
     for row in rows:
         number = re.sub(r"[^0-9.\-]", "", row.get(value, "").replace(",", ""))
         if number not in ("", "-", "."):
-            name = " / ".join(row.get(column.strip(), "") for column in label.split("+"))
+            cells = [re.sub(r"[`*]", "", row.get(column.strip(), "")) for column in label.split("+")]
+            name = " / ".join(cell if len(cell) <= 24 else cell[:23] + "…" for cell in cells)
             data.append((re.sub(r"[`*]", "", name), float(number)))
     if not data:
         raise KeyError(f"no numbers in column {value!r} under '## {heading}'")
-    top, bar, left, width = max(v for _, v in data) or 1.0, 22, 330, 360
+    top, bar, left, width = max(v for _, v in data) or 1.0, 22, 300, 280
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 80}" height="{len(data) * bar + 30}" '
              f'role="img" aria-label="{html.escape(value)}" style="font: 12px sans-serif">']  # fmt: skip
     for index, (name, number) in enumerate(data):
         y = 10 + index * bar
         length = max(1.0, width * number / top)
-        parts.append(f'<text x="{left - 6}" y="{y + 15}" text-anchor="end">{html.escape(name[:48])}</text>')
+        parts.append(f'<text x="{left - 6}" y="{y + 15}" text-anchor="end">{html.escape(name)}</text>')
         parts.append(f'<rect x="{left}" y="{y + 3}" width="{length:.1f}" height="{bar - 6}" fill="#3f6fb5"/>')
         parts.append(f'<text x="{left + length + 4}" y="{y + 15}">{number:g}</text>')
     parts.append(f'<text x="{left}" y="{len(data) * bar + 25}">{html.escape(value)}</text></svg>')
