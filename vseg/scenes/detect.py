@@ -150,7 +150,7 @@ def detect_shots(
     config: ScenesConfig,
     keyframes: Path | None = None,
     histograms: bool = True,
-    threads: int = 1,
+    threads: int = 0,
     progress: Progress | None = None,
 ) -> FoundShots:
     """Decode ``video`` once and cut it into shots with ``config.shots``'s detector. With ``keyframes`` (a folder)
@@ -375,7 +375,7 @@ def detect_scenes(
     progress: Progress | None = None,
     truth_frames: Sequence[int] | None = None,
     models: SceneModels | None = None,
-    threads: int = 1,
+    threads: int = 0,
     **settings: Any,
 ) -> Scenes:
     """The scenes of ``video``, computed and returned; nothing is written unless ``keyframes`` names a folder for
@@ -387,7 +387,8 @@ def detect_scenes(
     a loaded ``(model, SegmentConfig)`` (None: ``config.method``, training-free). ``progress(stage, done, total)`` is
     called as the stages advance. ``truth_frames``: the first frame of every true scene after the first, when known,
     drawn beside the found ones in the report. ``models``: :func:`load_models`'s result, to load them once for many
-    videos (then ``encoder`` and ``segmenter`` are ignored). DataError names a video that cannot be read.
+    videos (then ``encoder`` and ``segmenter`` are ignored). ``threads``: decoder threads (0: one per core).
+    DataError names a video that cannot be read.
     """
     cfg = scenes_config(config, **settings)
     if models is None:
