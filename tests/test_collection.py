@@ -246,3 +246,25 @@ def test_an_encoder_object_gives_features_and_its_keyframes_are_cleaned_up(libra
     assert result.features.shape == (5, 512) and np.isfinite(result.features).all()
     assert result.features_name == "encoder (resnet18)" and result.keyframes is None
     assert list(temp.iterdir()) == []  # the keyframes it needed were written there and removed
+
+
+def test_an_interrupted_run_leaves_no_half_written_folder(library, tmp_path, monkeypatch):
+    from vseg.scenes import collection, run_collection
+
+    def interrupted(result, out, formats=None, progress=None):
+        (out / "scenes.json").write_text("[]")  # a first file, then the user presses Ctrl-C
+        raise KeyboardInterrupt
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "film.mp4").write_bytes((library / "good.mp4").read_bytes())
+    out = tmp_path / "out"
+    config = ScenesConfig(jobs=1)
+    monkeypatch.setattr(collection, "write_scenes", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_collection([videos], out, config)
+    assert not (out / "film").exists() and (out / ".film.partial").is_dir()  # only the hidden staging folder
+    monkeypatch.undo()
+    report = run_collection([videos], out, config)
+    assert [row.status for row in report.rows] == ["done"]
+    assert sorted(path.name for path in out.iterdir()) == ["film", "index.csv", "index.html", "index.json"]
