@@ -231,6 +231,12 @@ class OptimConfig(StageConfig):
     bn_lars_exclude: bool = Field(
         False, description="lars only: BN parameters skip the LARS scaling (local lr 1)"
     )
+    lars_zero_norm: Literal["sgd", "reference"] = Field(
+        "sgd",
+        description="lars only: the local lr when a norm is 0. sgd: 1 when the weight or gradient norm is 0; "
+        "reference: 0 when only the weight norm is 0 (a zero-initialised BN bias that is not excluded never moves), "
+        "1 when both are, as HiCo's LARS",
+    )
     lars_groups: Literal["reference", "no_bias_decay"] = Field(
         "reference",
         description="lars only: reference: biases other than BN's get weight decay and LARS scaling (HiCo); "

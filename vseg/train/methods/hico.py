@@ -89,6 +89,7 @@ class HicoConfig(StageConfig):
         schedule="cosine",
         warmup_epochs=5,
         warmup_start_lr=0.001,
+        lars_zero_norm="reference",
     )
     train: TrainConfig = TrainConfig(epochs=120, batch_size=96, checkpoint_every=10)
 
