@@ -21,6 +21,7 @@ import torch
 from vseg.cli import app
 from vseg.config import load_config
 from vseg.data.augment import ViewSpec
+from vseg.errors import ConfigError
 from vseg.data.trimmed import LabelledClips, TrimmedClips, listed_videos
 from vseg.data.untrimmed import ClipSampling, CroppedClips, clip_views
 from vseg.io.checkpoints import FORMAT, load_checkpoint, save_checkpoint, with_prefix
@@ -141,6 +142,41 @@ def test_linear_modes_train_the_head_alone_and_differ_in_the_bn_statistics(mode)
     bn_moved = not torch.equal(before["backbone.Conv_1a.bn1.running_mean"], after["backbone.Conv_1a.bn1.running_mean"])
     assert bn_moved == (mode == "linear")  # the reference's linear mode: BN statistics keep moving
     assert model.backbone.training == (mode == "linear")
+
+
+@pytest.mark.parametrize("mode", ["full", "linear"])
+def test_bn_groups_normalise_as_separate_batches(mode):
+    # the reference's per-GPU BN on 8 GPUs: a batch of 2 x 4 clips with bn_group 4 gives the logits of two separate
+    # batches of 4, not those of one batch of 8
+    torch.manual_seed(0)
+
+    def backbone():  # a small one: conv, BN, pool (S3D-G's BN layers behave the same)
+        return torch.nn.Sequential(torch.nn.Conv3d(3, 6, 1), torch.nn.BatchNorm3d(6), torch.nn.ReLU(),
+                                   torch.nn.AdaptiveAvgPool3d(1), torch.nn.Flatten())  # fmt: skip
+
+    grouped = ClipClassifier(backbone(), classes=3, dim=6, mode=mode, bn_group=4).train()
+    whole = ClipClassifier(backbone(), classes=3, dim=6, mode=mode).train()
+    whole.load_state_dict(grouped.state_dict())
+    clips = torch.randn(8, 3, 2, 4, 4)
+    clips[4:] = clips[4:] * 3 + 1  # the second group has other statistics
+    with torch.no_grad():
+        separate = torch.cat([whole(clips[:4]), whole(clips[4:])])
+        logits = grouped(clips)
+        assert torch.allclose(logits, separate, atol=1e-5)
+        assert not torch.allclose(logits, whole(clips), atol=1e-3)
+        whole.load_state_dict(grouped.state_dict())
+        assert torch.equal(grouped.eval()(clips), whole.eval()(clips))  # at test time: running statistics
+
+
+def test_finetune_presets_group_bn_as_the_reference_gpus():
+    sizes = {name: load_config(FinetuneConfig, preset(f"finetune/{name}")).model.bn_group for name in
+             ("ucf101", "ucf101_linear", "hmdb51", "hmdb51_linear")}  # fmt: skip
+    assert sizes == {"ucf101": 16, "ucf101_linear": 16, "hmdb51": 8, "hmdb51_linear": 8}
+    config = load_config(FinetuneConfig, preset("finetune/ucf101"))
+    method = FinetuneMethod(config.model_copy(update={"model": config.model.model_copy(update={"bn_group": 24})}))
+    method.classes = 3
+    with pytest.raises(ConfigError, match="model.bn_group 24 must divide the 128 clips of each rank's batch"):
+        method.build_model(ONE_RANK, 128)
 
 
 def _refused(result, path: Path, *parts: str) -> None:

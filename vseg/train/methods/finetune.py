@@ -9,7 +9,8 @@ and ``runs/run.py``).
   one is an error naming its line.
 - Model: the backbone from ``--init`` (a ``vseg pretrain hico`` checkpoint's ``backbone.*``, a reference checkpoint's,
   or a bare S3D-G state dict; the projection heads are dropped) or random, then global average pool, dropout 0 and a
-  linear head (:class:`vseg.models.classifier.ClipClassifier`), cross-entropy. ``model.linear``: ``reference`` trains
+  linear head (:class:`vseg.models.classifier.ClipClassifier`), cross-entropy. ``model.bn_group``: BatchNorm over
+  consecutive groups of that many clips in training, as the reference's per-GPU BN on 8 GPUs without SyncBN. ``model.linear``: ``reference`` trains
   the head alone with the backbone in train mode (its BN statistics keep moving, as the reference's linear
   fine-tuning), ``frozen`` with the backbone in eval mode (a strict probe); null trains everything.
 - Optimiser: Adam (0.9, 0.999), weight decay 1e-3 (none on BN), cosine with linear warm-up (``finetune/*`` presets).
@@ -79,6 +80,12 @@ class FinetuneModelConfig(StageConfig):
     gating: bool = Field(True, description="S3D-G self-gating when the backbone is random (--init decides otherwise)")
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout before the linear head")
     sync_bn: bool = Field(False, description="SyncBatchNorm across ranks on CUDA (the reference's BN.SYNC: false)")
+    bn_group: int | None = Field(
+        None,
+        ge=1,
+        description="clips per BatchNorm batch in training, consecutive groups of each rank's batch (the reference: "
+        "its per-GPU batch, 16 for UCF101, 8 for HMDB51); unset: each rank's whole batch",
+    )
     linear: Literal["reference", "frozen"] | None = Field(
         None,
         description="train the head alone; reference: backbone in train mode, its BN statistics keep moving (the "
@@ -105,7 +112,7 @@ class FinetuneConfig(StageConfig):
     """``vseg finetune``: supervised fine-tuning of an S3D-G and HiCo's test; defaults: UCF101 (``finetune/ucf101``)."""
 
     data: FinetuneDataConfig = FinetuneDataConfig()
-    model: FinetuneModelConfig = FinetuneModelConfig()
+    model: FinetuneModelConfig = FinetuneModelConfig(bn_group=16)
     test: FinetuneTestConfig = FinetuneTestConfig()
     optim: OptimConfig = OptimConfig(
         optimizer="adam",
@@ -205,7 +212,13 @@ class FinetuneMethod:
         else:
             ui.info("backbone: random init (no --init)")
         mode = {None: "full", "reference": "linear", "frozen": "frozen"}[m.linear]
-        model = ClipClassifier(backbone, self.classes, dropout=m.dropout, mode=mode)
+        local = global_batch // env.world_size
+        if m.bn_group is not None and local % m.bn_group:
+            raise ConfigError(
+                f"model.bn_group {m.bn_group} must divide the {local} clips of each rank's batch "
+                f"(train.batch_size {global_batch} over {env.world_size} ranks)"
+            )
+        model = ClipClassifier(backbone, self.classes, dropout=m.dropout, mode=mode, bn_group=m.bn_group)
         if m.sync_bn and env.world_size > 1 and env.device.type == "cuda":
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         return model
