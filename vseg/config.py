@@ -313,7 +313,13 @@ class ClipViewsConfig(StageConfig):
     sampling_rate: int = Field(4, ge=1, description="a view spans frames * sampling_rate / target_fps seconds")
     target_fps: float = Field(30.0, gt=0, description="see sampling_rate")
     views: int = Field(10, ge=1, description="temporal views per video, averaged (the reference tests with 10)")
-    size: int = Field(112, ge=8, description="side of the centre crop after resizing")
+    size: int | None = Field(
+        None,
+        ge=8,
+        description="side of the centre crop after resizing; unset: the crop size the encoder was trained at, as its "
+        "checkpoint records it, else 112 (HiCo's)",
+    )
+    antialias: bool = Field(False, description="resize with antialiasing; false: plain bilinear, as the reference")
     crop_fraction: float = Field(0.875, gt=0, le=1, description="centre square crop, as a share of the short side")
 
 
@@ -329,7 +335,12 @@ class EmbedConfig(StageConfig):
     split_file: Path | None = Field(
         None, description="split JSON (or movie1K, built in); unset: ROOT/meta/split318.json, SceneSeg318's"
     )
-    image_size: int = Field(224, ge=16, description="keyframes are resized (short side) and centre-cropped to this")
+    image_size: int | None = Field(
+        None,
+        ge=16,
+        description="keyframes are resized (short side) and centre-cropped to this; unset: the size the encoder was "
+        "trained at, as its checkpoint records it, else 224 (SCRL's)",
+    )
     batch_size: int = Field(64, ge=1, description="shots per forward pass (SCRL uses 64)")
     workers: int | None = Field(None, ge=0, description="keyframe-decoding processes; unset: one per CPU core")
     device: Device = Field("auto", description="auto: CUDA when available, else CPU")

@@ -3,16 +3,19 @@ then tested as HiCo tests it (Qing et al., CVPR 2022, Sec. 4.1 and Table 5; HiCo
 and ``runs/run.py``).
 
 - Data: a ``relative/path label`` list (UCF101 / HMDB51 format). One clip per video and epoch, 16 frames over
-  16 * 4 / 30 s from a random start, random resized crop to 112 (area 0.3243-0.5765, aspect 6/7-7/6), horizontal
+  16 * 4 / 30 s from a random start, in frames as the reference (a shorter video keeps the stride and repeats its
+  last frame: :mod:`vseg.data.video_views`), random resized crop to 112 (bilinear without antialiasing, as the
+  reference; ``data.antialias``) (area 0.3243-0.5765, aspect 6/7-7/6), horizontal
   flip, grayscale 0.3 then colour jitter 0.5/0.5/0.5/0.25 (``GRAY_FIRST``), one parameter set for all frames of a clip
   (:class:`vseg.data.trimmed.LabelledClips`). Every video of both lists is opened first: a missing or unreadable
   one is an error naming its line.
 - Model: the backbone from ``--init`` (a ``vseg pretrain hico`` checkpoint's ``backbone.*``, a reference checkpoint's,
   or a bare S3D-G state dict; the projection heads are dropped) or random, then global average pool, dropout 0 and a
   linear head (:class:`vseg.models.classifier.ClipClassifier`), cross-entropy. ``model.bn_group``: BatchNorm over
-  consecutive groups of that many clips in training, as the reference's per-GPU BN on 8 GPUs without SyncBN. ``model.linear``: ``reference`` trains
-  the head alone with the backbone in train mode (its BN statistics keep moving, as the reference's linear
-  fine-tuning), ``frozen`` with the backbone in eval mode (a strict probe); null trains everything.
+  consecutive groups of that many clips in training, as the reference's per-GPU BN on 8 GPUs without SyncBN.
+  ``model.linear``: ``reference`` trains the head alone with the backbone in train mode (its BN statistics keep
+  moving, as the reference's linear fine-tuning), ``frozen`` with the backbone in eval mode (a strict probe); null
+  trains everything.
 - Optimiser: Adam (0.9, 0.999), weight decay 1e-3 (none on BN), cosine with linear warm-up (``finetune/*`` presets).
 - Test, after the last epoch, of the last epoch's weights (the reference tests the last checkpoint of its run:
   ``checkpoints/last.pth``): every video of the test list as ``test.views`` temporal views x 1 centre crop (0.875 of
@@ -68,6 +71,11 @@ class FinetuneDataConfig(ClipDataConfig):
     )
     grayscale_p: float = Field(0.3, ge=0, le=1, description="probability of grayscale")
     gray_first: bool = Field(True, description="grayscale before the colour jitter (the reference's GRAY_FIRST)")
+    antialias: bool = Field(
+        False,
+        description="resize crops (training and test) with antialiasing; false: plain bilinear, as the reference's "
+        "F.interpolate",
+    )
 
 
 class FinetuneModelConfig(StageConfig):
@@ -197,8 +205,8 @@ class FinetuneMethod:
             f"from {train_list} and {test_list}"
         )
         data = self.config.data
-        view = replace(hico_view(data), gray_first=data.gray_first)
-        return LabelledClips(train, data.frames, data.clip_seconds, view, self.config.train.seed)
+        view = replace(hico_view(data), gray_first=data.gray_first, antialias=data.antialias)
+        return LabelledClips(train, data.frames, data.sampling_rate, data.target_fps, view, self.config.train.seed)
 
     def build_model(self, env: DistEnv, global_batch: int) -> nn.Module:
         m = self.config.model
@@ -236,7 +244,8 @@ class FinetuneMethod:
 
     def describe(self) -> dict[str, Any]:
         m = self.config.model
-        return {"arch": "s3dg", "classes": self.classes, "linear": m.linear, "init": str(m.init) if m.init else None}
+        return {"arch": "s3dg", "classes": self.classes, "linear": m.linear, "init": str(m.init) if m.init else None,
+                "image_size": self.config.data.crop_size}  # fmt: skip
 
     def finish(self, model: nn.Module, env: DistEnv, out: Path) -> dict[str, Any]:
         """The test (module docstring) of the trained ``model``; rank 0 writes ``OUT/metrics.json``."""
@@ -262,8 +271,9 @@ class FinetuneMethod:
         """``videos x views x classes`` softmax scores of the test list, each rank scoring its share."""
         data, test, train = self.config.data, self.config.test, self.config.train
         dataset = VideoViews(
-            [video.path for video in self.test_videos], frames=data.frames, clip_seconds=data.clip_seconds,
-            views=test.views, size=data.crop_size, crop_fraction=test.crop_fraction, mean=data.mean, std=data.std,
+            [video.path for video in self.test_videos], frames=data.frames, sampling_rate=data.sampling_rate,
+            target_fps=data.target_fps, views=test.views, size=data.crop_size, crop_fraction=test.crop_fraction,
+            mean=data.mean, std=data.std, antialias=data.antialias,
         )  # fmt: skip
         mine = list(range(env.rank, len(dataset), env.world_size))
         workers = loader_workers(train, env)

@@ -234,7 +234,9 @@ class HicoMethod:
         return output.loss, metrics
 
     def describe(self) -> dict[str, Any]:
-        return {"arch": self.config.model.arch, "gating": self.config.model.gating}
+        """The architecture, and the crop size it trains at (``vseg embed --clips`` views at it)."""
+        m = self.config.model
+        return {"arch": m.arch, "gating": m.gating, "image_size": self.config.data.crop_size}
 
 
 METHOD = HicoMethod

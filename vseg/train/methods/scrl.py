@@ -270,7 +270,8 @@ class ScrlMethod:
         return view.contiguous(memory_format=memory_format(self.config.train, env, self.volumetric))
 
     def describe(self) -> dict[str, Any]:
-        return {"arch": self.config.model.arch}
+        """The architecture and the image size it trains at (``vseg embed`` and ``vseg scenes`` embed at it)."""
+        return {"arch": self.config.model.arch, "image_size": self.config.data.image_size}
 
 
 METHOD = ScrlMethod
