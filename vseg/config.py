@@ -200,13 +200,33 @@ class ScorerConfig(StageConfig):
 
 
 class OsgConfig(StageConfig):
-    """Optimal Sequential Grouping (Rotman et al. 2017, 2018), a training-free method of ``vseg scenes``: the split
-    of the shots into contiguous scenes of least normalised cost (mean cosine distance between two shots of one
-    scene), the number of scenes at the elbow of the cost curve. See :mod:`vseg.eval.osg`."""
+    """Optimal Sequential Grouping (Rotman et al. 2016, 2017, 2018), a training-free method of ``vseg scenes``: the
+    split of the shots into contiguous scenes of least cost. vseg's defaults: the normalised cost (ICMR 2018) on
+    cosine distances after centring, the number of scenes at the elbow of the cost curve; the ``scenes/osg_rotman``
+    presets choose the papers' settings. See :mod:`vseg.eval.osg`."""
 
-    scenes: int | None = Field(None, ge=1, description="number of scenes; unset: the elbow of the cost curve")
-    max_scene_shots: int = Field(
-        200, ge=1, description="most shots in a scene (bounds time and memory to O(shots x this))"
+    scenes: int | None = Field(
+        None, ge=1, description="number of scenes; unset: estimated as osg.scene_count says"
+    )
+    scene_count: Literal["cost_curve", "singular_values"] = Field(
+        "cost_curve",
+        description="how the number of scenes is estimated: cost_curve, the elbow of the normalised cost curve "
+        "(vseg's); singular_values, the log-elbow of the distance matrix's singular values (Rotman et al. 2016/2017)",
+    )
+    distance: Literal["centred_cosine", "cosine", "euclidean"] = Field(
+        "centred_cosine",
+        description="distance between shots: centred_cosine, 1 - cos after subtracting the video's mean feature "
+        "(vseg's); cosine, (1 - cos) / 2 of the raw features; euclidean, of the raw features (the public OSG code)",
+    )
+    cost: Literal["normalised", "additive"] = Field(
+        "normalised",
+        description="the cost minimised: normalised, H_nrm, the within-scene distance over the area (ICMR 2018); "
+        "additive, H_add, the within-scene distance (2016/2017)",
+    )
+    max_scene_shots: int | None = Field(
+        200,
+        ge=1,
+        description="most shots in a scene (bounds time and memory to O(shots x this)); unset: no bound, as the papers",
     )
 
 
