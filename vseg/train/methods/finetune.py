@@ -131,7 +131,7 @@ class FinetuneConfig(StageConfig):
         warmup_epochs=10,
         warmup_start_lr=2e-4,
     )
-    train: TrainConfig = TrainConfig(epochs=300, batch_size=128, checkpoint_every=10)
+    train: TrainConfig = TrainConfig(epochs=300, batch_size=128, checkpoint_every=10, amp=False)  # fp32, as HiCo
 
 
 def class_count(lists: Sequence[tuple[Path, list[tuple[int, Path, int]]]], classes: int | None) -> int:

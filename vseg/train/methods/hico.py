@@ -91,7 +91,7 @@ class HicoConfig(StageConfig):
         warmup_start_lr=0.001,
         lars_zero_norm="reference",
     )
-    train: TrainConfig = TrainConfig(epochs=120, batch_size=96, checkpoint_every=10)
+    train: TrainConfig = TrainConfig(epochs=120, batch_size=96, checkpoint_every=10, amp=False)  # fp32, as HiCo
 
     @model_validator(mode="after")
     def _far_clip_needs_a_pair(self) -> HicoConfig:

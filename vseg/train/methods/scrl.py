@@ -110,7 +110,7 @@ class ScrlConfig(StageConfig):
     data: ScrlDataConfig = ScrlDataConfig()
     model: ScrlModelConfig = ScrlModelConfig()
     optim: OptimConfig = OptimConfig()
-    train: TrainConfig = TrainConfig()
+    train: TrainConfig = TrainConfig(amp=False)  # fp32, as SCRL
 
 
 def load_imagenet_state(path: Path) -> dict[str, torch.Tensor]:
