@@ -49,9 +49,10 @@ def test_adapting_on_unlabelled_videos_finds_scenes_better_than_random_init(runn
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (out / "shots" / "240P").iterdir()) == [movie_id(i) for i in ADAPTED]
     checkpoint = out / "scrl" / "checkpoints" / "last.pth"
-    assert "--image-size 64" in result.output
+    assert "embeds at its 64 px" in result.output
     loaded = load_shot_encoder(checkpoint)  # what vseg embed and vseg scenes --encoder load
     assert loaded.arch == "resnet18" and loaded.keyframes_per_shot == 3
+    assert loaded.image_size == 64  # the size it trained at, which embed and scenes use by default
     torch.manual_seed(0)
     at_init = _probe(ShotEncoder("resnet18", dim=128), collection)
     adapted = _probe(loaded.encoder, collection)

@@ -9,14 +9,18 @@ import pytest
 import torch
 
 from vseg.cli import app
-from vseg.config import ProbeConfig
+from vseg.config import ProbeConfig, load_config
 from vseg.errors import DataError
-from vseg.eval.clip_embed import load_clip_encoder
+from vseg.eval.clip_embed import REFERENCE_CLIP_SIZE, load_clip_encoder
+from vseg.eval.embed import resolve_image_size
 from vseg.eval.clip_probe import knn_predict, run_probe
 from vseg.io.embeddings import Embeddings, write_npz
 from vseg.models.hico import HiCo
 from vseg.models.s3dg import S3DG
-from vseg.io.checkpoints import with_prefix
+from vseg.io.checkpoints import FORMAT, with_prefix
+from vseg.presets import preset
+from vseg.train.methods.finetune import FinetuneConfig, FinetuneMethod
+from vseg.train.methods.hico import HicoConfig, HicoMethod
 
 
 def test_weighted_knn_votes_by_similarity():
@@ -89,6 +93,22 @@ def test_clip_encoders_load_from_hico_runs_and_bare_state_dicts(tmp_path):
     torch.save({"conv1.weight": torch.zeros(1)}, other)
     with pytest.raises(DataError, match="no S3D-G backbone in it"):
         load_clip_encoder(other)
+
+
+def test_clip_encoders_know_their_training_crop(tmp_path):
+    hico = HicoMethod(load_config(HicoConfig, preset("hico/cpu_tiny")))
+    finetune = FinetuneMethod(load_config(FinetuneConfig, preset("finetune/hmdb51")))
+    assert (hico.describe()["image_size"], finetune.describe()["image_size"]) == (32, 112)
+    run = tmp_path / "run.pth"
+    torch.save({"format": FORMAT, "method": "hico", "image_size": 32, "state_dict": with_prefix(S3DG().state_dict())},
+               run)  # fmt: skip
+    bare = tmp_path / "bare.pth"
+    torch.save(S3DG().state_dict(), bare)
+    trained, plain = load_clip_encoder(run), load_clip_encoder(bare)
+    assert (trained.image_size, plain.image_size) == (32, None)
+    # vseg embed --clips views at the recorded crop, else at HiCo's 112
+    sizes = [resolve_image_size(None, loaded, reference=REFERENCE_CLIP_SIZE) for loaded in (trained, plain)]
+    assert sizes == [32, 112]
 
 
 def test_embed_needs_exactly_one_source(runner, tmp_path):

@@ -167,3 +167,20 @@ def test_every_shipped_preset_validates():
     for name, epochs, warmup in (("hacs_l", 600, 60), ("k400_untrimmed", 500, 50)):
         long = load_config(HicoConfig, CONFIG_DIR / "hico" / f"{name}.yaml")
         assert (long.train.epochs, long.optim.warmup_epochs, long.optim.bn_lars_exclude) == (epochs, warmup, True)
+
+
+def test_paper_presets_train_in_float32_as_the_references():
+    """SCRL and HiCo train without mixed precision; their presets do too (bf16 is --set train.amp=true)."""
+    from vseg.adapt import AdaptConfig
+    from vseg.presets import preset
+
+    papers = {
+        ScrlConfig: ["scrl/with_imagenet", "scrl/without_imagenet"],
+        HicoConfig: ["hico/hacs_s", "hico/baseline_s", "hico/hacs_l", "hico/k400_untrimmed", "hico/pt_k400"],
+        FinetuneConfig: ["finetune/ucf101", "finetune/hmdb51", "finetune/ucf101_linear", "finetune/hmdb51_linear"],
+    }
+    for model, names in papers.items():
+        assert model().train.amp is False, model.__name__
+        for name in names:
+            assert load_config(model, preset(name)).train.amp is False, name
+    assert load_config(AdaptConfig, preset("adapt/gpu")).scrl.train.amp is True  # not a paper setting: fast

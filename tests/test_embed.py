@@ -15,13 +15,17 @@ from PIL import Image
 from torchvision import transforms as T
 
 from vseg.cli import app
-from vseg.config import EmbedConfig
+from vseg.config import EmbedConfig, load_config
 from vseg.errors import DataError
-from vseg.eval.embed import load_shot_encoder, run_embed
+from vseg.eval.embed import LoadedEncoder, load_shot_encoder, resolve_image_size, run_embed
 from vseg.io.checkpoints import FORMAT
 from vseg.io.embeddings import read_embeddings
 from vseg.io.movienet import read_labels, read_shot_table, read_split
 from vseg.models.encoder import ShotEncoder
+from vseg.presets import preset
+from vseg.train.methods.scrl import ScrlConfig, ScrlMethod
+
+from .synthetic_video import make_cut_video
 
 TINY = EmbedConfig(image_size=64, workers=0, batch_size=16)
 
@@ -256,5 +260,74 @@ def test_an_interrupted_run_resumes_from_cached_movies(synth_root, tmp_path, mon
 def test_cli_embed_help_shows_defaults(runner):
     result = runner.invoke(app, ["embed", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
-    for text in ("--split", "default: all", "--batch-size", "default: 64", "--image-size", "default: 224", "--bf16"):
+    shown = ("--split", "default: all", "--batch-size", "default: 64", "--image-size", "the size the encoder was", "--bf16")
+    for text in shown:
         assert text in result.stdout
+
+
+# ------------------------------------------------------------------------------- the encoder's training size
+
+
+def _scrl_run_checkpoint(path: Path, **recorded) -> Path:
+    """A vseg SCRL run's checkpoint of :func:`_tiny_encoder`, with ``recorded`` (image_size, config) at top level."""
+    state = {f"module.encoder_q.{k}": v for k, v in _tiny_encoder().state_dict().items()}
+    torch.save({"format": FORMAT, "method": "scrl", "arch": "resnet18", "state_dict": state, **recorded}, path)
+    return path
+
+
+def test_checkpoints_record_the_training_size(tmp_path):
+    assert ScrlMethod(load_config(ScrlConfig, preset("scrl/cpu_tiny"))).describe()["image_size"] == 64
+    assert load_shot_encoder(_scrl_run_checkpoint(tmp_path / "run.pth", image_size=32)).image_size == 32
+    # an SCRL run written before checkpoints held the size: its config's
+    old = _scrl_run_checkpoint(tmp_path / "old.pth", config={"data": {"image_size": 48}})
+    assert load_shot_encoder(old).image_size == 48
+    torch.save(_tiny_encoder().state_dict(), tmp_path / "bare.pth")
+    assert load_shot_encoder(tmp_path / "bare.pth").image_size is None  # as the release: no size recorded
+    _release_resnet50(tmp_path / "release.pth")
+    assert load_shot_encoder(tmp_path / "release.pth").image_size is None
+
+
+def test_resolve_image_size_prefers_the_option_and_warns_when_it_differs(capsys):
+    loaded = LoadedEncoder(_tiny_encoder(), "resnet18", 3, "vseg", "module.encoder_q.", image_size=64)
+    release = LoadedEncoder(_tiny_encoder(), "resnet18", 3, "SCRL release", "module.encoder_q.")
+    assert (resolve_image_size(None, loaded), resolve_image_size(None, release), resolve_image_size(None, None)) == (
+        64, 224, 224,
+    )  # fmt: skip
+    assert (resolve_image_size(64, loaded), resolve_image_size(96, release)) == (64, 96)
+    assert "warning" not in capsys.readouterr().err
+    assert resolve_image_size(96, loaded) == 96
+    err = capsys.readouterr().err
+    assert "embedding at 96 px, but the encoder was trained at 64 px" in err
+
+
+def test_embed_uses_the_recorded_size(synth_root, tmp_path, runner):
+    recorded = _scrl_run_checkpoint(tmp_path / "run.pth", image_size=32)
+    torch.save(_tiny_encoder().state_dict(), tmp_path / "bare.pth")
+    config = EmbedConfig(workers=0, batch_size=16, split="test")
+    report = run_embed(recorded, synth_root, tmp_path / "recorded", config)
+    assert report.image_size == 32
+    at_32 = config.model_copy(update={"image_size": 32})
+    explicit = run_embed(tmp_path / "bare.pth", synth_root, tmp_path / "explicit", at_32)
+    assert explicit.image_size == 32
+    features = read_embeddings(tmp_path / "recorded" / "test.npz").features
+    np.testing.assert_array_equal(features, read_embeddings(tmp_path / "explicit" / "test.npz").features)
+    result = runner.invoke(app, ["embed", str(recorded), "--data", str(synth_root), "--out", str(tmp_path / "cli"),
+                                 "--split", "test", "--image-size", "48", "--workers", "0"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "embedding at 48 px, but the encoder was trained at 32 px" in result.output
+    assert "48 px" in result.stdout
+
+
+def test_scenes_embeds_at_the_encoders_recorded_size(runner, tmp_path):
+    video = make_cut_video(tmp_path / "video.mp4", 240, [30, 60, 90, 120, 150, 180, 210])
+    encoder = _scrl_run_checkpoint(tmp_path / "run.pth", image_size=32)
+    common = ["--encoder", str(encoder), "--device", "cpu", "--set", "embed.workers=0"]
+    default = runner.invoke(app, ["scenes", str(video), "--out", str(tmp_path / "default"), *common])
+    assert default.exit_code == 0, default.output
+    assert "warning: embedding at" not in default.output
+    explicit = runner.invoke(app, ["scenes", str(video), "--out", str(tmp_path / "explicit"), *common,
+                                   "--image-size", "32"])  # fmt: skip
+    assert explicit.exit_code == 0, explicit.output
+    features = [read_embeddings(tmp_path / run / "embedding" / "all.npz").features for run in ("default", "explicit")]
+    assert features[0].shape[0] >= 2
+    np.testing.assert_array_equal(*features)

@@ -21,7 +21,9 @@ import torch
 from vseg.cli import app
 from vseg.config import load_config
 from vseg.data.augment import ViewSpec
+from vseg.errors import ConfigError
 from vseg.data.trimmed import LabelledClips, TrimmedClips, listed_videos
+from vseg.data.video_views import interval_indices, interval_span, view_starts
 from vseg.data.untrimmed import ClipSampling, CroppedClips, clip_views
 from vseg.io.checkpoints import FORMAT, load_checkpoint, save_checkpoint, with_prefix
 from vseg.io.cliplist import read_labelled_lines
@@ -143,6 +145,41 @@ def test_linear_modes_train_the_head_alone_and_differ_in_the_bn_statistics(mode)
     assert model.backbone.training == (mode == "linear")
 
 
+@pytest.mark.parametrize("mode", ["full", "linear"])
+def test_bn_groups_normalise_as_separate_batches(mode):
+    # the reference's per-GPU BN on 8 GPUs: a batch of 2 x 4 clips with bn_group 4 gives the logits of two separate
+    # batches of 4, not those of one batch of 8
+    torch.manual_seed(0)
+
+    def backbone():  # a small one: conv, BN, pool (S3D-G's BN layers behave the same)
+        return torch.nn.Sequential(torch.nn.Conv3d(3, 6, 1), torch.nn.BatchNorm3d(6), torch.nn.ReLU(),
+                                   torch.nn.AdaptiveAvgPool3d(1), torch.nn.Flatten())  # fmt: skip
+
+    grouped = ClipClassifier(backbone(), classes=3, dim=6, mode=mode, bn_group=4).train()
+    whole = ClipClassifier(backbone(), classes=3, dim=6, mode=mode).train()
+    whole.load_state_dict(grouped.state_dict())
+    clips = torch.randn(8, 3, 2, 4, 4)
+    clips[4:] = clips[4:] * 3 + 1  # the second group has other statistics
+    with torch.no_grad():
+        separate = torch.cat([whole(clips[:4]), whole(clips[4:])])
+        logits = grouped(clips)
+        assert torch.allclose(logits, separate, atol=1e-5)
+        assert not torch.allclose(logits, whole(clips), atol=1e-3)
+        whole.load_state_dict(grouped.state_dict())
+        assert torch.equal(grouped.eval()(clips), whole.eval()(clips))  # at test time: running statistics
+
+
+def test_finetune_presets_group_bn_as_the_reference_gpus():
+    sizes = {name: load_config(FinetuneConfig, preset(f"finetune/{name}")).model.bn_group for name in
+             ("ucf101", "ucf101_linear", "hmdb51", "hmdb51_linear")}  # fmt: skip
+    assert sizes == {"ucf101": 16, "ucf101_linear": 16, "hmdb51": 8, "hmdb51_linear": 8}
+    config = load_config(FinetuneConfig, preset("finetune/ucf101"))
+    method = FinetuneMethod(config.model_copy(update={"model": config.model.model_copy(update={"bn_group": 24})}))
+    method.classes = 3
+    with pytest.raises(ConfigError, match="model.bn_group 24 must divide the 128 clips of each rank's batch"):
+        method.build_model(ONE_RANK, 128)
+
+
 def _refused(result, path: Path, *parts: str) -> None:
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
@@ -212,11 +249,38 @@ def test_hico_on_trimmed_videos_draws_its_clips_from_each_listed_file(lists):
     assert (views - expected).abs().mean() < 5e-3
 
 
+def _reference_indices(length: int, fps: float, u: float, frames=16, rate=4, target=30) -> list[int]:
+    """HiCo's ``_interval_based_sampling`` for a random start ``random.uniform(0, max_idx) = max_idx * u``."""
+    clip_length = frames * rate * fps / target
+    start = max(length - clip_length, 0) * u
+    index = torch.linspace(start, start + clip_length - 1, frames)
+    return torch.clamp(index, 0, length - 1).long().tolist()
+
+
+def test_short_video_frames_as_the_reference_computes_them():
+    dataset = LabelledClips([], frames=16, sampling_rate=4, target_fps=30.0, view=ViewSpec(size=16))
+    # 40 frames at 30 fps, shorter than a clip's 64: the nominal stride 63 / 15 = 4.2 from frame 0, the last frame
+    # repeated; not 16 frames stretched over the 40
+    short = dataset.indices(40, 30.0, torch.Generator().manual_seed(0))
+    assert short == [0, 4, 8, 12, 16, 21, 25, 29, 33, 37, 39, 39, 39, 39, 39, 39]
+    for length, fps in ((300, 30.0), (100, 25.0), (500, 29.97)):  # a random start in [0, length - span]
+        for seed in range(3):
+            u = torch.rand((), generator=torch.Generator().manual_seed(seed), dtype=torch.float64).item()
+            got = dataset.indices(length, fps, torch.Generator().manual_seed(seed))
+            assert got == _reference_indices(length, fps, u), (length, fps, seed)
+    # the test's views: starts at max_start * i / views, one view at the centre
+    span, max_start = interval_span(300, 30.0, 16, 4, 30.0)
+    assert (span, max_start) == (64.0, 236.0)
+    assert view_starts(max_start, 10) == pytest.approx([0, 23.6, 47.2, 70.8, 94.4, 118, 141.6, 165.2, 188.8, 212.4])
+    assert view_starts(max_start, 1) == [118.0]
+    assert interval_indices(0.0, 64.0, 40, 16) == short
+
+
 def test_labelled_clips_start_anywhere_a_whole_clip_fits(lists):
     videos = listed_videos(lists[0], read_labelled_lines(lists[0]), ONE_RANK)
-    dataset = LabelledClips(videos, frames=4, seconds=1.0, view=ViewSpec(size=16, blur_p=0), seed=5)
-    starts = [dataset.start(videos[0], torch.Generator().manual_seed(s)) for s in range(50)]
-    assert 0 <= min(starts) and max(starts) <= 1.0 and max(starts) - min(starts) > 0.5
+    dataset = LabelledClips(videos, frames=4, sampling_rate=8, target_fps=32.0, view=ViewSpec(size=16, blur_p=0), seed=5)
+    starts = [dataset.indices(100, 32.0, torch.Generator().manual_seed(s))[0] for s in range(50)]
+    assert 0 <= min(starts) and max(starts) <= 100 - 32 and max(starts) - min(starts) > 30
     clip, label = dataset[(2, 1, 0.0)]
     assert clip.shape == (3, 4, 16, 16) and label == 1
     sampling = ClipSampling(3, 4, 1.0, (0.0, 1.0), True)

@@ -17,10 +17,12 @@ from vseg.data.untrimmed import (
     max_distance,
     read_window,
 )
+from vseg.data.augment import ViewSpec, apply_view, sample_view_params
+from vseg.data.trimmed import LabelledClips, ListedVideo
 from vseg.data.video_views import VideoViews, centre_view, view_starts
 from vseg.errors import DataError
 from vseg.io.cliplist import UntrimmedVideo, clip_file_name
-from vseg.io.video import write_video
+from vseg.io.video import probe_video, write_video
 from vseg.train.methods.hico import HicoDataConfig, clip_sampling, hico_view
 
 from .synthetic_video import coded_frames, frame_code
@@ -135,11 +137,46 @@ def test_a_broken_piece_is_an_error_naming_it(pieces, tmp_path):
 
 def test_evaluation_views_are_centre_crops_spread_over_the_video(pieces):
     video, clip_dir = pieces
-    assert view_starts(12.0, 2.0, 1) == [5.0]
-    assert view_starts(12.0, 2.0, 5) == [0.0, 2.0, 4.0, 6.0, 8.0]
+    assert view_starts(10.0, 1) == [5.0]
+    assert view_starts(10.0, 5) == [0.0, 2.0, 4.0, 6.0, 8.0]
     path = clip_dir / clip_file_name("vid", 0, 5000)
-    views = VideoViews([path], frames=4, clip_seconds=1.0, views=2, size=16)[0]
+    views = VideoViews([path], frames=4, sampling_rate=8, target_fps=32.0, views=2, size=16)[0]
     assert views.shape == (2, 3, 4, 16, 16)
-    gray = centre_view(torch.full((2, 40, 60, 3), 90, dtype=torch.uint8), 16, 0.875, 0.45, 0.225)
-    assert gray.shape == (3, 2, 16, 16) and torch.allclose(gray, torch.tensor((90 / 255 - 0.45) / 0.225))
+    for antialias in (False, True):
+        gray = centre_view(torch.full((2, 40, 60, 3), 90, dtype=torch.uint8), 16, 0.875, 0.45, 0.225, antialias)
+        assert gray.shape == (3, 2, 16, 16) and torch.allclose(gray, torch.tensor((90 / 255 - 0.45) / 0.225))
     assert isinstance(VideoViews([clip_dir / "missing.mp4"])[0], DataError)
+
+
+def test_a_short_video_keeps_the_stride_and_repeats_its_last_frame(tmp_path):
+    """HiCo's interval-based sampling of a 20-frame video (0.67 s at 30 fps, shorter than a 2.13 s clip) in training
+    and in the test's views: frames 0, 4.2, 8.4, ... truncated, then the last frame (19) repeated."""
+    path = tmp_path / "short.mp4"
+    write_video(path, (np.full((48, 64, 3), 12 * i, np.uint8) for i in range(20)), 30)  # frame i is grey 12 i
+    expected = [0, 4, 8, 12, 16, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19]
+
+    def indices(clip: torch.Tensor, mean: float, std: float) -> list[int]:  # 3 x T x S x S -> the frames' greys
+        return [round(float(frame.mean() * std + mean) * 255 / 12) for frame in clip.unbind(1)]
+
+    views = VideoViews([path], frames=16, sampling_rate=4, target_fps=30.0, views=2, size=16, crop_fraction=1.0)[0]
+    assert [indices(view, 0.45, 0.225) for view in views] == [expected, expected]  # no room: both start at 0
+    video = ListedVideo(path, 0, 1, probe_video(path))
+    spec = ViewSpec(size=16, jitter_p=0, grayscale_p=0, blur_p=0, mean=(0.0,) * 3, std=(1.0,) * 3, antialias=False)
+    clip, label = LabelledClips([video], frames=16, sampling_rate=4, target_fps=30.0, view=spec)[(0, 0, 0.0)]
+    assert indices(clip, 0.0, 1.0) == expected and label == 0
+
+
+def test_crops_resize_without_antialiasing_as_the_reference():
+    """HiCo's fine-tuning resizes crops with ``F.interpolate(bilinear, align_corners=False)`` on float frames."""
+    frames = torch.randint(0, 256, (2, 3, 40, 40), dtype=torch.uint8)
+    params = sample_view_params(40, 40, ViewSpec(size=12, blur_p=0, flip_p=0), torch.Generator().manual_seed(0))
+    top, left, h, w = params.crop
+    crop = frames[..., top : top + h, left : left + w].float() / 255
+    reference = torch.nn.functional.interpolate(crop, size=(12, 12), mode="bilinear", align_corners=False)
+    plain = apply_view(frames, params, 12, (0.0,) * 3, (1.0,) * 3, antialias=False).view(2, 3, 12, 12)
+    torch.testing.assert_close(plain, reference, atol=1e-6, rtol=0)
+    smooth = apply_view(frames, params, 12, (0.0,) * 3, (1.0,) * 3).view(2, 3, 12, 12)
+    assert (smooth - reference).abs().max() > 0.05  # antialiased: another filter
+    view = centre_view(frames.permute(0, 2, 3, 1), 12, 1.0, 0.0, 1.0)  # the test's views, the same resize
+    full = torch.nn.functional.interpolate(frames.float() / 255, size=(12, 12), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(view, full.permute(1, 0, 2, 3), atol=1e-6, rtol=0)

@@ -10,7 +10,11 @@ from torch import nn
 
 from vseg.models.hico import HiCo
 from vseg.models.s3dg import S3DG
+from vseg.config import load_config
+from vseg.presets import CONFIG_DIR
 from vseg.train.lars import LARS, lars_param_groups
+from vseg.train.methods.hico import HicoConfig
+from vseg.train.trainer import build_optimizer
 
 LR, M, WD, ETA = 0.5, 0.9, 0.01, 0.1
 
@@ -19,12 +23,26 @@ def _norm(v: list[float]) -> float:
     return math.sqrt(sum(x * x for x in v))
 
 
-def _hand_steps(w, grads, lr=LR, m=M, wd=WD, eta=ETA, nesterov=True, exclude=False):
-    """HiCo's ``models/utils/lars.py`` step in plain Python: local, d, buf, then w -= d + m * buf (or w -= buf)."""
+def _reference_local(wn, gn, wd, eta):
+    """HiCo's ``models/utils/lars.py``: Python floats, and its bare ``except`` turns a division by zero into 1."""
+    try:
+        return eta * wn / (gn + wd * wn)
+    except ZeroDivisionError:
+        return 1.0
+
+
+def _hand_steps(w, grads, lr=LR, m=M, wd=WD, eta=ETA, nesterov=True, exclude=False, zero_norm="sgd"):
+    """HiCo's ``models/utils/lars.py`` step in plain Python: local, d, buf, then w -= d + m * buf (or w -= buf);
+    ``zero_norm="sgd"`` gives local 1 where a norm is 0 instead."""
     buf = [0.0] * len(w)
     for g in grads:
         wn, gn = _norm(w), _norm(g)
-        local = 1.0 if exclude or wn == 0 or gn == 0 else eta * wn / (gn + wd * wn)
+        if exclude:
+            local = 1.0
+        elif zero_norm == "reference":
+            local = _reference_local(wn, gn, wd, eta)
+        else:
+            local = 1.0 if wn == 0 or gn == 0 else eta * wn / (gn + wd * wn)
         d = [(gi + wd * wi) * local * lr for gi, wi in zip(g, w, strict=True)]
         buf = [m * b + di for b, di in zip(buf, d, strict=True)]
         step = [di + m * b for di, b in zip(d, buf, strict=True)] if nesterov else buf
@@ -34,7 +52,7 @@ def _hand_steps(w, grads, lr=LR, m=M, wd=WD, eta=ETA, nesterov=True, exclude=Fal
 
 def _lars_steps(w, grads, **group):
     p = nn.Parameter(torch.tensor(w, dtype=torch.float64))
-    options = {k: group.pop(k) for k in ("nesterov",) if k in group}
+    options = {k: group.pop(k) for k in ("nesterov", "zero_norm") if k in group}
     optimizer = LARS([{"params": [p], **group}], lr=LR, momentum=M, weight_decay=WD, eta=ETA, **options)
     for g in grads:
         p.grad = torch.tensor(g, dtype=torch.float64)
@@ -84,6 +102,34 @@ def test_zero_weights_or_gradients_use_local_one():
     assert zero_g == pytest.approx([1.0 - 1.9 * WD * LR, -2.0 + 1.9 * WD * 2.0 * LR], abs=1e-12)
     both = _lars_steps([0.0, 0.0], [[0.0, 0.0], [0.0, 0.0]])
     assert both == [0.0, 0.0]
+
+
+def test_reference_zero_norm_as_hicos_lars():
+    # ||w|| = 0 < ||g||: local 0, so the weight stays at 0 however long it trains (a zero BN bias in hacs_s)
+    grads = [[0.2, -0.4], [0.1, 0.3], [-0.5, 0.2]]
+    assert _lars_steps([0.0, 0.0], grads, zero_norm="reference") == [0.0, 0.0]
+    assert _hand_steps([0.0, 0.0], grads, zero_norm="reference") == [0.0, 0.0]
+    # ||g|| = 0 < ||w||: local = eta / wd, the weight decays by (1 + m) * eta * lr * w
+    zero_g = _lars_steps([1.0, -2.0], [[0.0, 0.0]], zero_norm="reference")
+    assert zero_g == pytest.approx([1.0 - 1.9 * ETA * LR, -2.0 + 1.9 * ETA * 2.0 * LR], abs=1e-12)
+    # both 0: the reference's except gives local 1, no error; nothing moves
+    assert _lars_steps([0.0, 0.0], [[0.0, 0.0]], zero_norm="reference") == [0.0, 0.0]
+    # otherwise the same as the sgd mode
+    assert _lars_steps(W0, [G1, G2], zero_norm="reference") == pytest.approx(_hand_steps(W0, [G1, G2]), abs=1e-12)
+    with pytest.raises(ValueError, match="zero_norm must be one of sgd, reference"):
+        LARS([nn.Parameter(torch.ones(1))], lr=0.1, zero_norm="python")
+
+
+@pytest.mark.parametrize(("preset", "bias_moves"), [("hacs_s", False), ("baseline_s", False), ("hacs_l", True)])
+def test_hico_presets_keep_zero_bn_biases_as_the_reference(preset, bias_moves):
+    # hacs_s, baseline_s: BN is LARS-scaled, so its zero bias gets local lr 0; hacs_l: BN is excluded (local lr 1)
+    config = load_config(HicoConfig, CONFIG_DIR / "hico" / f"{preset}.yaml")
+    model = Small()
+    optimizer = build_optimizer(model, config.optim)
+    model.bn(model.conv(torch.randn(2, 3, 4, 4, 4))).square().mean().backward()
+    assert model.bn.bias.grad.abs().sum() > 0
+    optimizer.step()
+    assert bool(model.bn.bias.detach().abs().sum() > 0) is bias_moves
 
 
 def test_parameters_without_gradient_are_left_alone():

@@ -51,7 +51,7 @@ def probe_lists(tmp_path_factory) -> tuple[Path, Path]:
     return write_labelled_videos(folder, "train", 32, seed=100), write_labelled_videos(folder, "test", 32, seed=200)
 
 
-def _probe(runner, checkpoint: Path, lists: tuple[Path, Path], out: Path) -> dict:
+def _probe(runner, checkpoint: Path, lists: tuple[Path, Path], out: Path, size: int) -> dict:
     for listing in lists:
         result = runner.invoke(
             app, ["embed", str(checkpoint), "--clips", str(listing), "--out", str(out), "--views", "2", "-j", "0"]
@@ -103,8 +103,8 @@ def test_torchrun_two_gloo_ranks_trains_and_the_probe_reads_the_checkpoint(runne
     random_init = tmp_path / "random.pth"
     torch.manual_seed(0)
     torch.save(S3DG().state_dict(), random_init)
-    trained = _probe(runner, out / "checkpoints" / "last.pth", probe_lists, tmp_path / "trained")
-    baseline = _probe(runner, random_init, probe_lists, tmp_path / "random")
+    trained = _probe(runner, out / "checkpoints" / "last.pth", probe_lists, tmp_path / "trained", 32)
+    baseline = _probe(runner, random_init, probe_lists, tmp_path / "random", 112)
     for report in (trained, baseline):
         assert report["test_videos"] == 32 and report["classes"] == 4 and report["chance"] == 0.25
         assert all(0 <= report[key] <= 1 for key in ("knn_top1", "nn_top1", "linear_top1"))

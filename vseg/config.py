@@ -200,13 +200,33 @@ class ScorerConfig(StageConfig):
 
 
 class OsgConfig(StageConfig):
-    """Optimal Sequential Grouping (Rotman et al. 2017, 2018), a training-free method of ``vseg scenes``: the split
-    of the shots into contiguous scenes of least normalised cost (mean cosine distance between two shots of one
-    scene), the number of scenes at the elbow of the cost curve. See :mod:`vseg.eval.osg`."""
+    """Optimal Sequential Grouping (Rotman et al. 2016, 2017, 2018), a training-free method of ``vseg scenes``: the
+    split of the shots into contiguous scenes of least cost. vseg's defaults: the normalised cost (ICMR 2018) on
+    cosine distances after centring, the number of scenes at the elbow of the cost curve; the ``scenes/osg_rotman``
+    presets choose the papers' settings. See :mod:`vseg.eval.osg`."""
 
-    scenes: int | None = Field(None, ge=1, description="number of scenes; unset: the elbow of the cost curve")
-    max_scene_shots: int = Field(
-        200, ge=1, description="most shots in a scene (bounds time and memory to O(shots x this))"
+    scenes: int | None = Field(
+        None, ge=1, description="number of scenes; unset: estimated as osg.scene_count says"
+    )
+    scene_count: Literal["cost_curve", "singular_values"] = Field(
+        "cost_curve",
+        description="how the number of scenes is estimated: cost_curve, the elbow of the normalised cost curve "
+        "(vseg's); singular_values, the log-elbow of the distance matrix's singular values (Rotman et al. 2016/2017)",
+    )
+    distance: Literal["centred_cosine", "cosine", "euclidean"] = Field(
+        "centred_cosine",
+        description="distance between shots: centred_cosine, 1 - cos after subtracting the video's mean feature "
+        "(vseg's); cosine, (1 - cos) / 2 of the raw features; euclidean, of the raw features (the public OSG code)",
+    )
+    cost: Literal["normalised", "additive"] = Field(
+        "normalised",
+        description="the cost minimised: normalised, H_nrm, the within-scene distance over the area (ICMR 2018); "
+        "additive, H_add, the within-scene distance (2016/2017)",
+    )
+    max_scene_shots: int | None = Field(
+        200,
+        ge=1,
+        description="most shots in a scene (bounds time and memory to O(shots x this)); unset: no bound, as the papers",
     )
 
 
@@ -230,6 +250,12 @@ class OptimConfig(StageConfig):
     trust_coefficient: float = Field(0.001, gt=0, description="lars only: LARS trust ratio eta")
     bn_lars_exclude: bool = Field(
         False, description="lars only: BN parameters skip the LARS scaling (local lr 1)"
+    )
+    lars_zero_norm: Literal["sgd", "reference"] = Field(
+        "sgd",
+        description="lars only: the local lr when a norm is 0. sgd: 1 when the weight or gradient norm is 0; "
+        "reference: 0 when only the weight norm is 0 (a zero-initialised BN bias that is not excluded never moves), "
+        "1 when both are, as HiCo's LARS",
     )
     lars_groups: Literal["reference", "no_bias_decay"] = Field(
         "reference",
@@ -307,7 +333,13 @@ class ClipViewsConfig(StageConfig):
     sampling_rate: int = Field(4, ge=1, description="a view spans frames * sampling_rate / target_fps seconds")
     target_fps: float = Field(30.0, gt=0, description="see sampling_rate")
     views: int = Field(10, ge=1, description="temporal views per video, averaged (the reference tests with 10)")
-    size: int = Field(112, ge=8, description="side of the centre crop after resizing")
+    size: int | None = Field(
+        None,
+        ge=8,
+        description="side of the centre crop after resizing; unset: the crop size the encoder was trained at, as its "
+        "checkpoint records it, else 112 (HiCo's)",
+    )
+    antialias: bool = Field(False, description="resize with antialiasing; false: plain bilinear, as the reference")
     crop_fraction: float = Field(0.875, gt=0, le=1, description="centre square crop, as a share of the short side")
 
 
@@ -323,7 +355,12 @@ class EmbedConfig(StageConfig):
     split_file: Path | None = Field(
         None, description="split JSON (or movie1K, built in); unset: ROOT/meta/split318.json, SceneSeg318's"
     )
-    image_size: int = Field(224, ge=16, description="keyframes are resized (short side) and centre-cropped to this")
+    image_size: int | None = Field(
+        None,
+        ge=16,
+        description="keyframes are resized (short side) and centre-cropped to this; unset: the size the encoder was "
+        "trained at, as its checkpoint records it, else 224 (SCRL's)",
+    )
     batch_size: int = Field(64, ge=1, description="shots per forward pass (SCRL uses 64)")
     workers: int | None = Field(None, ge=0, description="keyframe-decoding processes; unset: one per CPU core")
     device: Device = Field("auto", description="auto: CUDA when available, else CPU")

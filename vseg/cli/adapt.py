@@ -48,7 +48,7 @@ def adapt_command() -> Any:
                 ("epochs", report.epochs),
                 ("checkpoint", report.checkpoint),
                 ("time", f"{report.seconds:.1f} s"),
-                ("next", f"vseg scenes VIDEO --encoder {report.checkpoint} --image-size {report.image_size}"),
+                ("next", f"vseg scenes VIDEO --encoder {report.checkpoint} (embeds at its {report.image_size} px)"),
             ],
         )
 

@@ -87,6 +87,7 @@ def embed(
         "embedding",
         [
             ("checkpoint", f"{checkpoint} ({loaded.layout}, {loaded.arch}, {3 * loaded.keyframes_per_shot} channels)"),
+            ("image size", f"{report.image_size} px"),
             ("device", report.device),
             ("throughput", f"{report.shots_per_second:,.1f} shots/s"),
             ("time", f"{report.seconds:.1f} s"),
@@ -110,7 +111,7 @@ def _embed_clips(checkpoint: Path, listing: Path, video_root: Path | None, out: 
                 f"{report.videos:,} ({report.resumed:,} from the cache)" if report.resumed else f"{report.videos:,}",
             ),
             ("labels", "yes" if report.labelled else "no"),
-            ("views per video", f"{cfg.clips.views} x {cfg.clips.frames} frames at {cfg.clips.size} px"),
+            ("views per video", f"{cfg.clips.views} x {cfg.clips.frames} frames at {report.image_size} px"),
             ("device", report.device),
             ("throughput", f"{report.videos_per_second:,.2f} videos/s"),
             ("time", f"{report.seconds:.1f} s"),

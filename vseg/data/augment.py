@@ -49,6 +49,8 @@ class ViewSpec:
     """How one view is augmented; the defaults are SCRL's query view at 224 px (no colour jitter, no grayscale).
 
     ``gray_first``: grayscale before the colour jitter (HiCo's fine-tuning, ``AUGMENTATION.GRAY_FIRST``), else after.
+    ``antialias``: the crop is resized with antialiased bilinear filtering on the uint8 frames; false: plain bilinear
+    on the float frames (``F.interpolate``, as HiCo's fine-tuning ``_functional_video.resized_crop``).
     """
 
     size: int = 224
@@ -63,6 +65,7 @@ class ViewSpec:
     flip_p: float = 0.5
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+    antialias: bool = True
 
     def __post_init__(self) -> None:
         if self.size < 1:
@@ -268,20 +271,22 @@ def apply_view(
     size: int,
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
+    antialias: bool = True,
 ) -> torch.Tensor:
     """Apply one view's parameters to all frames of a shot at once: a float32 (3 * N) x size x size tensor.
 
     Frame k fills channels 3k..3k+2 (9 channels for SCRL's 3 keyframes). Steps: crop and resize on the uint8
-    tensor (bilinear, antialiased), scale to [0, 1], colour jitter in the sampled order, grayscale (3 channels;
-    before the jitter when ``params.gray_first``), Gaussian blur (`gaussian_blur`), horizontal flip, normalise with
-    ``mean`` and ``std``.
+    tensor (bilinear, antialiased; without ``antialias``, plain bilinear on the frames scaled to [0, 1]), scale to
+    [0, 1], colour jitter in the sampled order, grayscale (3 channels; before the jitter when ``params.gray_first``),
+    Gaussian blur (`gaussian_blur`), horizontal flip, normalise with ``mean`` and ``std``.
     """
     batch = stack_frames(frames)
     height, width = batch.shape[-2:]
     top, left, h, w = params.crop
     if not (0 <= top and 0 <= left and 0 < h and 0 < w and top + h <= height and left + w <= width):
         raise ValueError(f"crop box {params.crop} (top, left, height, width) is outside the {height}x{width} frames")
-    x = F.resized_crop(batch, top, left, h, w, [size, size], interpolation=InterpolationMode.BILINEAR, antialias=True)
+    x = batch if antialias else F.to_dtype(batch, torch.float32, scale=True)
+    x = F.resized_crop(x, top, left, h, w, [size, size], interpolation=InterpolationMode.BILINEAR, antialias=antialias)
     x = F.to_dtype(x, torch.float32, scale=True)
     if params.grayscale and params.gray_first:
         x = F.rgb_to_grayscale(x, num_output_channels=3)

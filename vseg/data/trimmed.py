@@ -4,8 +4,9 @@
   ``_decode_hico_clips_for_trimmed_videos``): the same centre sampler as for untrimmed video
   (:func:`vseg.data.untrimmed.sample_clips`) on the one file, with ``duration = frames / fps``.
 - :class:`LabelledClips`: fine-tuning (HiCo's ``ft_s3dg_*.yaml``): one clip of ``frames`` frames over
-  ``frames * sampling_rate / target_fps`` seconds from a random start, augmented with one parameter set for all its
-  frames, and its label.
+  ``frames * sampling_rate / target_fps`` seconds from a random start, in frames as the reference samples it (a short
+  video is not stretched: :mod:`vseg.data.video_views`), augmented with one parameter set for all its frames, and its
+  label.
 
 Every listed video is opened before training (:func:`probe_listed`): a missing or unreadable one is an error naming
 the list's line, decided up front as ``vseg prep clips`` does. The reference instead trained on a neighbouring
@@ -24,8 +25,9 @@ from torch.utils.data import Dataset
 from vseg.data.augment import ViewSpec
 from vseg.data.sampler import item_seed
 from vseg.data.untrimmed import ClipSampling, CroppedClips, augment_clip, collate_clips, read_span, sample_clips
+from vseg.data.video_views import interval_indices, interval_span, open_frames
 from vseg.errors import DataError
-from vseg.io.video import VideoInfo, open_video, probe_video
+from vseg.io.video import VideoInfo, decode_frames, open_video, probe_video
 from vseg.runtime import DistEnv, gather_objects
 
 
@@ -105,31 +107,34 @@ class TrimmedClips(Dataset):
 
 @dataclass
 class LabelledClips(Dataset):
-    """``(epoch, index, progress)`` -> ``(3 x T x S x S float32 clip, label)``: one clip of ``frames`` frames over
-    ``seconds`` from a uniformly random start (the reference's random interval-based sampling), augmented."""
+    """``(epoch, index, progress)`` -> ``(3 x T x S x S float32 clip, label)``: one clip of ``frames`` frames at
+    ``sampling_rate`` (at ``target_fps``) from a uniformly random start, HiCo's random interval-based sampling
+    (:mod:`vseg.data.video_views`; a video shorter than a clip repeats its last frame), augmented."""
 
     videos: Sequence[ListedVideo]
     frames: int
-    seconds: float
+    sampling_rate: int
+    target_fps: float
     view: ViewSpec
     seed: int = 0
 
     def __len__(self) -> int:
         return len(self.videos)
 
-    def start(self, video: ListedVideo, generator: torch.Generator) -> float:
-        """A start in ``[0, duration - seconds]`` (0 for a video shorter than a clip)."""
-        room = max(video.duration - self.seconds, 0.0)
-        return room * torch.rand((), generator=generator, dtype=torch.float64).item()
+    def indices(self, length: int, fps: float, generator: torch.Generator) -> list[int]:
+        """The frame indices of a clip of a ``length``-frame video at ``fps``, from a uniform start (the reference's
+        ``random.uniform(0, max_idx)``)."""
+        span, max_start = interval_span(length, fps, self.frames, self.sampling_rate, self.target_fps)
+        start = max_start * torch.rand((), generator=generator, dtype=torch.float64).item()
+        return interval_indices(start, span, length, self.frames)
 
     def __getitem__(self, key: tuple[int, int, float] | int) -> tuple[torch.Tensor, int] | DataError:
         epoch, index, _ = key if isinstance(key, tuple) else (0, key, 0.0)
         video = self.videos[index]
         generator = torch.Generator().manual_seed(item_seed(self.seed, epoch, index))
-        start = self.start(video, generator)
-        end = min(start + self.seconds, video.duration)
         try:
-            frames = read_span(open_video(video.path), video.path, start, end, self.frames)
+            reader, length, fps = open_frames(video.path)
+            frames = torch.from_numpy(decode_frames(reader, self.indices(length, fps, generator), video.path))
         except DataError as exc:
             return exc
         return augment_clip(frames, self.view, generator), video.label

@@ -137,7 +137,7 @@ def augment_clip(frames: torch.Tensor, spec: ViewSpec, generator: torch.Generato
     """``T x H x W x 3`` uint8 -> ``3 x T x S x S`` float32, one parameter set for every frame of the clip."""
     batch = frames.permute(0, 3, 1, 2)
     params = sample_view_params(batch.shape[-2], batch.shape[-1], spec, generator)
-    view = apply_view(batch, params, spec.size, spec.mean, spec.std)
+    view = apply_view(batch, params, spec.size, spec.mean, spec.std, spec.antialias)
     return view.view(len(batch), 3, spec.size, spec.size).permute(1, 0, 2, 3)
 
 

@@ -7,7 +7,9 @@ format as shot embeddings (:mod:`vseg.io.embeddings`) with one row per video: ``
 ``labels`` the class indices when the list has them.
 
 Checkpoints: a ``vseg pretrain hico`` run's (the ``backbone.*`` weights of its state dict), or a bare S3D-G state
-dict. Whether the S3D-G has self-gating is read from the weights. Every backbone weight must be present. Finished
+dict. Whether the S3D-G has self-gating is read from the weights. Every backbone weight must be present. The crop
+size is the one the checkpoint records (a vseg run's ``data.crop_size``), unless ``clips.size`` is given; 112 (HiCo's)
+when it records none. Finished
 chunks of videos are cached under ``OUT/.partial/``, so an interrupted run resumes.
 """
 
@@ -26,7 +28,7 @@ from vseg import ui
 from vseg.config import EmbedConfig
 from vseg.data.video_views import VideoViews
 from vseg.errors import DataError
-from vseg.eval.embed import cache_key, iter_features, save_npy
+from vseg.eval.embed import cache_key, iter_features, resolve_image_size, save_npy
 from vseg.io import atomic
 from vseg.io.checkpoints import fill_weights, read_s3dg_weights
 from vseg.io.cliplist import read_labelled_list
@@ -36,6 +38,7 @@ from vseg.parallel import default_workers
 from vseg.runtime import choose_device
 
 CHUNK = 256  # videos per cached chunk
+REFERENCE_CLIP_SIZE = 112  # HiCo's test crop (DATA.TEST_CROP_SIZE)
 
 
 class ViewAveragedEncoder(nn.Module):
@@ -55,6 +58,7 @@ class LoadedClipEncoder:
     encoder: ViewAveragedEncoder
     gating: bool
     layout: str  # "vseg hico" or "state dict"
+    image_size: int | None = None  # the crop size it was trained at, when the checkpoint records it
 
 
 def load_clip_encoder(path: Path) -> LoadedClipEncoder:
@@ -63,7 +67,7 @@ def load_clip_encoder(path: Path) -> LoadedClipEncoder:
     backbone = S3DG(gating=found.gating)
     own = backbone.state_dict()
     backbone.load_state_dict(fill_weights(Path(path), own, found.weights, list(own), found.prefix, "S3D-G"))
-    return LoadedClipEncoder(ViewAveragedEncoder(backbone).eval(), found.gating, found.layout)
+    return LoadedClipEncoder(ViewAveragedEncoder(backbone).eval(), found.gating, found.layout, found.image_size)
 
 
 @dataclass
@@ -75,6 +79,7 @@ class ClipEmbedReport:
     resumed: int
     checkpoint: LoadedClipEncoder
     device: str
+    image_size: int  # the side of the views' crops
     seconds: float = 0.0
     videos_per_second: float = 0.0
 
@@ -93,17 +98,21 @@ def run_clip_embed(
     if missing:
         raise DataError(missing[0], f"video listed in {listing.name} not found ({len(missing)} missing in all)")
     views = config.clips
+    size = resolve_image_size(views.size, loaded, reference=REFERENCE_CLIP_SIZE)
     dataset = VideoViews(
         [path for path, _ in entries],
         frames=views.frames,
-        clip_seconds=views.frames * views.sampling_rate / views.target_fps,
+        sampling_rate=views.sampling_rate,
+        target_fps=views.target_fps,
         views=views.views,
-        size=views.size,
+        size=size,
         crop_fraction=views.crop_fraction,
+        antialias=views.antialias,
     )
     device = choose_device(config.device, 0)
     workers = default_workers() if config.workers is None else config.workers
-    cache = out / atomic.PARTIAL_DIR / f"clips-{cache_key(checkpoint, listing.resolve(), config.clips, config.bf16)}"
+    key = cache_key(checkpoint, listing.resolve(), config.clips, size, config.bf16)
+    cache = out / atomic.PARTIAL_DIR / f"clips-{key}"
     chunks = [range(i, min(i + CHUNK, len(dataset))) for i in range(0, len(dataset), CHUNK)]
     pending = [c for c in chunks if not (cache / f"{c.start:08d}.npy").is_file()]
     todo = sum(len(c) for c in pending)
@@ -130,7 +139,7 @@ def run_clip_embed(
     file = out / f"{listing.stem}.npz"
     write_npz(file, embeddings)
     atomic.discard_dir(cache)
-    report = ClipEmbedReport(out, file, len(entries), labelled, len(entries) - todo, loaded, str(device))
+    report = ClipEmbedReport(out, file, len(entries), labelled, len(entries) - todo, loaded, str(device), size)
     report.seconds = time.perf_counter() - started
     report.videos_per_second = todo / compute if compute > 0 and todo else 0.0
     return report

@@ -8,6 +8,9 @@ its output kept readable by the original tools (the SCRL pickle next to vseg's `
   dict all load, with ``weights_only=True``. Every backbone weight must be found; a checkpoint that leaves any out
   is refused with the missing names listed, where the original loaded non-strictly and ran on random weights.
   The ResNet depth and the number of keyframes per shot are read from the weights.
+- Image size: a vseg checkpoint records the size its encoder was trained at, and that size is used unless
+  ``image_size`` is given (:func:`resolve_image_size`); a checkpoint without one (the SCRL release, a bare state
+  dict) is embedded at 224, as the reference.
 - Labelled movies (``label318/``) are embedded as SCRL does, every shot but the last; unlabelled movies (a plain
   keyframe folder, or a root without ``label318/``) have all their shots embedded.
 - Shot frame tables (``shot_movie318/``) and frame rates (``meta/<imdb>.json``: ``fps`` or ``video.fps``), when
@@ -25,7 +28,7 @@ from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -59,6 +62,7 @@ from vseg.runtime import choose_device, out_of_memory, resolve_pipeline
 # Where the encoder sits in a checkpoint's state dict, tried in this order.
 ENCODER_PREFIXES = ("module.encoder_q.", "encoder_q.", "module.", "")
 REFERENCE_SPLITS = ("train", "test", "val")  # the order of extract_embeddings.py --Type all
+REFERENCE_IMAGE_SIZE = 224  # extract_embeddings.py: Resize(224), CenterCrop(224)
 
 
 @dataclass
@@ -70,6 +74,41 @@ class LoadedEncoder:
     keyframes_per_shot: int
     layout: str  # "vseg", "SCRL release" or "state dict"
     prefix: str
+    image_size: int | None = None  # the size it was trained at, when the checkpoint records it
+
+
+def recorded_image_size(checkpoint: dict[str, Any]) -> int | None:
+    """The training image size a vseg checkpoint records: its ``image_size``, or for an SCRL run written before that
+    key existed, its config's ``data.image_size``; None for other checkpoints (the SCRL release, state dicts)."""
+    if checkpoint.get("format") != CHECKPOINT_FORMAT:
+        return None
+    size = checkpoint.get("image_size")
+    if size is None and checkpoint.get("method") == "scrl":
+        size = (checkpoint.get("config") or {}).get("data", {}).get("image_size")
+    return int(size) if isinstance(size, int) else None
+
+
+class TrainedAtSize(Protocol):
+    """A loaded encoder that may know the image size it was trained at (shot or clip encoder)."""
+
+    image_size: int | None
+
+
+def resolve_image_size(
+    configured: int | None, loaded: TrainedAtSize | None, reference: int = REFERENCE_IMAGE_SIZE
+) -> int:
+    """The image size to embed at: ``configured`` when given (with a warning when it differs from the size the
+    encoder was trained at), else the encoder's recorded size, else ``reference`` (224, SCRL's
+    ``extract_embeddings.py``; 112 for HiCo's clips)."""
+    recorded = loaded.image_size if loaded is not None else None
+    if configured is None:
+        return recorded if recorded is not None else reference
+    if recorded is not None and configured != recorded:
+        ui.warn(
+            f"embedding at {configured} px, but the encoder was trained at {recorded} px; its features are usually "
+            f"better at {recorded} (leave the image size unset to use it)"
+        )
+    return configured
 
 
 def _encoder_state(checkpoint: dict, path: Path) -> tuple[dict[str, torch.Tensor], str, str]:
@@ -104,7 +143,8 @@ def load_shot_encoder(path: Path) -> LoadedEncoder:
 
     The ResNet depth is the checkpoint's ``arch`` when it names one, else read from the blocks in the weights. The
     projection head (``fc``) is not needed and may be absent; BatchNorm's ``num_batches_tracked`` counters are not
-    weights and may be absent too.
+    weights and may be absent too. ``image_size``: the training size the checkpoint records
+    (:func:`recorded_image_size`).
     """
     path = Path(path)
     checkpoint = load_checkpoint(path)
@@ -120,7 +160,7 @@ def load_shot_encoder(path: Path) -> LoadedEncoder:
     own = encoder.state_dict()
     backbone = [name for name in own if not name.startswith("fc.")]
     encoder.load_state_dict(fill_weights(path, own, state, backbone, prefix, "backbone"))
-    return LoadedEncoder(encoder.eval(), arch, in_channels // 3, layout, prefix)
+    return LoadedEncoder(encoder.eval(), arch, in_channels // 3, layout, prefix, recorded_image_size(checkpoint))
 
 
 @torch.inference_mode()
@@ -279,6 +319,7 @@ class EmbedReport:
     out: Path
     checkpoint: LoadedEncoder
     device: str
+    image_size: int  # the size the shots were embedded at
     splits: list[SplitResult] = field(default_factory=list)
     seconds: float = 0.0
     shots_per_second: float = 0.0
@@ -296,10 +337,12 @@ def run_embed(
     """Embed every set of ``root`` named by ``config.split``; write ``OUT/<set>.npz`` and, labelled, ``<set>.pkl``.
 
     ``loaded``: the encoder of ``checkpoint`` (:func:`load_shot_encoder`) when the caller has loaded it already.
+    The image size is :func:`resolve_image_size`'s (``config.image_size``, else the encoder's recorded size, else 224).
     """
     started = time.perf_counter()
     checkpoint, out = Path(checkpoint), Path(out)
     loaded = load_shot_encoder(checkpoint) if loaded is None else loaded
+    size = resolve_image_size(config.image_size, loaded)
     layout, keyframe_root = keyframe_layout(root)
     sets = splits_to_embed(root, config)
     plans = {
@@ -312,8 +355,8 @@ def run_embed(
     warn_missing_fps(layout, [plan for movie_plans in plans.values() for plan in movie_plans])
     device = choose_device(config.device, 0)
     pipeline = resolve_pipeline(config.pipeline, device)
-    cache = out / atomic.PARTIAL_DIR / f"embed-{cache_key(checkpoint, config.image_size, config.bf16, pipeline)}"
-    report = EmbedReport(out, loaded, str(device))
+    cache = out / atomic.PARTIAL_DIR / f"embed-{cache_key(checkpoint, size, config.bf16, pipeline)}"
+    report = EmbedReport(out, loaded, str(device), size)
     computed, compute_seconds = 0, 0.0
     for name, movie_plans in plans.items():
         if not movie_plans:
@@ -321,7 +364,7 @@ def run_embed(
         split_cache = cache / name
         pending = [p for p in movie_plans if not (split_cache / f"{p.imdb}.npy").is_file()]
         tick = time.perf_counter()
-        computed += _embed_movies(loaded.encoder, pending, split_cache, config, device, name)
+        computed += _embed_movies(loaded.encoder, pending, split_cache, config, size, device, name)
         compute_seconds += time.perf_counter() - tick
         embeddings = Embeddings.concat(
             {p.imdb: np.load(split_cache / f"{p.imdb}.npy") for p in movie_plans},
@@ -347,13 +390,19 @@ def run_embed(
 
 
 def _embed_movies(
-    encoder: ShotEncoder, plans: list[MoviePlan], cache: Path, config: EmbedConfig, device: torch.device, name: str
+    encoder: ShotEncoder,
+    plans: list[MoviePlan],
+    cache: Path,
+    config: EmbedConfig,
+    image_size: int,
+    device: torch.device,
+    name: str,
 ) -> int:
     """Embed ``plans`` in one stream of batches (a batch may span movies); cache each movie when it is complete."""
     if not plans:
         return 0
-    kind, collate = shots_for(resolve_pipeline(config.pipeline, device), config.image_size)
-    shots = ConcatDataset([kind(p.keyframes, config.image_size, p.num_shots) for p in plans])
+    kind, collate = shots_for(resolve_pipeline(config.pipeline, device), image_size)
+    shots = ConcatDataset([kind(p.keyframes, image_size, p.num_shots) for p in plans])
     workers = default_workers() if config.workers is None else config.workers
     features = iter_features(
         encoder, shots, config.batch_size, workers, device, config.bf16, config.channels_last, collate=collate

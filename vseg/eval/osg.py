@@ -5,9 +5,10 @@ Modalities" (International Journal of Semantic Computing, 2017) and "Robust vide
 fusion of optimally grouped features" (MMSP 2017, published 2018); the normalised cost is from Rotman et al.,
 "Optimally Grouped Deep Features Using Normalized Cost for Video Scene Detection" (ICMR 2018).
 
-Shots ``1..N`` have features; ``D`` is their pairwise distance matrix (here the cosine distance ``1 - cos`` of the
-features after subtracting the video's mean feature, so that it works alike on any feature: colour histograms and
-ReLU embeddings, whose raw cosines all lie near 1, spread over ``[0, 2]``). A split into ``K`` scenes is a sequence of
+Shots ``1..N`` have features; ``D`` is their pairwise distance matrix (:func:`distance_matrix`): by default the
+cosine distance ``1 - cos`` of the features after subtracting the video's mean feature, so that it works alike on any
+feature (colour histograms and ReLU embeddings, whose raw cosines all lie near 1, spread over ``[0, 2]``); as the
+public OSG code computes it, the Euclidean distance or ``(1 - cos) / 2`` of the raw features. A split into ``K`` scenes is a sequence of
 blocks along the diagonal of ``D``; block ``k`` holds ``D_k``, the sum of the distances inside it, and has area
 ``A_k = n_k^2`` for its ``n_k`` shots. The normalised cost (ICMR 2018, eq. 4) is
 
@@ -15,28 +16,40 @@ blocks along the diagonal of ``D``; block ``k`` holds ``D_k``, the sum of the di
 
 the mean distance between two shots of one scene. The additive cost of the 2016/2017 papers, ``H_add = sum_k D_k``,
 is optimised exactly by dynamic programming over the last block (eq. 3 of the 2017 paper):
-``C_k(b) = min_a C_{k-1}(a) + D(a, b)``. The ratio is not additive; the reference DP adds the area accumulated so far
-as a table dimension, which is exponential in practice. Here it is optimised exactly by Dinkelbach's method
+``C_k(b) = min_a C_{k-1}(a) + D(a, b)`` (``cost="additive"``). The ratio is not additive; the ICMR 2018 DP adds the
+area accumulated so far as a table dimension (polynomial, about ``O(K N^4)`` in the public implementation,
+ivi-ru/video-scene-detection's ``h_nrm.py``). Here it is optimised exactly by Dinkelbach's method
 (Dinkelbach 1967, "On nonlinear fractional programming"): for ``lambda`` the cost of the current split, the additive
 DP of ``sum_k (D_k - lambda A_k)`` gives a split of lower ratio, until ``lambda`` stops falling (a few rounds).
 
-The number of scenes is read off the cost curve: ``H_nrm(K)`` of the best additive split for every ``K`` falls fast
-while merged scenes are still being separated, then flattens at the mean distance inside a scene. ``K`` is the elbow,
-the point of the curve (both axes scaled to [0, 1]) farthest below the chord from ``K = 1`` to the largest ``K``.
+The number of scenes, two ways (``scene_count``):
 
-Where vseg differs: every scene has between ``min_shots`` and ``max_shots`` shots (the DP looks back at most
-``max_shots`` shots, which bounds its time and memory to ``O(K N max_shots)`` and ``O(N max_shots)``), and the
-elbow is of the normalised cost curve, where the 2017 paper takes the log-elbow of ``D``'s singular values.
+- ``cost_curve`` (vseg's): ``H_nrm(K)`` of the best additive split for every ``K`` falls fast while merged scenes
+  are still being separated, then flattens at the mean distance inside a scene. ``K`` is the elbow, the point of the
+  curve (both axes scaled to [0, 1]) farthest below the chord from ``K = 1`` to the largest ``K``.
+- ``singular_values`` (the 2016/2017 papers): the log-elbow of the singular values of ``D``
+  (:func:`singular_value_elbow`, as the public LearnableOSG code computes it).
+
+Scene sizes: every scene has between ``min_shots`` and ``max_shots`` shots (the DP looks back at most ``max_shots``
+shots, which bounds its time and memory to ``O(K N max_shots)`` and ``O(N max_shots)``); the papers bound neither
+(``min_shots=1, max_shots=None``).
+
+Multimodal fusion (the 2017 papers): :func:`multimodal_grouping` splits the shots by several feature sets at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 MAX_DINKELBACH_ROUNDS = 50
+Distance = Literal["centred_cosine", "cosine", "euclidean"]
+Cost = Literal["normalised", "additive"]
+SceneCount = Literal["cost_curve", "singular_values"]
+Fusion = Literal["average", "min", "max"]
 
 
 @dataclass
@@ -45,8 +58,8 @@ class OsgResult:
 
     boundaries: list[int]
     scenes: int
-    cost: float  # H_nrm of the split
-    curve: np.ndarray  # H_nrm(K) of the best additive split, K = 1, 2, ... (NaN where K is impossible)
+    cost: float  # the split's H_nrm, or H_add with the additive cost (multimodal: the modalities' H_add summed)
+    curve: np.ndarray  # H_nrm(K) of the best additive split, K = 1, 2, ... (NaN where K is impossible; empty if unused)
 
 
 def assemble_chunks(chunks: Iterable[tuple[int, np.ndarray]], count: int) -> np.ndarray:
@@ -70,12 +83,48 @@ def assemble_chunks(chunks: Iterable[tuple[int, np.ndarray]], count: int) -> np.
     return features
 
 
-def distance_matrix(features: np.ndarray) -> np.ndarray:
-    """``D``: the cosine distance between every two shots' features, centred on the video's mean feature."""
-    centred = np.asarray(features, dtype=np.float64)
-    centred = centred - centred.mean(axis=0)
-    unit = centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12)
-    return np.clip(1.0 - unit @ unit.T, 0.0, 2.0)
+def distance_matrix(features: np.ndarray, kind: Distance = "centred_cosine") -> np.ndarray:
+    """``D`` between every two shots' features, with a zero diagonal:
+
+    - ``centred_cosine``: ``1 - cos`` after subtracting the video's mean feature (vseg's default);
+    - ``cosine``: ``(1 - cos) / 2`` of the raw features, the cosine of the public OSG code (LearnableOSG's
+      ``DFromX``, with its ``1e-8`` in the denominator);
+    - ``euclidean``: ``||x_i - x_j||`` of the raw features, the public code's default.
+    """
+    x = np.asarray(features, dtype=np.float64)
+    if kind == "euclidean":
+        squares = (x * x).sum(axis=1)
+        distances = np.sqrt(np.maximum(squares[:, None] + squares[None, :] - 2.0 * x @ x.T, 0.0))
+    elif kind == "cosine":
+        gram = x @ x.T
+        norms = np.sqrt(np.diag(gram))
+        distances = (1.0 - gram / (norms[:, None] * norms[None, :] + 1e-8)) / 2.0
+    elif kind == "centred_cosine":
+        centred = x - x.mean(axis=0)
+        unit = centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12)
+        distances = np.clip(1.0 - unit @ unit.T, 0.0, 2.0)
+    else:
+        raise ValueError(f"distance must be centred_cosine, cosine or euclidean, got {kind!r}")
+    np.fill_diagonal(distances, 0.0)
+    return distances
+
+
+def singular_value_elbow(distances: np.ndarray) -> int:
+    """The number of scenes of Rotman et al. (2016, 2017): the elbow of the log singular values of ``D``, as the
+    public LearnableOSG code (``estimate_num_scenes``) computes it: the singular values of ``D / max(D)`` above 1, their
+    logs against their rank (unscaled), the point farthest from the chord between the first and the last, + 1. One
+    scene when fewer than two singular values are above 1."""
+    top = float(np.max(distances)) if np.size(distances) else 0.0
+    if top <= 0:
+        return 1
+    singular = np.linalg.svd(np.asarray(distances, dtype=np.float64) / top, compute_uv=False)
+    graph = np.log(singular[singular > 1])
+    if len(graph) < 2:
+        return 1
+    points = np.stack([np.arange(len(graph), dtype=np.float64), graph - graph[0]], axis=1)
+    chord = points[-1] / np.linalg.norm(points[-1])
+    gaps = np.linalg.norm(points - (points @ chord)[:, None] * chord[None, :], axis=1)
+    return int(np.argmax(gaps)) + 1
 
 
 def block_sums(distances: np.ndarray, max_shots: int) -> np.ndarray:
@@ -145,38 +194,58 @@ def elbow(curve: np.ndarray) -> int:
 
 
 def optimal_sequential_grouping(
-    features: np.ndarray, min_shots: int = 1, max_shots: int = 200, scenes: int | None = None
+    features: np.ndarray,
+    min_shots: int = 1,
+    max_shots: int | None = 200,
+    scenes: int | None = None,
+    distance: Distance = "centred_cosine",
+    cost: Cost = "normalised",
+    scene_count: SceneCount = "cost_curve",
 ) -> OsgResult:
     """Split the shots with these features into scenes: :func:`group_shots` of their :func:`distance_matrix`."""
     features = np.asarray(features, dtype=np.float64)
     if len(features) == 0:
         raise ValueError("no shots to group")
-    return group_shots(distance_matrix(features), min_shots, max_shots, scenes)
+    return group_shots(distance_matrix(features, distance), min_shots, max_shots, scenes, cost, scene_count)
 
 
 def group_shots(
-    distances: np.ndarray, min_shots: int = 1, max_shots: int = 200, scenes: int | None = None
+    distances: np.ndarray,
+    min_shots: int = 1,
+    max_shots: int | None = 200,
+    scenes: int | None = None,
+    cost: Cost = "normalised",
+    scene_count: SceneCount = "cost_curve",
 ) -> OsgResult:
-    """Split the shots into scenes by OSG with the normalised cost over their symmetric distance matrix (see the
-    module docstring); ``scenes`` fixes the number of scenes, else it is the elbow of the cost curve. Every scene has
-    ``min_shots .. max_shots`` shots (as far as the video's length allows)."""
+    """Split the shots into scenes by OSG over their symmetric distance matrix (see the module docstring), minimising
+    ``cost`` (``normalised``: H_nrm, ICMR 2018; ``additive``: H_add, 2016/2017); ``scenes`` fixes the number of
+    scenes, else ``scene_count`` estimates it (the elbow of the cost curve, or of ``D``'s log singular values). Every
+    scene has ``min_shots .. max_shots`` shots (as far as the video's length allows; ``max_shots=None``: no bound)."""
+    if cost not in ("normalised", "additive"):
+        raise ValueError(f"cost must be normalised or additive, got {cost!r}")
+    if scene_count not in ("cost_curve", "singular_values"):
+        raise ValueError(f"scene_count must be cost_curve or singular_values, got {scene_count!r}")
     count = len(distances)
     min_shots = max(1, min(min_shots, count))
-    max_shots = max(min_shots, min(max_shots, count))
+    max_shots = max(min_shots, min(count if max_shots is None else max_shots, count))
     most = count // min_shots  # the most scenes of at least min_shots shots
     fewest = -(-count // max_shots)
+    if scenes is None and scene_count == "singular_values":
+        scenes = singular_value_elbow(distances)
     if scenes is not None:
         scenes = min(max(scenes, fewest), most)
     sums = block_sums(np.asarray(distances, dtype=np.float64), max_shots)
-    cost, lengths = _additive_dp(sums, 0.0, most if scenes is None else scenes, min_shots, max_shots)
-    curve = np.full(len(cost), np.nan)
-    for k in np.flatnonzero(np.isfinite(cost)):
+    additive, lengths = _additive_dp(sums, 0.0, most if scenes is None else scenes, min_shots, max_shots)
+    curve = np.full(len(additive), np.nan)
+    for k in np.flatnonzero(np.isfinite(additive)):
         curve[k] = normalised_cost(sums, _backtrack(lengths, k + 1))
     if not np.isfinite(curve).any():
         raise ValueError(f"{count} shots cannot be split into scenes of {min_shots} to {max_shots} shots")
     if scenes is None:
         scenes = elbow(curve)
     boundaries = _backtrack(lengths, scenes)
+    if cost == "additive":
+        return OsgResult(boundaries, scenes, float(additive[scenes - 1]), curve)
     ratio = curve[scenes - 1]
     for _ in range(MAX_DINKELBACH_ROUNDS):  # Dinkelbach: each round lowers the ratio until it is optimal
         _, rounds_lengths = _additive_dp(sums, ratio, scenes, min_shots, max_shots)
@@ -193,3 +262,90 @@ def boundary_indicator(count: int, boundaries: list[int]) -> np.ndarray:
     prob = np.zeros(count)
     prob[list(boundaries)] = 1.0
     return prob
+
+
+def full_block_sums(distances: np.ndarray) -> np.ndarray:
+    """``S[i, j]``: the sum of ``D`` over the block of shots ``i .. j`` (``i <= j``; 0 below the diagonal), the
+    ``D_sum`` of the public OSG code (its diagonal left out, as there)."""
+    inside = np.array(distances, dtype=np.float64)
+    np.fill_diagonal(inside, 0.0)
+    count = len(inside)
+    prefix = np.zeros((count + 1, count + 1))
+    prefix[1:, 1:] = np.cumsum(np.cumsum(inside, axis=0), axis=1)
+    i, j = np.arange(count)[:, None], np.arange(count)[None, :] + 1
+    sums = prefix[j, j] - prefix[i, j] - prefix[j, i] + prefix[i, i]
+    return np.where(j > i, sums, 0.0)
+
+
+def _zscores(rows: np.ndarray) -> np.ndarray:
+    """Each row standardised over its finite entries (population std; a row of equal values gives 0s)."""
+    finite = np.isfinite(rows)
+    values = np.where(finite, rows, np.nan)
+    mean = np.nanmean(values, axis=1, keepdims=True)
+    std = np.nanstd(values, axis=1, keepdims=True)
+    return np.where(finite, (values - mean) / np.where(std > 0, std, 1.0), np.nan)
+
+
+def fused_grouping(distances: Sequence[np.ndarray], scenes: int, fusion: Fusion = "average") -> list[int]:
+    """Multimodal OSG (Rotman et al., IJSC 2017, as the public LearnableOSG code's ``blockDivide2DSum`` does it, for
+    any number of modalities): the additive DP of each modality runs side by side over the suffixes of the shot
+    sequence; at every step the candidate costs of each modality are z-scored over the candidates and fused by
+    ``average`` (their sum), ``min`` or ``max``, and the best fused candidate is where the next scene ends. Each
+    modality's table keeps its own best cost. Returns the boundaries (last shot of every scene but the last)."""
+    if fusion not in ("average", "min", "max"):
+        raise ValueError(f"fusion must be average, min or max, got {fusion!r}")
+    sums = [full_block_sums(d) for d in distances]
+    count = len(sums[0])
+    if any(s.shape != (count, count) for s in sums):
+        raise ValueError(f"the distance matrices differ in size: {[s.shape for s in sums]}")
+    scenes = max(1, min(scenes, count))
+    costs = [np.zeros((count, scenes)) for _ in sums]
+    ends = np.zeros((count, scenes), dtype=np.int64)
+    for cost, block in zip(costs, sums, strict=True):
+        cost[:, 0] = block[:, count - 1]
+    ends[:, 0] = count - 1
+    starts, last = np.arange(count)[:, None], np.arange(count)[None, :]
+    for k in range(1, scenes):
+        rows = count - k  # suffixes that still hold k + 1 scenes
+        valid = (last[:, : count - k] >= starts[:rows]) & (last[:, : count - k] <= count - k - 1)
+        candidates = []
+        for cost, block in zip(costs, sums, strict=True):
+            follow = np.concatenate([cost[1:, k - 1], [np.inf]])[: count - k]
+            table = np.where(valid, block[:rows, : count - k] + follow[None, :], np.inf)
+            cost[:rows, k] = table.min(axis=1)
+            candidates.append(_zscores(table))
+        stacked = np.stack(candidates)
+        fused = {"average": np.sum, "min": np.min, "max": np.max}[fusion](stacked, axis=0)
+        best = np.argmin(np.where(np.isnan(fused), np.inf, fused), axis=1)
+        single = valid.sum(axis=1) < 2
+        ends[:rows, k] = np.where(single, np.arange(rows), best)
+    boundaries, previous = [], -1
+    for k in range(scenes - 1, -1, -1):
+        previous = int(ends[previous + 1, k])
+        boundaries.append(previous)
+    return boundaries[:-1]
+
+
+def multimodal_grouping(
+    features: Sequence[np.ndarray],
+    scenes: int | None = None,
+    fusion: Fusion = "average",
+    distance: Distance = "euclidean",
+) -> OsgResult:
+    """Scenes from two or more feature sets of the same shots (e.g. visual and audio), by :func:`fused_grouping` over
+    each set's :func:`distance_matrix`. ``scenes`` unset: the :func:`singular_value_elbow` of the modalities' mean
+    ``D / max(D)`` (the papers' code takes the number as given; this estimate is vseg's). ``cost``: the modalities'
+    H_add of the split, summed."""
+    matrices = [distance_matrix(f, distance) for f in features]
+    if len(matrices) < 2:
+        raise ValueError(f"multimodal grouping needs two or more feature sets, got {len(matrices)}")
+    counts = {len(m) for m in matrices}
+    if len(counts) > 1 or 0 in counts:
+        raise ValueError(f"the feature sets must describe the same shots, got {sorted(len(m) for m in matrices)} rows")
+    if scenes is None:
+        scenes = singular_value_elbow(np.mean([m / max(float(m.max()), 1e-12) for m in matrices], axis=0))
+    boundaries = fused_grouping(matrices, scenes, fusion)
+    ends = np.asarray([*(b + 1 for b in boundaries), len(matrices[0])])
+    sizes = np.diff(ends, prepend=0)
+    total = sum(float(block_sums(m, int(sizes.max()))[ends, sizes].sum()) for m in matrices)
+    return OsgResult(boundaries, len(boundaries) + 1, total, np.zeros(0))

@@ -13,6 +13,8 @@ from vseg.config import ScenesConfig
 from vseg.eval.osg import boundary_indicator, optimal_sequential_grouping
 from vseg.eval.scorer import boundary_probabilities
 
+SCENE_COUNTS = {"cost_curve": "elbow of the cost curve", "singular_values": "log-elbow of the singular values"}
+
 
 def training_free_boundaries(features: np.ndarray, config: ScenesConfig) -> tuple[np.ndarray, str]:
     """``(prob, description)``: the boundary probability of every shot by ``config.method``, and a line saying how
@@ -22,9 +24,12 @@ def training_free_boundaries(features: np.ndarray, config: ScenesConfig) -> tupl
         prob = boundary_probabilities(features, scorer.window, scorer.offset)
         return prob, f"training-free window scorer (window {scorer.window}, offset {scorer.offset})"
     osg = config.osg
-    grouped = optimal_sequential_grouping(features, config.min_scene_shots, osg.max_scene_shots, osg.scenes)
-    how = "given" if osg.scenes else "elbow of the cost curve"
+    grouped = optimal_sequential_grouping(
+        features, config.min_scene_shots, osg.max_scene_shots, osg.scenes, osg.distance, osg.cost, osg.scene_count
+    )
+    how = "given" if osg.scenes else SCENE_COUNTS[osg.scene_count]
     description = (
-        f"optimal sequential grouping ({grouped.scenes} scenes, {how}; normalised cost {grouped.cost:.3f})"
+        f"optimal sequential grouping ({grouped.scenes} scenes, {how}; {osg.cost} cost {grouped.cost:.3f}, "
+        f"{osg.distance.replace('_', ' ')} distance)"
     )
     return boundary_indicator(len(features), grouped.boundaries), description

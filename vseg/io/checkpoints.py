@@ -145,6 +145,7 @@ class S3DGWeights:
     prefix: str
     gating: bool  # whether the weights have S3D-G's self-gating (Mixed_3b.gating_*)
     layout: str  # "vseg hico", "vseg finetune" or "state dict"
+    image_size: int | None = None  # the crop size it was trained at, when the checkpoint records it
 
 
 def read_s3dg_weights(path: Path) -> S3DGWeights:
@@ -167,4 +168,5 @@ def read_s3dg_weights(path: Path) -> S3DGWeights:
     weights = strip_prefix(state, prefix)
     gating = any(name.startswith("Mixed_3b.gating") for name in weights)
     layout = f"vseg {checkpoint['method']}" if "method" in checkpoint else "state dict"
-    return S3DGWeights(weights, prefix, gating, layout)
+    size = checkpoint.get("image_size") if checkpoint.get("format") == FORMAT else None
+    return S3DGWeights(weights, prefix, gating, layout, size if isinstance(size, int) else None)

@@ -3,15 +3,22 @@ Networks", 2017, Algorithm 1; HiCo's ``models/utils/lars.py``), and HiCo's param
 
 For each parameter ``w`` with gradient ``g``, in its group's ``lr``, ``weight_decay`` (wd) and ``momentum`` (m)::
 
-    local = eta * ||w|| / (||g|| + wd * ||w||)      1 if the group has lars_exclude=True, or if ||w|| or ||g|| is 0
+    local = eta * ||w|| / (||g|| + wd * ||w||)      1 if the group has lars_exclude=True; zero norms: see below
     d     = (g + wd * w) * local * lr
     buf   = m * buf + d                              buf starts at 0, so the first step gives buf = d
     w    -= d + m * buf                              Nesterov; without it, w -= buf
 
-One difference from the reference (OpenSelfSup's LARS, which HiCo uses): there the norms are Python floats, so
-``||w|| = 0`` gives ``local = 0`` (a zero-initialised parameter that is not LARS-excluded, such as a BN bias in the
-HACS-s presets, never moves) and ``||w|| = ||g|| = 0`` stops the run with a ZeroDivisionError. Here both give
-``local = 1`` (a plain SGD step), as most LARS implementations do. The norms stay on the device (no host sync).
+Zero norms, the group option ``zero_norm``:
+
+- ``reference`` (HiCo's ``models/utils/lars.py``, from OpenSelfSup): the formula whenever its denominator
+  ``||g|| + wd * ||w||`` is not 0, else ``local = 1`` (the reference's bare ``except`` around a Python-float division
+  by zero). So ``||w|| = 0 < ||g||`` gives ``local = 0``: a zero-initialised parameter that is not LARS-excluded,
+  such as a BN bias in the ``hacs_s`` and ``baseline_s`` presets, never moves; ``||w|| = ||g|| = 0`` gives 1;
+  ``||g|| = 0 < ||w||`` gives ``eta / wd`` (1 when wd is 0).
+- ``sgd`` (the default of :class:`LARS`): ``local = 1``, a plain SGD step, whenever ``||w||`` or ``||g||`` is 0, as
+  most LARS implementations do, so zero-initialised parameters can learn.
+
+Both keep the norms on the device (no host sync).
 
 Parameter groups (:func:`lars_param_groups`), ``reference`` (the default, as HiCo builds them): BN/normalisation
 parameters (a name containing "bn" or "norm", or any parameter of a normalisation module) get no weight decay and
@@ -35,6 +42,9 @@ NORM_MODULES: tuple[type[nn.Module], ...] = (
 ) + ((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ())
 
 
+LARS_ZERO_NORM = ("sgd", "reference")
+
+
 def _norm(t: torch.Tensor) -> torch.Tensor:
     """The L2 norm, accumulated in at least float32."""
     return torch.linalg.vector_norm(t, dtype=torch.float32 if t.dtype in (torch.float16, torch.bfloat16) else None)
@@ -43,7 +53,8 @@ def _norm(t: torch.Tensor) -> torch.Tensor:
 class LARS(torch.optim.Optimizer):
     """Layer-wise adaptive rate scaling for SGD with (Nesterov) momentum; see the module docstring.
 
-    Group options: ``lr``, ``momentum``, ``weight_decay``, ``eta``, ``nesterov`` and ``lars_exclude`` (local lr 1).
+    Group options: ``lr``, ``momentum``, ``weight_decay``, ``eta``, ``nesterov``, ``lars_exclude`` (local lr 1) and
+    ``zero_norm`` (``"sgd"`` or ``"reference"``: the local lr when a norm is 0).
     """
 
     def __init__(
@@ -55,6 +66,7 @@ class LARS(torch.optim.Optimizer):
         eta: float = 0.001,
         nesterov: bool = True,
         lars_exclude: bool = False,
+        zero_norm: str = "sgd",
     ):
         if lr < 0:
             raise ValueError(f"invalid learning rate {lr}")
@@ -66,6 +78,8 @@ class LARS(torch.optim.Optimizer):
             raise ValueError(f"invalid LARS coefficient eta {eta}")
         if nesterov and momentum <= 0:
             raise ValueError("Nesterov momentum needs a momentum above 0")
+        if zero_norm not in LARS_ZERO_NORM:
+            raise ValueError(f"zero_norm must be one of {', '.join(LARS_ZERO_NORM)}, got {zero_norm!r}")
         defaults = {
             "lr": lr,
             "momentum": momentum,
@@ -73,6 +87,7 @@ class LARS(torch.optim.Optimizer):
             "eta": eta,
             "nesterov": nesterov,
             "lars_exclude": lars_exclude,
+            "zero_norm": zero_norm,
         }
         super().__init__(params, defaults)
 
@@ -93,8 +108,13 @@ class LARS(torch.optim.Optimizer):
                 d = g.add(p, alpha=wd).mul_(lr)
                 if not group["lars_exclude"]:
                     w_norm, g_norm = _norm(p), _norm(g)
-                    trust = eta * w_norm / (g_norm + wd * w_norm)
-                    d.mul_(torch.where((w_norm > 0) & (g_norm > 0), trust, torch.ones_like(trust)).to(d.dtype))
+                    denominator = g_norm + wd * w_norm
+                    trust = eta * w_norm / denominator
+                    if group["zero_norm"] == "reference":
+                        scaled = denominator > 0
+                    else:
+                        scaled = (w_norm > 0) & (g_norm > 0)
+                    d.mul_(torch.where(scaled, trust, torch.ones_like(trust)).to(d.dtype))
                 if momentum:
                     state = self.state[p]
                     if "momentum_buffer" not in state:

@@ -103,12 +103,15 @@ class TrainReport:
 def build_optimizer(model: nn.Module, optim: OptimConfig) -> torch.optim.Optimizer:
     """``optim.optimizer``: SGD with momentum and weight decay on every parameter, BN and biases included (SCRL);
     or LARS with Nesterov momentum, BN without weight decay (and without LARS scaling when
-    ``optim.bn_lars_exclude``), as HiCo; ``optim.lars_groups`` says where the other biases go; or Adam with the
+    ``optim.bn_lars_exclude``), as HiCo; ``optim.lars_groups`` says where the other biases go and
+    ``optim.lars_zero_norm`` what a zero norm gives; or Adam with the
     same groups (BN without weight decay, as the reference's fine-tuning: TAdaConv's ``construct_optimizer``).
     Parameters that do not require gradients are left out."""
     if optim.optimizer == "lars":
         groups = lars_param_groups(model, optim.weight_decay, optim.bn_lars_exclude, optim.lars_groups)
-        return LARS(groups, lr=optim.lr, momentum=optim.momentum, eta=optim.trust_coefficient)
+        return LARS(
+            groups, lr=optim.lr, momentum=optim.momentum, eta=optim.trust_coefficient, zero_norm=optim.lars_zero_norm
+        )
     if optim.optimizer == "adam":
         groups = lars_param_groups(model, optim.weight_decay, False, optim.lars_groups)
         return torch.optim.Adam(groups, lr=optim.lr, betas=tuple(optim.betas))

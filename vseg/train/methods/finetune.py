@@ -3,15 +3,19 @@ then tested as HiCo tests it (Qing et al., CVPR 2022, Sec. 4.1 and Table 5; HiCo
 and ``runs/run.py``).
 
 - Data: a ``relative/path label`` list (UCF101 / HMDB51 format). One clip per video and epoch, 16 frames over
-  16 * 4 / 30 s from a random start, random resized crop to 112 (area 0.3243-0.5765, aspect 6/7-7/6), horizontal
+  16 * 4 / 30 s from a random start, in frames as the reference (a shorter video keeps the stride and repeats its
+  last frame: :mod:`vseg.data.video_views`), random resized crop to 112 (bilinear without antialiasing, as the
+  reference; ``data.antialias``) (area 0.3243-0.5765, aspect 6/7-7/6), horizontal
   flip, grayscale 0.3 then colour jitter 0.5/0.5/0.5/0.25 (``GRAY_FIRST``), one parameter set for all frames of a clip
   (:class:`vseg.data.trimmed.LabelledClips`). Every video of both lists is opened first: a missing or unreadable
   one is an error naming its line.
 - Model: the backbone from ``--init`` (a ``vseg pretrain hico`` checkpoint's ``backbone.*``, a reference checkpoint's,
   or a bare S3D-G state dict; the projection heads are dropped) or random, then global average pool, dropout 0 and a
-  linear head (:class:`vseg.models.classifier.ClipClassifier`), cross-entropy. ``model.linear``: ``reference`` trains
-  the head alone with the backbone in train mode (its BN statistics keep moving, as the reference's linear
-  fine-tuning), ``frozen`` with the backbone in eval mode (a strict probe); null trains everything.
+  linear head (:class:`vseg.models.classifier.ClipClassifier`), cross-entropy. ``model.bn_group``: BatchNorm over
+  consecutive groups of that many clips in training, as the reference's per-GPU BN on 8 GPUs without SyncBN.
+  ``model.linear``: ``reference`` trains the head alone with the backbone in train mode (its BN statistics keep
+  moving, as the reference's linear fine-tuning), ``frozen`` with the backbone in eval mode (a strict probe); null
+  trains everything.
 - Optimiser: Adam (0.9, 0.999), weight decay 1e-3 (none on BN), cosine with linear warm-up (``finetune/*`` presets).
 - Test, after the last epoch, of the last epoch's weights (the reference tests the last checkpoint of its run:
   ``checkpoints/last.pth``): every video of the test list as ``test.views`` temporal views x 1 centre crop (0.875 of
@@ -67,6 +71,11 @@ class FinetuneDataConfig(ClipDataConfig):
     )
     grayscale_p: float = Field(0.3, ge=0, le=1, description="probability of grayscale")
     gray_first: bool = Field(True, description="grayscale before the colour jitter (the reference's GRAY_FIRST)")
+    antialias: bool = Field(
+        False,
+        description="resize crops (training and test) with antialiasing; false: plain bilinear, as the reference's "
+        "F.interpolate",
+    )
 
 
 class FinetuneModelConfig(StageConfig):
@@ -79,6 +88,12 @@ class FinetuneModelConfig(StageConfig):
     gating: bool = Field(True, description="S3D-G self-gating when the backbone is random (--init decides otherwise)")
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout before the linear head")
     sync_bn: bool = Field(False, description="SyncBatchNorm across ranks on CUDA (the reference's BN.SYNC: false)")
+    bn_group: int | None = Field(
+        None,
+        ge=1,
+        description="clips per BatchNorm batch in training, consecutive groups of each rank's batch (the reference: "
+        "its per-GPU batch, 16 for UCF101, 8 for HMDB51); unset: each rank's whole batch",
+    )
     linear: Literal["reference", "frozen"] | None = Field(
         None,
         description="train the head alone; reference: backbone in train mode, its BN statistics keep moving (the "
@@ -105,7 +120,7 @@ class FinetuneConfig(StageConfig):
     """``vseg finetune``: supervised fine-tuning of an S3D-G and HiCo's test; defaults: UCF101 (``finetune/ucf101``)."""
 
     data: FinetuneDataConfig = FinetuneDataConfig()
-    model: FinetuneModelConfig = FinetuneModelConfig()
+    model: FinetuneModelConfig = FinetuneModelConfig(bn_group=16)
     test: FinetuneTestConfig = FinetuneTestConfig()
     optim: OptimConfig = OptimConfig(
         optimizer="adam",
@@ -116,7 +131,7 @@ class FinetuneConfig(StageConfig):
         warmup_epochs=10,
         warmup_start_lr=2e-4,
     )
-    train: TrainConfig = TrainConfig(epochs=300, batch_size=128, checkpoint_every=10)
+    train: TrainConfig = TrainConfig(epochs=300, batch_size=128, checkpoint_every=10, amp=False)  # fp32, as HiCo
 
 
 def class_count(lists: Sequence[tuple[Path, list[tuple[int, Path, int]]]], classes: int | None) -> int:
@@ -190,8 +205,8 @@ class FinetuneMethod:
             f"from {train_list} and {test_list}"
         )
         data = self.config.data
-        view = replace(hico_view(data), gray_first=data.gray_first)
-        return LabelledClips(train, data.frames, data.clip_seconds, view, self.config.train.seed)
+        view = replace(hico_view(data), gray_first=data.gray_first, antialias=data.antialias)
+        return LabelledClips(train, data.frames, data.sampling_rate, data.target_fps, view, self.config.train.seed)
 
     def build_model(self, env: DistEnv, global_batch: int) -> nn.Module:
         m = self.config.model
@@ -205,7 +220,13 @@ class FinetuneMethod:
         else:
             ui.info("backbone: random init (no --init)")
         mode = {None: "full", "reference": "linear", "frozen": "frozen"}[m.linear]
-        model = ClipClassifier(backbone, self.classes, dropout=m.dropout, mode=mode)
+        local = global_batch // env.world_size
+        if m.bn_group is not None and local % m.bn_group:
+            raise ConfigError(
+                f"model.bn_group {m.bn_group} must divide the {local} clips of each rank's batch "
+                f"(train.batch_size {global_batch} over {env.world_size} ranks)"
+            )
+        model = ClipClassifier(backbone, self.classes, dropout=m.dropout, mode=mode, bn_group=m.bn_group)
         if m.sync_bn and env.world_size > 1 and env.device.type == "cuda":
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         return model
@@ -223,7 +244,8 @@ class FinetuneMethod:
 
     def describe(self) -> dict[str, Any]:
         m = self.config.model
-        return {"arch": "s3dg", "classes": self.classes, "linear": m.linear, "init": str(m.init) if m.init else None}
+        return {"arch": "s3dg", "classes": self.classes, "linear": m.linear, "init": str(m.init) if m.init else None,
+                "image_size": self.config.data.crop_size}  # fmt: skip
 
     def finish(self, model: nn.Module, env: DistEnv, out: Path) -> dict[str, Any]:
         """The test (module docstring) of the trained ``model``; rank 0 writes ``OUT/metrics.json``."""
@@ -249,8 +271,9 @@ class FinetuneMethod:
         """``videos x views x classes`` softmax scores of the test list, each rank scoring its share."""
         data, test, train = self.config.data, self.config.test, self.config.train
         dataset = VideoViews(
-            [video.path for video in self.test_videos], frames=data.frames, clip_seconds=data.clip_seconds,
-            views=test.views, size=data.crop_size, crop_fraction=test.crop_fraction, mean=data.mean, std=data.std,
+            [video.path for video in self.test_videos], frames=data.frames, sampling_rate=data.sampling_rate,
+            target_fps=data.target_fps, views=test.views, size=data.crop_size, crop_fraction=test.crop_fraction,
+            mean=data.mean, std=data.std, antialias=data.antialias,
         )  # fmt: skip
         mine = list(range(env.rank, len(dataset), env.world_size))
         workers = loader_workers(train, env)

@@ -89,8 +89,9 @@ class HicoConfig(StageConfig):
         schedule="cosine",
         warmup_epochs=5,
         warmup_start_lr=0.001,
+        lars_zero_norm="reference",
     )
-    train: TrainConfig = TrainConfig(epochs=120, batch_size=96, checkpoint_every=10)
+    train: TrainConfig = TrainConfig(epochs=120, batch_size=96, checkpoint_every=10, amp=False)  # fp32, as HiCo
 
     @model_validator(mode="after")
     def _far_clip_needs_a_pair(self) -> HicoConfig:
@@ -233,7 +234,9 @@ class HicoMethod:
         return output.loss, metrics
 
     def describe(self) -> dict[str, Any]:
-        return {"arch": self.config.model.arch, "gating": self.config.model.gating}
+        """The architecture, and the crop size it trains at (``vseg embed --clips`` views at it)."""
+        m = self.config.model
+        return {"arch": m.arch, "gating": m.gating, "image_size": self.config.data.crop_size}
 
 
 METHOD = HicoMethod

@@ -110,7 +110,7 @@ class ScrlConfig(StageConfig):
     data: ScrlDataConfig = ScrlDataConfig()
     model: ScrlModelConfig = ScrlModelConfig()
     optim: OptimConfig = OptimConfig()
-    train: TrainConfig = TrainConfig()
+    train: TrainConfig = TrainConfig(amp=False)  # fp32, as SCRL
 
 
 def load_imagenet_state(path: Path) -> dict[str, torch.Tensor]:
@@ -270,7 +270,8 @@ class ScrlMethod:
         return view.contiguous(memory_format=memory_format(self.config.train, env, self.volumetric))
 
     def describe(self) -> dict[str, Any]:
-        return {"arch": self.config.model.arch}
+        """The architecture and the image size it trains at (``vseg embed`` and ``vseg scenes`` embed at it)."""
+        return {"arch": self.config.model.arch, "image_size": self.config.data.image_size}
 
 
 METHOD = ScrlMethod
