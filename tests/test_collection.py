@@ -268,3 +268,33 @@ def test_an_interrupted_run_leaves_no_half_written_folder(library, tmp_path, mon
     report = run_collection([videos], out, config)
     assert [row.status for row in report.rows] == ["done"]
     assert sorted(path.name for path in out.iterdir()) == ["film", "index.csv", "index.html", "index.json"]
+
+
+def test_an_encoder_embeds_at_the_size_it_was_trained_at(library, tmp_path):
+    """The size a checkpoint records is the size scenes embed at, unless one is given (with a warning)."""
+    import dataclasses
+
+    import torch
+
+    from vseg.eval.embed import embed_keyframes, load_shot_encoder
+    from vseg.models.encoder import ShotEncoder
+
+    torch.manual_seed(0)
+    torch.save(ShotEncoder("resnet18", 9, 128, mlp=False).state_dict(), tmp_path / "encoder.pth")
+    loaded = dataclasses.replace(load_shot_encoder(tmp_path / "encoder.pth"), image_size=32)  # trained at 32 px
+    assert vseg.load_models(encoder=loaded).image_size == 32
+    assert vseg.load_models(encoder=load_shot_encoder(tmp_path / "encoder.pth")).image_size == 224  # unrecorded
+    config = ScenesConfig().model_copy(update={"embed": ScenesConfig().embed.model_copy(update={"device": "cpu", "workers": 0})})
+    result = vseg.detect_scenes(library / "good.mp4", config, encoder=loaded, keyframes=tmp_path / "kf")
+    device = torch.device("cpu")
+    at = {size: embed_keyframes(loaded, result.keyframes, config.embed, device, size) for size in (32, 64)}
+    assert np.array_equal(result.features, at[32]) and not np.allclose(result.features, at[64])
+    from vseg import ui
+
+    warned = []
+    original, ui.warn = ui.warn, warned.append
+    try:
+        assert vseg.load_models(encoder=loaded, image_size=64).image_size == 64
+    finally:
+        ui.warn = original
+    assert len(warned) == 1 and "trained at 32 px" in warned[0]

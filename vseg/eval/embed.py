@@ -216,12 +216,14 @@ def embed_keyframes(
     keyframes: MovieKeyframes,
     config: EmbedConfig,
     device: torch.device,
+    image_size: int,
     advance: Callable[[int], None] | None = None,
 ) -> np.ndarray:
-    """``shots x D`` float32 features of every shot of one keyframe folder, as :func:`run_embed` computes them, with
-    nothing written (what ``vseg scenes --encoder`` uses). ``advance(shots)`` is called after each batch."""
-    kind, collate = shots_for(resolve_pipeline(config.pipeline, device), config.image_size)
-    shots = kind(keyframes, config.image_size)
+    """``shots x D`` float32 features of every shot of one keyframe folder, as :func:`run_embed` computes them at
+    ``image_size`` (:func:`resolve_image_size`), with nothing written (what ``vseg scenes --encoder`` uses).
+    ``advance(shots)`` is called after each batch."""
+    kind, collate = shots_for(resolve_pipeline(config.pipeline, device), image_size)
+    shots = kind(keyframes, image_size)
     workers = default_workers() if config.workers is None else config.workers
     batches = []
     for batch in iter_features(

@@ -39,7 +39,7 @@ def run_scenes(
     under ``out/shots`` (the MovieNet layout). Bad input is refused before anything is written; when the video cannot
     be read, what this run made is removed again."""
     out = Path(out)
-    models = load_models(encoder, segmenter, config.embed.device)
+    models = load_models(encoder, segmenter, config.embed.device, config.embed.image_size)
     with atomic.removed_on_error([out / CONFIG_NAME, out / "shots"], VsegError):
         result = detect_scenes(
             video, config, models=models, keyframes=out / "shots", progress=progress, truth_frames=truth_frames

@@ -184,22 +184,23 @@ def finished_row(job: VideoJob) -> IndexRow | None:
         return None
 
 
-_LOADED: dict[tuple[str | None, str | None, str], SceneModels] = {}
+_LOADED: dict[tuple[str | None, str | None, str, int | None], SceneModels] = {}
 
 
-def worker_models(encoder: str | None, segmenter: str | None, device: str) -> SceneModels:
+def worker_models(encoder: str | None, segmenter: str | None, device: str, image_size: int | None) -> SceneModels:
     """The models of the files named, loaded once per process (a worker's first job loads them)."""
-    key = (encoder, segmenter, device)
+    key = (encoder, segmenter, device, image_size)
     if key not in _LOADED:
         _LOADED[key] = load_models(*key)
     return _LOADED[key]
 
 
-def keep_models(encoder: str | None, segmenter: str | None, device: str, models: SceneModels) -> None:
-    """Let this process's jobs with these files use ``models``, loaded already (for the features, the encoder; for
-    the scenes, the segmenter)."""
-    for key in ((encoder, segmenter, device), (encoder, None, device), (None, segmenter, device)):
-        _LOADED[key] = models
+def keep_models(encoder: str | None, segmenter: str | None, config: ScenesConfig, models: SceneModels) -> None:
+    """Let this process's jobs with these files and ``config`` use ``models``, loaded already (for the features,
+    the encoder; for the scenes, the segmenter)."""
+    device, size = config.embed.device, config.embed.image_size
+    for key in ((encoder, segmenter), (encoder, None), (None, segmenter)):
+        _LOADED[(*key, device, size)] = models
 
 
 def failure_reason(job: VideoJob, error: BaseException) -> str:
@@ -221,14 +222,14 @@ def prepare_video(job: VideoJob) -> FoundShots:
 
 def video_features(job: VideoJob, found: FoundShots) -> tuple[np.ndarray, str]:
     """The shot features of a job's video and what they are (the encoder's name, or colour histograms)."""
-    models = worker_models(job.encoder, None, job.config.embed.device)
+    models = worker_models(job.encoder, None, job.config.embed.device, job.config.embed.image_size)
     return shot_features(found, models, job.config), models.encoder_name
 
 
 def finish_video(job: VideoJob, found: FoundShots, features: tuple[np.ndarray, str], seconds: float) -> IndexRow:
     """Find the scenes, write every file into the staging folder, then move it into place with its stamp."""
     started = time.perf_counter()
-    models = worker_models(None, job.segmenter, job.config.embed.device)
+    models = worker_models(None, job.segmenter, job.config.embed.device, job.config.embed.image_size)
     result = find_scenes(found, features[0], models, job.config, features_name=features[1])
     write_scenes(result, job.staging)
     seconds += time.perf_counter() - started

@@ -64,21 +64,26 @@ class SceneModels:
     segmenter: Any = None  # (BoundaryBiLSTM, SegmentConfig) of vseg.eval.segment.load_model
     segmenter_name: str = ""
     device: str = "auto"
+    image_size: int = 224  # what the encoder embeds at (vseg.eval.embed.resolve_image_size)
 
     @property
     def feature_dim(self) -> int:
         return self.encoder.encoder.feature_dim if self.encoder is not None else HISTOGRAM_DIM
 
 
-def load_models(encoder: Any = None, segmenter: Any = None, device: str = "auto") -> SceneModels:
+def load_models(
+    encoder: Any = None, segmenter: Any = None, device: str = "auto", image_size: int | None = None
+) -> SceneModels:
     """The encoder and segmenter, each a path (loaded here, DataError naming a bad file), an object already loaded
     (a ``LoadedEncoder``; a ``(model, SegmentConfig)`` pair) or None; DataError when the segmenter takes features of
-    another width than the shots get. torch is imported only when one of them is given."""
+    another width than the shots get. The encoder embeds at ``image_size``, or unset at the size it was trained at
+    (224 when its checkpoint does not say). torch is imported only when one of them is given."""
     models = SceneModels(device=device)
     if encoder is not None:
-        from vseg.eval.embed import load_shot_encoder
+        from vseg.eval.embed import load_shot_encoder, resolve_image_size
 
         models.encoder = load_shot_encoder(Path(encoder)) if isinstance(encoder, str | Path) else encoder
+        models.image_size = resolve_image_size(image_size, models.encoder)
         name = f"encoder {encoder}" if isinstance(encoder, str | Path) else "encoder"
         models.encoder_name = f"{name} ({models.encoder.arch})"
     if segmenter is not None:
@@ -224,7 +229,9 @@ def shot_features(found: FoundShots, models: SceneModels, config: ScenesConfig, 
         progress("features", done, found.keyframes.num_shots)
 
     device = torch.device(models.device)
-    return embed_keyframes(models.encoder, found.keyframes, config.embed, device, advance if progress else None)
+    return embed_keyframes(
+        models.encoder, found.keyframes, config.embed, device, models.image_size, advance if progress else None
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------------- the scenes
@@ -392,7 +399,7 @@ def detect_scenes(
     """
     cfg = scenes_config(config, **settings)
     if models is None:
-        models = load_models(encoder, segmenter, cfg.embed.device)
+        models = load_models(encoder, segmenter, cfg.embed.device, cfg.embed.image_size)
     with _keyframe_folder(Path(keyframes) if keyframes else None, models.encoder is not None) as folder:
         found = detect_shots(Path(video), cfg, folder, models.encoder is None, threads, progress)
         started = time.perf_counter()

@@ -86,10 +86,10 @@ class FeatureWorker:
     """A Ray actor's state: the encoder, loaded once; ``features(job, found)`` gives a video's shot features and the
     encoder's name."""
 
-    def __init__(self, encoder: str, device: str):
+    def __init__(self, encoder: str, device: str, image_size: int):
         from vseg.scenes.detect import load_models
 
-        self.models = load_models(encoder, None, device)
+        self.models = load_models(encoder, None, device, image_size)
 
     def features(self, job, found):
         from vseg.scenes.detect import shot_features
@@ -98,7 +98,14 @@ class FeatureWorker:
 
 
 def ray_scenes(
-    prepare: Callable, finish: Callable, jobs: list, address: str | None, workers: int, encoder: str, device: str
+    prepare: Callable,
+    finish: Callable,
+    jobs: list,
+    address: str | None,
+    workers: int,
+    encoder: str,
+    device: str,
+    image_size: int,
 ) -> Iterator[tuple[Any, Any, Any]]:
     """With an encoder: each video's ``prepare(job)`` (its shots and keyframes) and ``finish(job, found,
     features)`` are Ray tasks, its features come from one of ``workers`` :class:`FeatureWorker` actors (one GPU each
@@ -107,7 +114,7 @@ def ray_scenes(
     gpus = int(ray.cluster_resources().get("GPU", 0))
     # an actor holds a GPU where there are some, and no CPU slot (the tasks that feed it need those)
     actor = ray.remote(FeatureWorker).options(num_gpus=1 if gpus else 0, num_cpus=0)
-    actors = [actor.remote(encoder, device) for _ in range(max(1, min(workers, gpus)))]
+    actors = [actor.remote(encoder, device, image_size) for _ in range(max(1, min(workers, gpus)))]
     prepare_task, finish_task = ray.remote(num_cpus=1)(prepare), ray.remote(num_cpus=1)(finish)
     pending = {}
     for index, job in enumerate(jobs):

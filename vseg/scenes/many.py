@@ -60,7 +60,8 @@ def run_collection(
     started = time.perf_counter()
     out = Path(out)
     videos = collection.shard_of(collection.find_videos(inputs, out), config.shard)
-    models = load_models(encoder, segmenter, config.embed.device)
+    models = load_models(encoder, segmenter, config.embed.device, config.embed.image_size)
+    config = _embedding_at(config, models, encoder)
     jobs_count, threads = _workers(config)
     jobs = collection.make_jobs(videos, out, config, encoder, segmenter, threads)
     rows: dict[Path, IndexRow] = {}
@@ -82,13 +83,14 @@ def run_collection(
     workers = min(jobs_count, max(1, len(todo)))
     if config.engine == "ray" and encoder is not None:
         mapped = engines.ray_scenes(
-            collection.prepare_video, _finish, todo, config.ray_address, workers, str(encoder), models.device
+            collection.prepare_video, _finish, todo, config.ray_address, workers, str(encoder), models.device,
+            models.image_size,
         )  # fmt: skip
     elif config.engine == "ray":
         mapped = engines.ray_map(collection.process_video, todo, config.ray_address, workers)
     else:
         if workers == 1:  # in this process: the models loaded above serve
-            collection.keep_models(_name(encoder), _name(segmenter), config.embed.device, models)
+            collection.keep_models(_name(encoder), _name(segmenter), config, models)
         mapped = engines.local_map(collection.process_video, todo, workers, threads)
     for job, row, error in mapped:
         record(job, row if row is not None else collection.failed_row(job, error))
@@ -105,6 +107,15 @@ def _name(path: Any) -> str | None:
     return None if path is None else str(path)
 
 
+def _embedding_at(config: ScenesConfig, models, encoder: Any) -> ScenesConfig:
+    """``config`` with the size the encoder embeds at written in, so that every worker embeds at it without
+    resolving (and warning) again, and the settings key of a video says it."""
+    if encoder is None:
+        return config
+    embed = config.embed.model_copy(update={"image_size": models.image_size})
+    return config.model_copy(update={"embed": embed})
+
+
 @dataclass(frozen=True)
 class _VideoValue:
     video: Path
@@ -115,7 +126,8 @@ class _VideoValue:
 
 
 def _detect_value(job: _VideoValue) -> Scenes:
-    models = collection.worker_models(job.encoder, job.segmenter, job.config.embed.device)
+    embed = job.config.embed
+    models = collection.worker_models(job.encoder, job.segmenter, embed.device, embed.image_size)
     return detect_scenes(job.video, job.config, models=models, threads=job.threads)
 
 
@@ -138,7 +150,8 @@ def detect_scenes_many(
     run = {"engine": engine, "jobs": jobs, "ray_address": ray_address}
     cfg = scenes_config(config, **settings, **{key: value for key, value in run.items() if value is not None})
     videos = [video for video, _ in collection.find_videos(inputs)]
-    models = load_models(encoder, segmenter, cfg.embed.device)
+    models = load_models(encoder, segmenter, cfg.embed.device, cfg.embed.image_size)
+    cfg = _embedding_at(cfg, models, encoder)
     count, threads = _workers(cfg)
     workers = min(count, max(1, len(videos)))
     values = [_VideoValue(video, cfg, _name(encoder), _name(segmenter), threads) for video in videos]
@@ -146,7 +159,7 @@ def detect_scenes_many(
         mapped = engines.ray_map(_detect_value, values, cfg.ray_address, workers)
     else:
         if workers == 1:
-            collection.keep_models(_name(encoder), _name(segmenter), cfg.embed.device, models)
+            collection.keep_models(_name(encoder), _name(segmenter), cfg, models)
         mapped = engines.local_map(_detect_value, values, workers, threads)
     for job, result, error in mapped:
         if error is None:
