@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vseg.models.dist import shuffle_across_ranks, unshuffle_across_ranks
+from vseg.models.kmeans import kmeans_medoids
 from vseg.models.scrl import SCRL, topk_accuracy
 
 DIM, QUEUE = 8, 64
@@ -82,6 +83,29 @@ def test_cluster_positive_is_the_references_soft_sc_or_hard_sc(soft, gamma):
     assert torch.allclose(out.logits[:, 0], (q * expected).sum(1) / 0.07, atol=1e-4)
     centres = out.positive_index.unique()
     assert len(centres) == 4 and all(out.positive_index[c] == c for c in centres)  # a centre is its own centre
+
+
+def test_logits_loss_and_cluster_positives_by_hand():
+    """The whole step written out from SCRL_MoCo.py: logits ``[q . pos, q . queue] / T`` with the queue as it was
+    *before* this step's keys go in, the loss ``CE(logits, 0)``, and positives from K-means of the *queries* (each
+    query's cluster centre), the K-means started from the step generator's draw after the shuffle-BN permutation."""
+    model = _model(positive="cluster", soft_positive=False).eval()  # eval: BN uses running statistics
+    view_q, view_k = _views()
+    queue_before = model.queue.clone()
+    out = model(view_q, view_k)
+    q, k = F.normalize(model.encoder_q(view_q), dim=1), _keys(model, view_k)
+    generator = torch.Generator().manual_seed(0 * 1_000_003 + 0)  # seed 0, step 0
+    torch.randperm(32, generator=generator)  # the shuffle-BN permutation comes first
+    seed = int(torch.randint(2**62, (1, 1), generator=generator)[0, 0])
+    assign, centres = kmeans_medoids(q.double(), 4, max_iter=20, generator=torch.Generator().manual_seed(seed))
+    assert torch.equal(out.positive_index, centres[assign])
+    from_keys = kmeans_medoids(k.double(), 4, max_iter=20, generator=torch.Generator().manual_seed(seed))
+    assert not torch.equal(from_keys[1][from_keys[0]], centres[assign])  # clustering the keys would be caught
+    logits = torch.cat([(q * k[centres[assign]]).sum(1, keepdim=True), q @ queue_before], dim=1) / 0.07
+    assert torch.allclose(out.logits, logits, atol=1e-4)
+    assert not torch.allclose(out.logits[:, 1:33], (q @ model.queue[:, :32]) / 0.07, atol=1e-2)  # not the new keys
+    by_hand = (torch.logsumexp(logits, dim=1) - logits[:, 0]).mean()  # -log softmax at index 0
+    assert float(out.loss.detach()) == pytest.approx(float(by_hand), abs=1e-4)
 
 
 def test_renormalized_positive_is_on_the_sphere():
