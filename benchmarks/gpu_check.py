@@ -8,7 +8,9 @@
 - ``embed``: ``vseg embed``'s shots/s against the forward alone for both pipelines (``embed_throughput.py``, bf16);
 - ``torchrun_scrl`` / ``torchrun_hico``: a 1-rank ``torchrun`` of ``vseg pretrain scrl`` / ``hico`` (NCCL on CUDA),
   two steps, exit code and checkpoint;
-- ``precision``: the bf16-vs-fp32 logit difference of one SCRL step (``benchmarks/scrl_precision.py``).
+- ``precision``: the bf16-vs-fp32 logit difference of one SCRL step (``benchmarks/scrl_precision.py``);
+- ``gpu_tests``: the test suite's CUDA-only tests (``pytest -m gpu``: K-means on CUDA, nvJPEG views, embedding on the
+  GPU), which ``make test`` skips without a GPU; their pass/fail counts and the tail of their output.
 
 Each section is timed and recorded on its own (an error is written in its place and the others still run); the JSON
 is rewritten after every section, so a run cut short keeps what it measured. ``--device cpu --tiny`` runs every
@@ -23,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -43,7 +46,7 @@ from vseg.io import atomic  # noqa: E402
 from vseg.presets import preset  # noqa: E402
 
 REPO_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")]))}
-SECTIONS = ("scrl", "hico", "embed", "torchrun_scrl", "torchrun_hico", "precision")
+SECTIONS = ("scrl", "hico", "embed", "torchrun_scrl", "torchrun_hico", "precision", "gpu_tests")
 
 
 def scrl(args: argparse.Namespace, work: Path) -> dict:
@@ -186,6 +189,15 @@ def precision(args: argparse.Namespace, work: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def gpu_tests(args: argparse.Namespace, work: Path) -> dict:
+    """``pytest -m gpu`` of this checkout's tests (skipped, all of them, on ``--device cpu``)."""
+    command = [sys.executable, "-m", "pytest", "-q", "-m", "gpu", "-p", "no:cacheprovider", str(HERE.parent / "tests")]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=work, env=REPO_ENV, timeout=600)
+    summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    counts = {word: int(n) for n, word in re.findall(r"(\d+) (passed|failed|skipped|error)", summary)}
+    return {"returncode": done.returncode, **counts, "summary": summary, "output_tail": done.stdout[-3000:]}
+
+
 RUNNERS = {
     "scrl": scrl,
     "hico": hico,
@@ -193,6 +205,7 @@ RUNNERS = {
     "torchrun_scrl": lambda args, work: torchrun("scrl", args, work),
     "torchrun_hico": lambda args, work: torchrun("hico", args, work),
     "precision": precision,
+    "gpu_tests": gpu_tests,
 }
 
 

@@ -6,14 +6,26 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from vseg import ui
 from vseg.config import PuzzlesConfig, SynthConfig
 from vseg.prep.puzzles import make_puzzles
 from vseg.prep.synth import make_synth
+from vseg.train.methods.scrl import builtin_puzzles
 
 SYNTH = SynthConfig(movies=3, shots_per_movie=40, seed=7, workers=1)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` need CUDA: without it they are skipped, saying where they run (benchmarks/gpu_check.py)."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device: python benchmarks/gpu_check.py --sections gpu_tests runs it")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +42,15 @@ def puzzle_root(synth_root, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("puzzles")
     make_puzzles(synth_root / "240P", out, PuzzlesConfig(workers=1))
     return out
+
+
+@pytest.fixture(scope="session")
+def builtin_synthetic(tmp_path_factory) -> Path:
+    """Read-only: the demo's synthetic movies (``synth/cpu_tiny``, 8 movies x 160 shots) under ``movienet/`` and the
+    puzzles of their train split under ``puzzles/``, made once per run as ``pretrain scrl`` makes its built-in data."""
+    folder = tmp_path_factory.mktemp("builtin")
+    builtin_puzzles(folder)
+    return folder
 
 
 @pytest.fixture

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import typer
 
 from vseg import __version__
 from vseg.cli import app
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize(
@@ -90,10 +94,19 @@ def test_bad_path_is_one_red_line_with_exit_2(runner, tmp_path):
     assert result.output.strip() == f"error: {tmp_path / 'missing'}: keyframe folder not found"
 
 
-def test_debug_shows_the_traceback(runner, tmp_path):
-    result = runner.invoke(app, ["--debug", "prep", "puzzles", str(tmp_path / "missing"), "--out", str(tmp_path / "p")])
-    assert result.exit_code != 0
-    assert "keyframe folder not found" in str(result.exception)
+def test_debug_prints_the_traceback_and_without_it_one_line(tmp_path):
+    """As a user runs it (``python -m vseg``, what the console script calls): the same error, with and without."""
+    args = ["prep", "puzzles", str(tmp_path / "missing"), "--out", str(tmp_path / "p")]
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "COLUMNS": "300"}  # a wide terminal: rich wraps no line
+    debug = subprocess.run([sys.executable, "-m", "vseg", "--debug", *args], capture_output=True, text=True, env=env)
+    assert debug.returncode == 1, debug.stderr[-2000:]
+    assert "Traceback (most recent call last)" in debug.stderr.splitlines()[0]  # rich's framed traceback
+    assert "vseg/prep/puzzles.py" in debug.stderr
+    assert debug.stderr.strip().splitlines()[-1] == f"DataError: {tmp_path / 'missing'}: keyframe folder not found"
+    plain = subprocess.run([sys.executable, "-m", "vseg", *args], capture_output=True, text=True, env=env)
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr + plain.stdout
+    assert (plain.stderr + plain.stdout).strip() == f"error: {tmp_path / 'missing'}: keyframe folder not found"
 
 
 def test_pretrain_hico_without_data_is_one_line(runner, tmp_path):

@@ -41,8 +41,7 @@ def test_demo_runs_every_stage_into_one_folder_and_resumes(runner, tmp_path):
         runs = [json.loads((out / "segment" / name / f"seed{s}" / "metrics.json").read_text()) for s in (100, 101, 102)]
         for key in ("ap_movie", "f1_movie", "miou"):
             assert results[name][key] == pytest.approx(sum(run[key] for run in runs) / 3)
-        assert 0 <= results[name]["ap_movie"] <= 1 and all(run["split"] == "test" for run in runs)
-    assert results["pretraining_helps"] == (results["pretrained"]["ap_movie"] > results["random_init"]["ap_movie"])
+        assert all(run["split"] == "test" for run in runs)
     assert [row["stage"] for row in results["stages"]][:4] == [
         "prep synth",
         "prep check",
@@ -66,11 +65,17 @@ def test_demo_runs_every_stage_into_one_folder_and_resumes(runner, tmp_path):
     assert len(rows) == scenes["scenes_found"] == len(json.loads((out / "scenes" / "scenes.json").read_text()))
     assert scenes["method"] == "osg" and scenes["features"] == "histogram"
     assert scenes["recall"] >= 0.6 and scenes["precision"] >= 0.6  # the demo's target (1.0 and 1.0 here)
+    # cuts are paired one to one, so recall x true cuts and precision x found cuts count the same pairs
+    pairs = scenes["recall"] * (scenes["scenes_true"] - 1)
+    assert pairs == pytest.approx(scenes["precision"] * (scenes["scenes_found"] - 1)) and pairs == round(pairs)
     page = (out / "scenes" / "report.html").read_text()
     assert "optimal sequential grouping" in page and "true scenes (green, " in page
 
+    checkpoint = out / "scrl" / "checkpoints" / "last.pth"
+    trained_at = checkpoint.stat().st_mtime_ns
     again = runner.invoke(app, args, env={"COLUMNS": "200"})
     assert again.exit_code == 0, again.output
+    assert "done before" in again.output and checkpoint.stat().st_mtime_ns == trained_at  # finished stages skipped
     assert json.loads((out / "demo_results.json").read_text())["pretrained"] == results["pretrained"]
 
 

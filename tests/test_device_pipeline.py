@@ -11,7 +11,14 @@ import pytest
 import torch
 from torchvision.transforms import RandomResizedCrop
 
-from vseg.data.augment import KEY_VIEW, QUERY_VIEW, TwoViewShotTransform, apply_view, sample_view_params
+from vseg.data.augment import (
+    IMAGENET_STD,
+    KEY_VIEW,
+    QUERY_VIEW,
+    TwoViewShotTransform,
+    apply_view,
+    sample_view_params,
+)
 from vseg.data.batch_augment import PARAMS, apply_views, pack_params
 from vseg.data.clips import TwoViewClips, keyframe_clips, puzzle_clips
 from vseg.data.encoded_clips import EncodedClips, TwoViewDecoder, collate_encoded
@@ -25,6 +32,22 @@ from .test_pretrain import SMALL, _pretrain
 
 TRANSFORM = TwoViewShotTransform.scrl(32)
 CPU = torch.device("cpu")
+
+
+def grey_levels(difference: torch.Tensor, std=IMAGENET_STD) -> float:
+    """The largest of ``difference`` (normalised units) in grey levels of the channel that has it."""
+    scale = 255 * torch.tensor(std, dtype=torch.float32)
+    channels = difference.movedim(-3, 0).flatten(1)  # C x everything (C the third-last axis)
+    if channels.shape[0] != len(std):  # keyframes stacked as 9 channels: R G B R G B R G B
+        channels = difference.movedim(-3, 0).unflatten(0, (-1, len(std))).transpose(0, 1).flatten(1)
+    return float((channels.amax(1) * scale).max())
+
+
+# README: the two pipelines give the same pixels up to one grey level before the colour operations (uint8 resize
+# weights against float ones, libjpeg-turbo against OpenCV). Colour jitter then scales a difference by its factors
+# (brightness, contrast, saturation up to 1.4 each, contrast and saturation mixing in the mean): measured at most
+# 3.8 grey levels after them with these seeds, so they are held to 5.
+ONE_GREY_LEVEL, AFTER_JITTER = 1.0 + 1e-3, 5.0
 
 
 def _smooth_frames(items: int, generator: torch.Generator) -> torch.Tensor:
@@ -52,7 +75,8 @@ def test_batched_views_equal_the_per_shot_views(spec):
     assert got.shape == (12, 3, 3, 24, 24) and got.dtype == torch.float32
     difference = (got.flatten(1, 2) - expected).abs()
     # uint8 resize with fixed-point weights: one grey level (0.017 here) apart at most before the colour ops
-    assert difference.mean() < 5e-3 and difference.max() < 0.1, (difference.mean(), difference.max())
+    bound = ONE_GREY_LEVEL if spec.jitter_p == 0 and spec.grayscale_p == 0 else AFTER_JITTER
+    assert difference.mean() < 5e-3 and grey_levels(difference) <= bound, (difference.mean(), grey_levels(difference))
 
 
 @pytest.mark.parametrize("source", ["puzzles", "keyframes"])
@@ -67,10 +91,10 @@ def test_encoded_clips_decode_to_the_views_of_the_cpu_pipeline(source, puzzle_ro
     assert len(batch.files) == (1 if source == "puzzles" else 48) and batch.params.shape == (1, 16, 2, PARAMS)
     assert all(f.dtype == torch.uint8 and f.ndim == 1 for f in batch.files)  # workers ship bytes, not pixels
     got = TwoViewDecoder(TRANSFORM)(batch, CPU)
-    for view, reference in zip(got, expected, strict=True):
+    for view, reference, bound in zip(got, expected, (ONE_GREY_LEVEL, AFTER_JITTER), strict=True):  # query, key
         assert view.shape == reference.shape == (16, 9, 32, 32)
         difference = (view - reference).abs()
-        assert difference.mean() < 5e-3 and difference.max() < 0.1
+        assert difference.mean() < 5e-3 and grey_levels(difference) <= bound, grey_levels(difference)
 
 
 def test_worker_parameters_are_the_per_shot_draws_of_the_item_seed(puzzle_root):
@@ -205,8 +229,8 @@ def test_hico_crops_become_the_per_clip_views_on_the_device(tmp_path):
     assert batch.frames.shape[:3] == (6, 4, 3) and batch.frames.shape[-1] < 96  # crops, not frames
     got = clip_views(batch, view, CPU)
     assert got.shape == expected.shape == (2, 3, 3, 4, 16, 16)
-    difference = (got - expected).abs()
-    assert difference.mean() < 5e-3 and difference.max() < 0.1
+    difference = (got - expected).abs()  # batch x clips x C x T x H x W; HiCo's jitter and grayscale are on
+    assert difference.mean() < 5e-3 and grey_levels(difference.transpose(2, 3), view.std) <= AFTER_JITTER
 
 
 def test_embed_views_made_on_the_device_match_the_reference_preprocessing(synth_root, tmp_path):
@@ -225,7 +249,7 @@ def test_embed_views_made_on_the_device_match_the_reference_preprocessing(synth_
     views = device_eval_views(batch, CPU)
     assert views.shape == reference.shape == (4, 9, 64, 64)
     difference = (views - reference).abs()  # tensor resize against PIL's, libjpeg-turbo against OpenCV's decode
-    assert difference.mean() < 0.02 and difference.max() < 0.3, (difference.mean(), difference.max())
+    assert difference.mean() < 1e-4 and grey_levels(difference) <= ONE_GREY_LEVEL, grey_levels(difference)
     torch.manual_seed(0)
     state = {f"module.encoder_q.{k}": v for k, v in ShotEncoder("resnet18", 9, 32).state_dict().items()}
     torch.save({"format": FORMAT, "state_dict": state}, tmp_path / "ours.pth")
@@ -239,4 +263,4 @@ def test_embed_views_made_on_the_device_match_the_reference_preprocessing(synth_
         ).numpy()
     got = embedded.features[:8]
     cosine = (got * expected).sum(1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(expected, axis=1))
-    assert cosine.min() > 0.99
+    assert cosine.min() > 0.9999  # measured 0.9999998; different synthetic shots reach 0.9957 with this network

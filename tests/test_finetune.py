@@ -13,11 +13,16 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch import nn
 
+import vseg.train.methods.finetune as finetune_module
 from vseg.cli import app
 from vseg.config import load_config
 from vseg.data.augment import ViewSpec
@@ -34,6 +39,7 @@ from vseg.presets import preset
 from vseg.runtime import DistEnv
 from vseg.train.methods.finetune import FinetuneConfig, FinetuneMethod, class_count
 from vseg.train.methods.hico import HicoConfig, HicoMethod, hico_view
+from vseg.train.schedule import base_lr, lr_at
 
 REPO = Path(__file__).resolve().parent.parent
 ONE_RANK = DistEnv(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
@@ -100,8 +106,82 @@ def test_torchrun_fine_tunes_from_a_hico_checkpoint_tests_on_10_views_and_resume
                                  "--resume", "auto", "--set", "train.batch_size=4", "--set", "train.workers=0",
                                  ])  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert load_checkpoint(out / "checkpoints" / "last.pth")["epoch"] == 3
+    resumed = load_checkpoint(out / "checkpoints" / "last.pth")
+    # 8 videos in global batches of 4: 2 steps an epoch on any number of ranks. The optimiser, the step counter and
+    # the schedule went on from epoch 2 (a restart would have Adam at step 2 and the warm-up's lr)
+    assert resumed["epoch"] == 3 and resumed["step"] == 6
+    assert {int(state["step"]) for state in resumed["optimizer"]["state"].values()} == {6}
+    config = load_config(FinetuneConfig, preset("finetune/cpu_tiny"), ["train.batch_size=4", "train.epochs=3"])
+    lr = lr_at(config.optim, base_lr(config.optim, 4), epoch=2, step=1, steps_per_epoch=2, epochs=3)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows if r["event"] == "epoch"] == [1, 2, 3] and rows[-1]["lr"] == pytest.approx(lr)
+    assert not torch.equal(resumed["state_dict"]["module.head.weight"], state["module.head.weight"])
     assert json.loads((out / "metrics.json").read_text())["test_videos"] == 4
+
+
+# The test phase by hand: 4 test videos (labels 0-3) x 4 views, each view's logits set in this table. Summing the
+# views' softmax scores gets videos 0, 1 and 3 right; summing logits would get video 0 wrong (one view's 10 outweighs
+# three views' 3); the centre view (index 2 of 4) alone gets videos 0 and 3 right.
+VIEW_LOGITS = torch.tensor([
+    [[0.0, 10, 0, 0], [3, 0, 0, 0], [3, 0, 0, 0], [3, 0, 0, 0]],
+    [[0.0, 3, 0, 0], [0, 3, 0, 0], [0, 0, 1, 0], [0, 3, 0, 0]],
+    [[5.0, 0, 0, 0]] * 4,
+    [[0.0, 0, 0, 4]] * 4,
+])  # fmt: skip
+
+
+class _NumberedViews(torch.utils.data.Dataset):
+    """Stands for VideoViews: view v of video i is a clip filled with the number 10 i + v."""
+
+    def __init__(self, paths, views, **_):
+        self.paths, self.views = paths, views
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, index):
+        return torch.stack([torch.full((3, 2, 4, 4), 10.0 * index + v) for v in range(self.views)])
+
+
+class _TableModel(nn.Module):
+    """Reads each clip's number back and returns that view's row of VIEW_LOGITS."""
+
+    def forward(self, clips):
+        code = clips[:, 0, 0, 0, 0].round().long()
+        return VIEW_LOGITS[code // 10, code % 10]
+
+
+def _test_phase(rank, world_size, init_file, out, results):
+    if world_size > 1:
+        dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
+    try:
+        finetune_module.VideoViews = _NumberedViews
+        config = FinetuneConfig()
+        config.test.views, config.test.batch_size, config.train.workers = 4, 1, 0
+        method = FinetuneMethod(config)
+        method.classes = 4
+        method.test_videos = [SimpleNamespace(path=Path(f"v{i}.mp4"), label=i) for i in range(4)]
+        env = DistEnv(rank=rank, world_size=world_size, local_rank=rank, device=torch.device("cpu"))
+        results[rank] = (method._test_scores(_TableModel(), env), method.finish(_TableModel(), env, Path(out)))
+    finally:
+        if world_size > 1:
+            dist.destroy_process_group()
+
+
+def test_the_test_phase_sums_view_softmaxes_and_gathers_every_ranks_share(tmp_path):
+    """2 gloo ranks score videos 0, 2 and 1, 3; the gathered scores are every video's, in list order."""
+    results = mp.Manager().dict()
+    mp.spawn(_test_phase, args=(2, str(tmp_path / "init"), str(tmp_path), results), nprocs=2, join=True)
+    expected = torch.softmax(VIEW_LOGITS, dim=2)
+    for rank in (0, 1):
+        scores, metrics = results[rank]
+        assert torch.allclose(scores, expected, atol=1e-6)
+        assert metrics["top1"] == 0.75 and metrics["single_view_top1"] == 0.5 and metrics["views"] == 4
+        assert metrics["top5"] == metrics["single_view_top5"] == 1.0 and metrics["test_videos"] == 4
+    assert json.loads((tmp_path / "metrics.json").read_text())["top1"] == 0.75  # written by rank 0
+    one = {}
+    _test_phase(0, 1, None, str(tmp_path / "one"), one)
+    assert torch.allclose(one[0][0], expected, atol=1e-6) and one[0][1]["top1"] == 0.75
 
 
 def test_a_fine_tuning_step_learns_a_fixed_batch(lists):

@@ -227,7 +227,7 @@ def test_no_grad_and_input_untouched():
     assert torch.equal(x.detach(), before)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.gpu
 def test_cuda_matches_cpu():
     x = torch.randn(128, 256, generator=torch.Generator().manual_seed(7))
     cpu = _run(x, 24, seed=3)

@@ -10,6 +10,7 @@ from vseg.eval.metrics import (
     SceneMetrics,
     average_precision,
     counts,
+    cut_recall_precision,
     evaluate,
     exact_recall,
     interval_iou,
@@ -248,6 +249,47 @@ def test_recall_at_seconds_skips_unlabelled_neighbours():
 def test_recall_at_seconds_needs_frames():
     with pytest.raises(ValueError, match="frame tables"):
         recall_at_seconds(np.array([1, 0]), np.array([1, 0]), None)
+
+
+# --- cut_recall_precision (scene cuts as times, matched one to one) -------------------------------------------------
+
+
+def test_cut_recall_precision_by_hand():
+    # true cuts at 10 s and 20 s; found at 11, 12 (both near 10) and 30 (near nothing): one pair near 10 s only
+    assert cut_recall_precision(np.array([10.0, 20.0]), np.array([11.0, 12.0, 30.0])) == (1 / 2, 1 / 3)
+    # one found cut between two true ones within 3 s of both counts for one of them, not for both
+    assert cut_recall_precision(np.array([10.0, 14.0]), np.array([12.0])) == (1 / 2, 1.0)
+    # the window includes its edge, as the boundary hit rate's does (LGSS's Recall@3s does not)
+    assert cut_recall_precision(np.array([10.0]), np.array([13.0])) == (1.0, 1.0)
+    assert cut_recall_precision(np.array([10.0]), np.array([13.001])) == (0.0, 0.0)
+    assert cut_recall_precision(np.array([10.0]), np.array([10.5]), seconds=0.25) == (0.0, 0.0)
+
+
+def test_cut_recall_precision_finds_the_largest_matching():
+    # Pairing the closest cuts first would pair 13 with 12 (1 s) and leave 10 with only 15.5 (5.5 s): one pair. The
+    # largest matching pairs 10 with 12 and 13 with 15.5, in whichever order the cuts come.
+    assert cut_recall_precision(np.array([13.0, 10.0]), np.array([15.5, 12.0])) == (1.0, 1.0)
+    assert cut_recall_precision(np.array([10.0, 13.0]), np.array([12.0, 15.5])) == (1.0, 1.0)
+
+
+def test_cut_recall_precision_with_nothing_to_match():
+    assert cut_recall_precision(np.zeros(0), np.zeros(0)) == (1.0, 1.0)
+    assert cut_recall_precision(np.array([5.0]), np.zeros(0)) == (0.0, 1.0)
+    assert cut_recall_precision(np.zeros(0), np.array([5.0])) == (1.0, 0.0)
+
+
+def test_cut_recall_precision_matches_a_maximum_bipartite_matching():
+    """scipy's maximum bipartite matching of the graph "at most 3 s apart", on random cuts, as the oracle."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import maximum_bipartite_matching
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        true = rng.uniform(0, 60, size=int(rng.integers(1, 12)))
+        found = rng.uniform(0, 60, size=int(rng.integers(1, 12)))
+        graph = csr_matrix(np.abs(true[:, None] - found[None, :]) <= 3.0)
+        pairs = int((maximum_bipartite_matching(graph, perm_type="column") >= 0).sum())
+        assert cut_recall_precision(true, found) == (pairs / len(true), pairs / len(found))
 
 
 # --- evaluate -------------------------------------------------------------------------------------------------------

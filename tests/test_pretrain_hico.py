@@ -1,9 +1,14 @@
 """``vseg pretrain hico`` end to end: prep clips -> torchrun on 2 gloo ranks -> embed --clips -> probe.
 
 The synthetic untrimmed videos are sequences of segments of four moving-pattern kinds in random colours
-(:mod:`vseg.prep.synth_video`); the probe classifies the kind of held-out segments from frozen features. At this
-scale (160 steps of 12 clips on 2 CPU cores) the probe does not reliably separate the pre-trained network from its
-random init, so the test checks the whole path and the loss, not the probe's margin (see BENCHMARKS.md).
+(:mod:`vseg.prep.synth_video`). The test checks the whole path and that the objective is being learned (VCL's
+loss falls and its accuracy rises), not that the backbone learned the kinds: at this scale no probe separates the
+pre-trained network from random init (measured with this test's run, embedded at its training size, k-NN top-1 over
+64 held-out segments: random colours 0.23 trained against 0.22 and 0.23 for two random inits; black and white
+segments 0.31 trained against 0.98 and 0.91 at random init, which tells stripe orientations apart by itself). The
+trained backbone's pooled features barely differ between videos (30 distinct among 32 when rounded to 4 decimals):
+the heads' BatchNorm magnifies small differences, so VCL's loss falls while the backbone has learned little.
+BENCHMARKS.md, "Does HiCo learn on synthetic untrimmed videos at CPU scale?", has the measurements.
 """
 
 from __future__ import annotations
@@ -16,21 +21,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from vseg.cli import app
 from vseg.config import ClipsConfig
 from vseg.io.embeddings import read_embeddings
-from vseg.models.s3dg import S3DG
 from vseg.prep.clips import make_clips
 from vseg.prep.synth_video import write_labelled_videos, write_untrimmed_video
 from vseg.io.checkpoints import load_checkpoint
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = REPO / "vseg" / "configs" / "hico" / "cpu_tiny.yaml"
-# Fewer epochs than cpu_tiny's 40 keep the suite short; the loss still falls clearly by then
-# (measured: 7.15 in epoch 1, 5.58 in epoch 12).
+# Fewer epochs than cpu_tiny's 40 keep the suite short; the loss still falls clearly by then (measured, two runs:
+# 7.15 and 7.48 in epoch 1, 5.58 and 5.55 in epoch 12; VCL acc@1 0, 0, 6 % in epochs 1-3 and 19, 22, 41 % in 10-12).
 EPOCHS = 12
+# The probe embeds at the clip geometry of training (hico/cpu_tiny: 8 frames of 32 x 32), as a user embeds a model.
+AT_TRAINING_SIZE = ["--set", "clips.frames=8", "--set", "clips.size=32", "--views", "2", "-j", "0"]
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +56,10 @@ def probe_lists(tmp_path_factory) -> tuple[Path, Path]:
     return write_labelled_videos(folder, "train", 32, seed=100), write_labelled_videos(folder, "test", 32, seed=200)
 
 
-def _probe(runner, checkpoint: Path, lists: tuple[Path, Path], out: Path, size: int) -> dict:
+def _probe(runner, checkpoint: Path, lists: tuple[Path, Path], out: Path) -> dict:
     for listing in lists:
         result = runner.invoke(
-            app, ["embed", str(checkpoint), "--clips", str(listing), "--out", str(out), "--views", "2", "-j", "0"]
+            app, ["embed", str(checkpoint), "--clips", str(listing), "--out", str(out), *AT_TRAINING_SIZE]
         )
         assert result.exit_code == 0, result.output
     result = runner.invoke(
@@ -97,19 +102,14 @@ def test_torchrun_two_gloo_ranks_trains_and_the_probe_reads_the_checkpoint(runne
         epochs[0]
     )
     first, last = np.mean([r["loss"] for r in epochs[:3]]), np.mean([r["loss"] for r in epochs[-3:]])
-    assert last < first, (first, last)
+    assert last < first - 0.5, (first, last)
+    first, last = np.mean([r["acc1"] for r in epochs[:3]]), np.mean([r["acc1"] for r in epochs[-3:]])
+    assert last > first + 10, (first, last)  # percent of VCL anchors whose partner beats every negative
 
-    # the checkpoint's backbone goes through embed --clips and probe, next to the same network at random init
-    random_init = tmp_path / "random.pth"
-    torch.manual_seed(0)
-    torch.save(S3DG().state_dict(), random_init)
-    trained = _probe(runner, out / "checkpoints" / "last.pth", probe_lists, tmp_path / "trained", 32)
-    baseline = _probe(runner, random_init, probe_lists, tmp_path / "random", 112)
-    for report in (trained, baseline):
-        assert report["test_videos"] == 32 and report["classes"] == 4 and report["chance"] == 0.25
-        assert all(0 <= report[key] <= 1 for key in ("knn_top1", "nn_top1", "linear_top1"))
+    # the checkpoint's backbone goes through embed --clips and probe
+    report = _probe(runner, out / "checkpoints" / "last.pth", probe_lists, tmp_path / "trained")
+    assert report["train_videos"] == report["test_videos"] == 32 and report["classes"] == 4
+    assert report["chance"] == 0.25 and report["k"] == 5
     embedded = read_embeddings(tmp_path / "trained" / "test.npz")
     assert embedded.features.shape == (32, 1024) and embedded.labels.tolist() == [i % 4 for i in range(32)]
-    assert embedded.movies[0] == "test_00.mp4"
-    random_features = read_embeddings(tmp_path / "random" / "test.npz").features
-    assert not np.allclose(embedded.features, random_features)
+    assert embedded.movies[0] == "test_00.mp4" and np.isfinite(embedded.features).all()

@@ -39,3 +39,17 @@ def test_step_schedule_and_warmup():
     assert lr_at(warm, 1.0, 0, 5, 10, 6) == pytest.approx(0.25)
     assert lr_at(warm, 1.0, 1, 5, 10, 6) == pytest.approx(0.75)
     assert lr_at(warm, 1.0, 2, 0, 10, 6) == pytest.approx(1.0)
+
+
+def test_warmup_from_its_start_lr_joins_the_cosine_where_the_warmup_ends():
+    """hico/hacs_s's shape (SlowFast's ``get_lr_at_epoch``): 5 warm-up epochs from 0.001 in a straight line to the
+    cosine's value at epoch 5, then the per-step cosine over all 120 epochs; 10 steps an epoch."""
+    optim = OptimConfig(schedule="cosine", warmup_epochs=5, warmup_start_lr=0.001)
+    joined = 0.9 * 0.5 * (1 + math.cos(math.pi * 5 / 120))  # 0.89229...
+    assert lr_at(optim, 0.9, 0, 0, 10, 120) == pytest.approx(0.001)
+    assert lr_at(optim, 0.9, 2, 5, 10, 120) == pytest.approx(0.001 + (joined - 0.001) * 2.5 / 5)
+    assert lr_at(optim, 0.9, 4, 9, 10, 120) == pytest.approx(0.001 + (joined - 0.001) * 4.9 / 5)
+    assert lr_at(optim, 0.9, 5, 0, 10, 120) == pytest.approx(joined)  # no jump where the warm-up ends
+    assert lr_at(optim, 0.9, 5, 1, 10, 120) == pytest.approx(0.9 * 0.5 * (1 + math.cos(math.pi * 5.1 / 120)))
+    assert lr_at(optim, 0.9, 60, 0, 10, 120) == pytest.approx(0.45)
+    assert lr_at(optim, 0.9, 119, 9, 10, 120) < 1e-4

@@ -9,8 +9,14 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch import nn
 
+from vseg.config import load_config
 from vseg.models.dist import shuffle_across_ranks, unshuffle_across_ranks
+from vseg.models.kmeans import kmeans_medoids
 from vseg.models.scrl import SCRL, topk_accuracy
+from vseg.presets import preset
+from vseg.runtime import DistEnv
+from vseg.train.methods.scrl import ScrlConfig, ScrlMethod
+from vseg.train.trainer import build_optimizer, train_step
 
 DIM, QUEUE = 8, 64
 
@@ -82,6 +88,29 @@ def test_cluster_positive_is_the_references_soft_sc_or_hard_sc(soft, gamma):
     assert torch.allclose(out.logits[:, 0], (q * expected).sum(1) / 0.07, atol=1e-4)
     centres = out.positive_index.unique()
     assert len(centres) == 4 and all(out.positive_index[c] == c for c in centres)  # a centre is its own centre
+
+
+def test_logits_loss_and_cluster_positives_by_hand():
+    """The whole step written out from SCRL_MoCo.py: logits ``[q . pos, q . queue] / T`` with the queue as it was
+    *before* this step's keys go in, the loss ``CE(logits, 0)``, and positives from K-means of the *queries* (each
+    query's cluster centre), the K-means started from the step generator's draw after the shuffle-BN permutation."""
+    model = _model(positive="cluster", soft_positive=False).eval()  # eval: BN uses running statistics
+    view_q, view_k = _views()
+    queue_before = model.queue.clone()
+    out = model(view_q, view_k)
+    q, k = F.normalize(model.encoder_q(view_q), dim=1), _keys(model, view_k)
+    generator = torch.Generator().manual_seed(0 * 1_000_003 + 0)  # seed 0, step 0
+    torch.randperm(32, generator=generator)  # the shuffle-BN permutation comes first
+    seed = int(torch.randint(2**62, (1, 1), generator=generator)[0, 0])
+    assign, centres = kmeans_medoids(q.double(), 4, max_iter=20, generator=torch.Generator().manual_seed(seed))
+    assert torch.equal(out.positive_index, centres[assign])
+    from_keys = kmeans_medoids(k.double(), 4, max_iter=20, generator=torch.Generator().manual_seed(seed))
+    assert not torch.equal(from_keys[1][from_keys[0]], centres[assign])  # clustering the keys would be caught
+    logits = torch.cat([(q * k[centres[assign]]).sum(1, keepdim=True), q @ queue_before], dim=1) / 0.07
+    assert torch.allclose(out.logits, logits, atol=1e-4)
+    assert not torch.allclose(out.logits[:, 1:33], (q @ model.queue[:, :32]) / 0.07, atol=1e-2)  # not the new keys
+    by_hand = (torch.logsumexp(logits, dim=1) - logits[:, 0]).mean()  # -log softmax at index 0
+    assert float(out.loss.detach()) == pytest.approx(float(by_hand), abs=1e-4)
 
 
 def test_renormalized_positive_is_on_the_sphere():
@@ -168,21 +197,61 @@ def test_topk_accuracy_by_hand():
     assert [float(a) for a in topk_accuracy(logits, (1, 2))] == pytest.approx([100 / 3, 200 / 3])
 
 
-def _two_rank_shuffle(rank, init_file, results):
+GROUPS = {"cluster_group": 16, "bn_group": 8}
+
+
+def _two_ranks(rank, init_file, results):
+    """Both 2-rank checks in one spawn (process start-up is most of their cost)."""
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
     try:
         torch.manual_seed(rank)  # the global RNGs differ; the permutation comes from the generator seeded alike
         x = torch.arange(8, dtype=torch.float32).view(4, 2) + 100 * rank
         shuffled, inverse = shuffle_across_ranks(x, torch.Generator().manual_seed(5))
         restored = unshuffle_across_ranks(shuffled * 2, inverse)
-        results[rank] = (x, shuffled, restored)
+        model = _model(positive="cluster", **GROUPS)
+        torch.manual_seed(100 + rank)  # the ranks' global RNGs differ, as under torchrun
+        view_q, view_k = _views()
+        outputs = [model(view_q[16 * rank : 16 * (rank + 1)], view_k[16 * rank : 16 * (rank + 1)]) for _ in range(2)]
+        indices = [o.positive_index + 16 * rank for o in outputs]
+        results[rank] = {
+            "shuffle": (x, shuffled, restored),
+            "step": (indices, [o.loss.detach() for o in outputs], model.queue.clone()),
+            "trained": _trainer_step(rank, 2),
+        }
     finally:
         dist.destroy_process_group()
 
 
-def test_cross_rank_shuffle_and_unshuffle_with_two_gloo_ranks(tmp_path):
+TRAINER_STEP = ["model.dim=16", "model.queue_size=128"]
+ONE_PROCESS = DistEnv(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+
+
+def _trainer_step(rank: int, world_size: int) -> dict[str, torch.Tensor]:
+    """One step of ``pretrain scrl``'s own pieces (scrl/cpu_tiny's model, optimiser and ``train_step``, under DDP with
+    2 ranks) on this rank's share of a global batch of 4 clips x 16 shots; the weights and queue after it."""
+    config = load_config(ScrlConfig, preset("scrl/cpu_tiny"), TRAINER_STEP)
+    env = DistEnv(rank=rank, world_size=world_size, local_rank=rank, device=torch.device("cpu"))
+    method = ScrlMethod(config)
+    torch.manual_seed(0)
+    model = method.build_model(env, 64)
+    optimizer = build_optimizer(model, config.optim)
+    wrapped = nn.parallel.DistributedDataParallel(model) if world_size > 1 else model
+    generator = torch.Generator().manual_seed(3)
+    clips = [torch.randn(4, 16, 9, 16, 16, generator=generator) for _ in range(2)]  # query and key views
+    share = slice(4 // world_size * rank, 4 // world_size * (rank + 1))
+    train_step(method, wrapped, optimizer, tuple(view[share] for view in clips), env, amp=False)
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if torch.is_tensor(v) and v.is_floating_point()}
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory) -> dict:
     results = mp.Manager().dict()
-    mp.spawn(_two_rank_shuffle, args=(str(tmp_path / "init"), results), nprocs=2, join=True)
+    mp.spawn(_two_ranks, args=(str(tmp_path_factory.mktemp("gloo") / "init"), results), nprocs=2, join=True)
+    return dict(results)
+
+
+def test_cross_rank_shuffle_and_unshuffle_with_two_gloo_ranks(two_ranks):
+    results = {rank: two_ranks[rank]["shuffle"] for rank in (0, 1)}
     everything = torch.cat([results[0][0], results[1][0]])
     shuffled = torch.cat([results[0][1], results[1][1]])
     assert sorted(shuffled[:, 0].tolist()) == sorted(everything[:, 0].tolist())  # a permutation of the global batch
@@ -191,27 +260,10 @@ def test_cross_rank_shuffle_and_unshuffle_with_two_gloo_ranks(tmp_path):
         assert torch.equal(results[rank][2], results[rank][0] * 2)  # each rank gets its own rows back
 
 
-GROUPS = {"cluster_group": 16, "bn_group": 8}
-
-
-def _two_rank_step(rank, init_file, results):
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
-    try:
-        model = _model(positive="cluster", **GROUPS)
-        torch.manual_seed(100 + rank)  # the ranks' global RNGs differ, as under torchrun
-        view_q, view_k = _views()
-        outputs = [model(view_q[16 * rank : 16 * (rank + 1)], view_k[16 * rank : 16 * (rank + 1)]) for _ in range(2)]
-        indices = [o.positive_index + 16 * rank for o in outputs]
-        results[rank] = (indices, [o.loss.detach() for o in outputs], model.queue.clone())
-    finally:
-        dist.destroy_process_group()
-
-
-def test_one_process_and_two_gloo_ranks_train_the_same_objective(tmp_path):
+def test_one_process_and_two_gloo_ranks_train_the_same_objective(two_ranks):
     """The same global batch of 32 shots, once in one process and once as 2 ranks of 16: the same K-means groups
     and assignments, the same keys (shuffle-BN over the global batch), the same loss and queue, for two steps."""
-    results = mp.Manager().dict()
-    mp.spawn(_two_rank_step, args=(str(tmp_path / "init"), results), nprocs=2, join=True)
+    results = {rank: two_ranks[rank]["step"] for rank in (0, 1)}
     model = _model(positive="cluster", **GROUPS)
     view_q, view_k = _views()
     single = [model(view_q, view_k) for _ in range(2)]
@@ -222,3 +274,20 @@ def test_one_process_and_two_gloo_ranks_train_the_same_objective(tmp_path):
         assert float(mean_loss) == pytest.approx(float(single[step].loss.detach()), abs=1e-5)
     for rank in (0, 1):
         assert torch.allclose(results[rank][2], model.queue, atol=1e-5)
+
+
+def test_one_training_step_leaves_the_same_weights_on_one_process_and_two_gloo_ranks(two_ranks):
+    """The whole step, not only the forward: after SGD with momentum and weight decay, DDP's averaged gradients on 2
+    ranks of 32 shots give the weights, EMA key encoder and queue that one process gets from all 64. BN running
+    statistics are each rank's own (DDP copies rank 0's at the next forward), so they are left out."""
+    single = _trainer_step(0, 1)
+    for rank in (0, 1):
+        ranks = two_ranks[rank]["trained"]
+        assert ranks.keys() == single.keys()
+        compared = [k for k in single if ".running_" not in k]
+        assert len(compared) > 100 and "queue" in compared and "encoder_k.fc.2.weight" in compared
+        far = [k for k in compared if not torch.allclose(ranks[k], single[k], rtol=1e-4, atol=1e-6)]
+        assert not far, far[:5]
+    torch.manual_seed(0)
+    at_init = ScrlMethod(load_config(ScrlConfig, preset("scrl/cpu_tiny"), TRAINER_STEP)).build_model(ONE_PROCESS, 64)
+    assert not torch.allclose(at_init.encoder_q.conv1.weight, single["encoder_q.conv1.weight"], atol=1e-4)

@@ -50,7 +50,7 @@ def synthetic_embeddings(
         ends = np.cumsum(rng.integers(24, 100, size=shots))
         tables[f"tt{seed}{m:03d}"] = np.stack([np.concatenate([[0], ends[:-1] + 1]), ends], axis=1)
     return Embeddings.concat(
-        features, labels, tables if frames else None, dict.fromkeys(tables, 25.0) if frames else None
+        features, labels, tables if frames else None, dict.fromkeys(tables, 12.0) if frames else None
     )
 
 
@@ -96,6 +96,9 @@ def test_learns_separable_scenes(trained):
     assert metrics["miou_basis"] == "frames" and metrics["split"] == "test"
     assert metrics["selected_by"] == "best val f1_movie" and 10 <= metrics["epoch"] <= 40
     assert metrics["val"]["f1_movie"] > 0.7
+    # the test movies run at 12 fps: 3 s is 36 frames at their rate, 72 at LGSS's 24, so the two recalls differ
+    # (test_eval_rescores_saved_probabilities then ties each key to the hand case below)
+    assert metrics["recall_at_3s"] > metrics["recall_at_3s_true_fps"]
 
 
 def test_predictions_file_covers_every_test_shot(trained, separable):
@@ -103,28 +106,33 @@ def test_predictions_file_covers_every_test_shot(trained, separable):
     assert len(predictions) == 4
     for movie in predictions.values():
         assert len(movie.prob) == len(movie.label) == 187 and ((movie.prob >= 0) & (movie.prob <= 1)).all()
-        assert movie.frames.shape == (187, 2) and movie.fps == 25.0
+        assert movie.frames.shape == (187, 2) and movie.fps == 12.0
     model, config = load_model(trained / "model.pth")
     assert model.input_dim == 32 and config.model.hidden == 128 and not model.training
 
 
-def test_recall_at_3s_is_lgss_24_fps_and_the_true_fps_variant_is_kept_apart(trained):
-    """metrics.json: recall_at_3s times every movie at 24 fps (LGSS recall_time.py, BaSSL metric.py); the test
-    movies run at 25 fps, which only recall_at_3s_true_fps uses."""
-    from vseg.eval.metrics import recall_at_seconds
+def test_recall_at_3s_is_lgss_24_fps_and_the_true_fps_variant_is_kept_apart(runner, tmp_path):
+    """``segment eval`` on hand-made predictions: recall_at_3s times every movie at 24 fps (LGSS recall_time.py,
+    BaSSL metric.py), recall_at_3s_true_fps at the movie's own rate; the two disagree in opposite directions."""
+    from vseg.io.predictions import MoviePrediction, write_predictions
 
-    metrics = json.loads((trained / "metrics.json").read_text())
-    predictions = read_predictions(trained / "predictions.json")
+    def movie(fps: float, shot_frames: int, true: list[int], found: list[int]) -> MoviePrediction:
+        label, prob = np.zeros(10, dtype=np.int64), np.full(10, 0.1)
+        label[true], prob[found] = 1, 0.9
+        starts = np.arange(10) * shot_frames
+        return MoviePrediction(prob, label, np.stack([starts, starts + shot_frames - 1], axis=1), fps)
 
-    def mean_recall(fps: float | None) -> float:
-        return float(
-            np.mean(
-                [recall_at_seconds(p.label, p.prob > 0.5, p.frames, fps=fps or p.fps) for p in predictions.values()]
-            )
-        )
-
-    assert metrics["recall_at_3s"] == pytest.approx(mean_recall(24.0), abs=1e-6)
-    assert metrics["recall_at_3s_true_fps"] == pytest.approx(mean_recall(None), abs=1e-6)
+    # tt01 at 30 fps, shots of 40 frames: boundaries after shots 1 and 5, found after 3 and 5. Shot 3 ends 80 frames
+    # after shot 1: 80 / 24 = 3.33 s (missed at 24 fps), 80 / 30 = 2.67 s (found at the true rate).
+    # tt02 at 20 fps, shots of 33 frames: a boundary after shot 1, found after shot 3, 66 frames later:
+    # 66 / 24 = 2.75 s (found at 24 fps), 66 / 20 = 3.3 s (missed at the true rate).
+    write_predictions(tmp_path / "p.json", {"tt01": movie(30.0, 40, [1, 5], [3, 5]), "tt02": movie(20.0, 33, [1], [3])})
+    result = runner.invoke(app, ["segment", "eval", "--pred", str(tmp_path / "p.json"), "-o", str(tmp_path / "m.json")])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    # cal_Recall_time: hits / (boundaries + 1e-5) per movie, then the mean over movies
+    assert metrics["recall_at_3s"] == pytest.approx((1 / (2 + 1e-5) + 1 / (1 + 1e-5)) / 2, abs=1e-9)
+    assert metrics["recall_at_3s_true_fps"] == pytest.approx((2 / (2 + 1e-5) + 0 / (1 + 1e-5)) / 2, abs=1e-9)
 
 
 def test_eval_rescores_saved_probabilities(trained, runner, tmp_path):

@@ -72,3 +72,34 @@ print(len(split_movies(resolve_split_file("movie1K", CONFIG_DIR), "train")))
         env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
     )
     assert cli.returncode == 2 and "presets: adapt/cpu, adapt/gpu, clips/default, demo/default" in cli.stderr + cli.stdout
+
+
+def test_pip_installs_the_wheel_and_its_vseg_command_runs(wheel, tmp_path):
+    """A real ``pip install`` of the wheel into a fresh virtual environment, offline (``--no-deps --no-index``): the
+    dependencies are this environment's, reached through a path file, as if already installed. The ``vseg`` console
+    script then runs from another folder and imports the installed copy, not this checkout."""
+    import site
+    import venv
+
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    target = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                 capture_output=True, text=True, check=True).stdout.strip())  # fmt: skip
+    (target / "dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    clean = {"PATH": f"{env_dir / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q"]
+    done = subprocess.run([*install, str(wheel)], capture_output=True, text=True, env={**clean, "PIP_NO_INPUT": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    command = env_dir / "bin" / "vseg"
+    assert command.is_file()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    version = subprocess.run([command, "--version"], capture_output=True, text=True, cwd=elsewhere, env=clean)
+    assert version.returncode == 0 and version.stdout.strip() == f"vseg {vseg.__version__}", version.stderr[-2000:]
+    where = subprocess.run([python, "-c", "import vseg; print(vseg.__file__)"], capture_output=True, text=True,
+                           cwd=elsewhere, env=clean)  # fmt: skip
+    assert where.stdout.strip().startswith(str(target)), where.stdout
+    refused = subprocess.run([command, "pretrain", "scrl", "--config", "scrl/nope"], capture_output=True, text=True,
+                             cwd=elsewhere, env=clean)  # fmt: skip
+    assert refused.returncode == 2 and "presets: adapt/cpu" in refused.stdout + refused.stderr
