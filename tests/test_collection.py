@@ -6,6 +6,7 @@ engine on a real local runtime, and a library call that writes nothing and impor
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -298,3 +299,16 @@ def test_an_encoder_embeds_at_the_size_it_was_trained_at(library, tmp_path):
     finally:
         ui.warn = original
     assert len(warned) == 1 and "trained at 32 px" in warned[0]
+
+
+def test_scenes_that_cannot_be_met_say_why_and_the_report_has_a_poster(library, tmp_path):
+    result = vseg.detect_scenes(library / "good.mp4", osg__scenes=5, min_scene_shots=3)  # 7 shots: 2 scenes at most
+    assert len(result) == 2
+    assert result.warnings == [
+        f"{library / 'good.mp4'}: 5 scenes asked for (--scenes), 2 found: 7 shots make at most 2 scenes of at "
+        "least 3 shots (--min-scene-shots)"
+    ]
+    assert vseg.detect_scenes(library / "good.mp4", osg__scenes=2, min_scene_shots=3).warnings == []
+    page = vseg.write_scenes(result, tmp_path, formats=["report"])[0].read_text()
+    assert re.search(r'<video id="player"[^>]* poster="data:image/jpeg;base64,[A-Za-z0-9+/=]{200,}"', page)
+    assert "2 scenes asked" not in page and "5 scenes asked for" in page  # the warning is among the notes
