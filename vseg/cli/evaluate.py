@@ -1,5 +1,6 @@
 """Evaluation commands: ``vseg embed`` (frozen encoders to embeddings), ``vseg probe`` (clip classifiers) and
-``vseg segment`` (the BiLSTM scene-boundary model: train, eval, predict)."""
+``vseg segment`` (the BiLSTM scene-boundary model: train, eval, predict; and ``vseg segment bassl``, BaSSL's
+fine-tuning protocol)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,21 @@ import typer
 
 from vseg import ui
 from vseg.cli.options import App, build_config, config_file_option, config_option, set_option
-from vseg.config import EmbedConfig, ProbeConfig, SegmentConfig, SegmentEvalConfig, SegmentPredictConfig
+from vseg.config import (
+    BasslSegmentConfig,
+    EmbedConfig,
+    ProbeConfig,
+    SegmentConfig,
+    SegmentEvalConfig,
+    SegmentPredictConfig,
+)
 from vseg.errors import VsegError
 
 app = App()
-segment_app = App(no_args_is_help=False, help="Train and evaluate the BiLSTM scene-boundary model on shot embeddings.")
+segment_app = App(
+    no_args_is_help=False,
+    help="Train and evaluate the BiLSTM scene-boundary model on shot embeddings; vseg segment bassl: BaSSL's protocol.",
+)
 
 
 @app.command("embed")
@@ -300,4 +311,48 @@ def segment_predict(
             ("threshold", report.threshold),
             ("files", ", ".join(f.name for f in report.files)),
         ],
+    )
+
+
+@segment_app.command("bassl")
+def segment_bassl(
+    train: Path = typer.Option(..., "--train", help=SPLIT_FILE_HELP.format("training")),
+    test: Path = typer.Option(..., "--test", help=SPLIT_FILE_HELP.format("test") + " Scored after the last epoch."),
+    val: Path | None = typer.Option(
+        None, "--val", help=SPLIT_FILE_HELP.format("validation") + " Also scored.", show_default="none"
+    ),
+    init: Path | None = typer.Option(
+        None,
+        "--init",
+        help="BaSSL checkpoint whose CRN is fine-tuned: a vseg bassl run's or a released Lightning one (bassl.ckpt).",
+        show_default="a fresh CRN (BaSSL's shot-level baselines; set lr=2.5e-5)",
+    ),
+    shot_tables: Path | None = typer.Option(
+        None, "--shot-tables", help="Folder of <imdb>.txt shot frame tables, for mIoU in frames and Recall@3s."
+    ),
+    epochs: int | None = config_option(BasslSegmentConfig, "epochs", "--epochs", min=1),
+    device: str | None = config_option(BasslSegmentConfig, "device", "--device"),
+    out: Path = typer.Option(
+        Path("runs/segment_bassl"), "--out", "-o", help="Run folder: metrics.json, model.pth, config.yaml."
+    ),
+    config: Path | None = config_file_option(
+        " BaSSL's protocol: segment_bassl/paper (the defaults); segment_bassl/cpu_tiny for a CPU."
+    ),
+    overrides: list[str] | None = set_option("lr=2.5e-5"),
+) -> None:
+    """BaSSL's fine-tuning protocol: its pre-trained CRN and a boundary head on windows of 2 x 8 + 1 frozen shot
+    features (vseg embed with a BaSSL checkpoint), Adam, 20 epochs, batch 1024; AP, F1, mIoU, Recall, Recall@3s as
+    BaSSL computes them.
+    """
+    from vseg.eval.bassl_segment import run_bassl_segment
+
+    cfg = build_config(BasslSegmentConfig, config, overrides, {"epochs": epochs, "device": device})
+    report = run_bassl_segment(train, test, out, cfg, init, val, shot_tables)
+    for split, scores in report.scores.items():
+        rows = [(name, "n/a (needs shot tables)" if v is None else f"{v:.2f}") for name, v in scores.items()]
+        ui.table(f"vseg segment bassl -> {report.out} ({split}, %)", ("metric", "value"), rows)
+    ui.summary(
+        "fine-tuning",
+        [("init", report.init), ("epochs", report.epochs), ("steps", report.steps),
+         ("time", f"{report.seconds:.1f} s")],  # fmt: skip
     )
