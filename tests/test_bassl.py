@@ -213,3 +213,34 @@ def test_warmup_cosine_is_pl_bolts_linear_warmup_decay():
     for step in (0, 1, 50, 99, 100, 101, 550, 999):
         lr = lr_at(optim, 0.3, step // steps, step % steps, steps, epochs)
         assert lr == pytest.approx(0.3 * bolts(step), abs=1e-9)
+
+
+def test_device_pipeline_makes_the_windows_of_the_per_window_path(synth_root):
+    """Workers ship JPEG bytes and the drawn parameters; decoded and augmented as a batch, the windows are the
+    per-window path's up to resampling and rounding (as SCRL's device pipeline is)."""
+    from pathlib import Path
+
+    from vseg.config import load_config
+    from vseg.presets import preset
+    from vseg.train.methods.bassl import (
+        BasslConfig,
+        EncodedShotWindows,
+        ShotWindows,
+        collate_windows,
+        find_movies,
+        window_views,
+    )
+
+    config = load_config(BasslConfig, preset("bassl/cpu_tiny"), ["data.split=null", "data.image_size=32"])
+    movies = find_movies(Path(synth_root), config.data)
+    per_window, encoded = ShotWindows(movies, config.data, seed=3), EncodedShotWindows(movies, config.data, seed=3)
+    keys = [(1, 5), (1, 77)]
+    batch = collate_windows([encoded[key] for key in keys])
+    assert len(batch.files) == 18 and all(f.dtype == torch.uint8 and f.ndim == 1 for f in batch.files)
+    video = window_views(batch, config.data.view(), torch.device("cpu"))
+    for i, key in enumerate(keys):
+        expected_video, expected_mask = per_window[key]
+        assert video[i].shape == expected_video.shape == (11, 3, 32, 32)
+        assert torch.equal(batch.mask[i], expected_mask)
+        difference = (video[i] - expected_video).abs()
+        assert difference.mean() < 5e-3 and difference.max() < 0.1, (difference.mean(), difference.max())

@@ -5,7 +5,9 @@ The data is BaSSL's ``dataset/movienet.py`` with ``sampling_method: bassl`` (``d
 ``SequenceShotSampler``): every shot of every movie is the centre of one window of ``2 * neighbor_size + 1`` shots
 ``neighbor_interval`` apart, shifted to fit inside the movie; each shot of the window is one of its keyframes drawn at
 random; the window is augmented with one crop, flip, colour jitter and blur for all its shots, and its two edge shots
-are augmented a second time as the sparse sequence; 15 % of the dense shots (at least one) are masked for MSM. The
+are augmented a second time as the sparse sequence; 15 % of the dense shots (at least one) are masked for MSM
+(``data.pipeline``: the loader workers do it, or they ship the JPEG bytes and drawn parameters and the training
+device decodes and augments whole batches, :mod:`vseg.data.batch_augment`, as for SCRL). The
 presets ``bassl/paper`` (10 epochs, MovieNet-SSeg AP 56.26 in the paper) and ``bassl/paper_40epoch`` (57.40) take
 every number from the reference's ``pretrain/cfg/default.yaml`` and ``method/bassl.yaml``.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -24,17 +26,19 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from vseg import ui
-from vseg.config import OptimConfig, StageConfig, SynthConfig, TrainConfig, load_config
-from vseg.data.augment import ViewSpec, apply_view, sample_view_params
-from vseg.data.clips import read_frames
-from vseg.data.sampler import item_seed
+from vseg.config import OptimConfig, Pipeline, StageConfig, SynthConfig, TrainConfig, load_config
+from vseg.data.augment import ViewParams, ViewSpec, apply_view, sample_view_params
+from vseg.data.batch_augment import apply_views, pack_params
+from vseg.data.clips import check_same_size, read_frames
+from vseg.data.sampler import collate_or_error, item_seed
 from vseg.errors import ConfigError, DataError
+from vseg.io.images import decode_jpegs, read_jpeg_bytes
 from vseg.io.movienet import index_movie, keyframe_name, select_movies
 from vseg.models.bassl import SPARSE_SHOTS, BaSSL, CrnConfig, build_bassl
 from vseg.models.encoder import ARCHS
 from vseg.prep.synth import make_synth
 from vseg.presets import preset
-from vseg.runtime import DistEnv
+from vseg.runtime import DistEnv, resolve_pipeline
 from vseg.train.trainer import data_root, memory_format
 
 Task = Literal["ssm", "cgm", "pp", "msm"]
@@ -69,6 +73,11 @@ class BasslDataConfig(StageConfig):
     blur_sigma: tuple[float, float] = Field((0.1, 2.0), description="range of the blur's standard deviation")
     flip_p: float = Field(0.5, ge=0, le=1, description="probability of a horizontal flip (one draw per window)")
     mask_p: float = Field(0.15, ge=0, le=1, description="MSM: probability of masking each dense shot (at least one)")
+    pipeline: Pipeline = Field(
+        "auto",
+        description="device: workers ship JPEG bytes, the training device decodes and augments whole batches; "
+        "cpu: workers decode and augment each window; auto: device on CUDA, else cpu",
+    )
 
     @property
     def window(self) -> int:
@@ -165,25 +174,93 @@ class ShotWindows(Dataset):
     def __len__(self) -> int:
         return len(self.centre)
 
-    def __getitem__(self, key: int | tuple[int, int, float]) -> tuple[torch.Tensor, torch.Tensor] | DataError:
+    def _draw(self, key: int | tuple[int, int, float]) -> tuple[list[str], torch.Generator]:
+        """The window's keyframe files (one drawn per shot) and the generator its other draws continue from."""
         epoch, index = key[:2] if isinstance(key, tuple) else (0, key)
         data = self.data
         directory, num_shots = self.movies[int(self.movie_of[index])]
         generator = torch.Generator().manual_seed(item_seed(self.seed, epoch, index))
         shots = window_shots(int(self.centre[index]), num_shots, data.neighbor_size, data.neighbor_interval)
         picks = torch.randint(data.keyframes_per_shot, (len(shots),), generator=generator)
-        paths = [f"{directory}/{keyframe_name(int(s), int(j))}" for s, j in zip(shots, picks, strict=True)]
+        return [f"{directory}/{keyframe_name(int(s), int(j))}" for s, j in zip(shots, picks, strict=True)], generator
+
+    def _views(self, height: int, width: int, generator: torch.Generator) -> tuple[ViewParams, ViewParams]:
+        """The dense sequence's view, then the sparse one's."""
+        return tuple(sample_view_params(height, width, self.spec, generator) for _ in range(2))
+
+    def __getitem__(self, key: int | tuple[int, int, float]) -> tuple[torch.Tensor, torch.Tensor] | DataError:
+        paths, generator = self._draw(key)
         try:
             frames = read_frames(paths)
         except DataError as exc:
             return exc
-        height, width = frames.shape[-2:]
-        size = self.spec.size
-        dense = apply_view(frames, sample_view_params(height, width, self.spec, generator), size)
-        edges = frames[[0, len(shots) - 1]]
-        sparse = apply_view(edges, sample_view_params(height, width, self.spec, generator), size)
-        video = torch.cat([sparse.view(SPARSE_SHOTS, 3, size, size), dense.view(len(shots), 3, size, size)])
-        return video, mask_shots(len(shots), data.mask_p, generator)
+        dense_view, sparse_view = self._views(frames.shape[-2], frames.shape[-1], generator)
+        size, n = self.spec.size, len(paths)
+        dense = apply_view(frames, dense_view, size).view(n, 3, size, size)
+        sparse = apply_view(frames[[0, n - 1]], sparse_view, size).view(SPARSE_SHOTS, 3, size, size)
+        return torch.cat([sparse, dense]), mask_shots(n, self.data.mask_p, generator)
+
+
+class EncodedWindow(NamedTuple):
+    """Windows as they leave the device pipeline's workers (one, or a batch collated): every keyframe's JPEG bytes
+    and path in window order, ``windows x 2 x PARAMS`` packed views (dense, sparse) and ``windows x N`` masks."""
+
+    files: list[torch.Tensor]
+    paths: list[str]
+    params: torch.Tensor
+    mask: torch.Tensor
+
+
+def collate_windows(items: list[EncodedWindow | DataError]) -> EncodedWindow | DataError:
+    """The batch of ``items``, or the DataError of the first window that could not be read."""
+
+    def batch(windows: list[EncodedWindow]) -> EncodedWindow:
+        return EncodedWindow(
+            [f for w in windows for f in w.files],
+            [p for w in windows for p in w.paths],
+            torch.cat([w.params for w in windows]),
+            torch.cat([w.mask for w in windows]),
+        )
+
+    return collate_or_error(items, batch)
+
+
+class EncodedShotWindows(ShotWindows):
+    """:class:`ShotWindows` for the device pipeline: the same draws from the same generator, shipped as
+    :class:`EncodedWindow` (see :func:`window_views`)."""
+
+    collate_fn = staticmethod(collate_windows)
+
+    def __getitem__(self, key: int | tuple[int, int, float]) -> EncodedWindow | DataError:
+        paths, generator = self._draw(key)
+        try:
+            files, sizes = zip(*(read_jpeg_bytes(path) for path in paths), strict=True)
+            check_same_size(paths, sizes)
+        except DataError as exc:
+            return exc
+        width, height = sizes[0]
+        params = torch.stack([pack_params(view) for view in self._views(height, width, generator)])
+        mask = mask_shots(len(paths), self.data.mask_p, generator)
+        return EncodedWindow(list(files), paths, params[None], mask[None])
+
+
+def window_views(batch: EncodedWindow, spec: ViewSpec, device: torch.device) -> torch.Tensor:
+    """An :class:`EncodedWindow` batch -> ``windows x (2 + N) x 3 x S x S`` float32 on ``device``, as
+    :class:`ShotWindows` makes them: the keyframes decoded in one call, then the dense and the sparse views of every
+    group of windows whose keyframes share one size."""
+    windows, n = batch.mask.shape
+    images = decode_jpegs(batch.files, batch.paths, device)
+    out = torch.empty(windows, SPARSE_SHOTS + n, 3, spec.size, spec.size, device=device)
+    shapes: dict[tuple[int, ...], list[int]] = {}
+    for w in range(windows):
+        shapes.setdefault(tuple(images[w * n].shape), []).append(w)
+    for members in shapes.values():
+        frames = torch.stack([torch.stack(images[w * n : (w + 1) * n]) for w in members])  # windows x N x 3 x H x W
+        params = batch.params[members]
+        dense = apply_views(frames, params[:, 0], spec.size, spec.mean, spec.std)
+        sparse = apply_views(frames[:, [0, n - 1]], params[:, 1], spec.size, spec.mean, spec.std)
+        out[torch.tensor(members, device=device)] = torch.cat([sparse, dense], dim=1)
+    return out
 
 
 def find_movies(root: Path, data: BasslDataConfig) -> list[tuple[str, int]]:
@@ -231,7 +308,7 @@ class BasslMethod:
     items_per_sample = 1
     volumetric = False
     presets_help = "The paper's settings: bassl/paper (10 epochs), bassl/paper_40epoch; bassl/cpu_tiny for a CPU."
-    resumable: tuple[str, ...] = ()
+    resumable = ("data.pipeline",)  # config keys beyond the trainer's that may change when a run resumes
 
     def __init__(self, config: BasslConfig):
         self.config = config
@@ -249,7 +326,10 @@ class BasslMethod:
         data = self.config.data
         root = data_root(data.root, "a MovieNet keyframe root")
         movies = find_movies(root, data)
-        dataset = ShotWindows(movies, data, self.config.train.seed)
+        device_views = resolve_pipeline(data.pipeline, env.device) == "device"
+        dataset = (EncodedShotWindows if device_views else ShotWindows)(movies, data, self.config.train.seed)
+        if device_views:
+            ui.info(f"pipeline: JPEG decoding and augmentation on {env.device}")
         ui.info(f"data: {len(dataset):,} windows of {data.window} shots from {len(movies):,} movies in {root}")
         return dataset
 
@@ -275,7 +355,10 @@ class BasslMethod:
         return model
 
     def step(self, model: BaSSL, batch: Any, env: DistEnv) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        video, mask = (part.to(env.device, non_blocking=True) for part in batch)
+        if isinstance(batch, EncodedWindow):
+            video, mask = window_views(batch, self.config.data.view(), env.device), batch.mask.to(env.device)
+        else:
+            video, mask = (part.to(env.device, non_blocking=True) for part in batch)
         layout = memory_format(self.config.train, env, self.volumetric)
         video = video.flatten(0, 1).contiguous(memory_format=layout).unflatten(0, video.shape[:2])
         output = model(video, mask)
