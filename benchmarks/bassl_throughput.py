@@ -58,7 +58,7 @@ def measure(config: BasslConfig, steps: int, warmup: int) -> dict:
     end = steps * windows / pretrain_throughput.timed(lambda i: step(next(batches)), steps, warmup, env.device)
     images = 2 * config.data.neighbor_size + 3
     return {
-        "device": torch.cuda.get_device_name(env.device) if env.device.type == "cuda" else platform.processor(),
+        "device": torch.cuda.get_device_name(env.device) if env.device.type == "cuda" else platform.machine(),
         "loader_workers": loader.num_workers,
         "batch_windows": windows,
         "images_per_window": images,
