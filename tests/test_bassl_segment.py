@@ -145,3 +145,10 @@ def test_another_methods_checkpoint_or_window_is_refused(tmp_path):
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 2 and message in result.output, result.output
         assert not out.exists()
+
+
+def test_the_fine_tuning_schedule_is_pl_bolts_linear_warmup_decay():
+    from vseg.eval.bassl_segment import linear_warmup_decay
+
+    assert [linear_warmup_decay(s, 0, 100) for s in (0, 50, 100)] == pytest.approx([1.0, 0.5, 0.0])
+    assert [linear_warmup_decay(s, 10, 110) for s in (0, 5, 10, 60)] == pytest.approx([0.0, 0.5, 1.0, 0.5])

@@ -22,6 +22,7 @@ Output folder::
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ import numpy as np
 import torch
 
 from vseg import ui
-from vseg.config import BasslSegmentConfig, OptimConfig, config_to_yaml
+from vseg.config import BasslSegmentConfig, config_to_yaml
 from vseg.errors import ConfigError, DataError
 from vseg.eval.metrics import bassl_scores
 from vseg.eval.segment import load_split
@@ -39,7 +40,6 @@ from vseg.io.checkpoints import FORMAT, bassl_weights, fill_all_weights, load_ch
 from vseg.io.embeddings import Embeddings
 from vseg.models.bassl import BoundaryCRN, ContextualRelationNetwork, CrnConfig, balanced_cross_entropy
 from vseg.runtime import choose_device
-from vseg.train.schedule import lr_at
 
 CRN_CONSTANTS = ("attention_mask",)  # BaSSL's TransformerCRN buffer of zeros (every position attends to every other)
 
@@ -52,6 +52,15 @@ class BasslSegmentReport:
     steps: int
     scores: dict[str, dict[str, float | None]] = field(default_factory=dict)
     seconds: float = 0.0
+
+
+def linear_warmup_decay(step: int, warmup: int, total: int) -> float:
+    """pl_bolts' ``linear_warmup_decay(warmup, total, cosine=True)``, BaSSL's LambdaLR factor at ``step``: linear from
+    0 over ``warmup`` steps, then a cosine from 1 to 0 over the rest."""
+    if step < warmup:
+        return step / max(1, warmup)
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def neighbour_windows(shots: int, neighbor_size: int) -> np.ndarray:
@@ -157,11 +166,9 @@ def run_bassl_segment(
         )
     device = choose_device(config.device, 0)
     model = BoundaryCRN(crn).to(device)
-    optim = OptimConfig(
-        optimizer="adam", lr=config.lr, reference_batch=config.reference_batch, schedule="warmup_cosine",
-        warmup_epochs=config.warmup * config.epochs,
-    )  # fmt: skip
     lr0 = config.lr * config.batch_size / config.reference_batch
+    total = config.epochs * steps
+    warmup = int(total * config.warmup)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr0)
     atomic.write_text(out / "config.yaml", config_to_yaml(config, "segment bassl"))
     features = torch.from_numpy(sets["train"].features)
@@ -174,7 +181,7 @@ def run_bassl_segment(
             for step in range(steps):
                 rows = order[step * config.batch_size : (step + 1) * config.batch_size]
                 for group in optimizer.param_groups:
-                    group["lr"] = lr_at(optim, lr0, epoch, step, steps, config.epochs)
+                    group["lr"] = lr0 * linear_warmup_decay(epoch * steps + step, warmup, total)
                 shots = features[torch.from_numpy(windows[rows.numpy()])].to(device)
                 loss = balanced_cross_entropy(model(shots), (labels[rows] != 0).long().to(device))
                 optimizer.zero_grad(set_to_none=True)
