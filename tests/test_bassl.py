@@ -244,3 +244,11 @@ def test_device_pipeline_makes_the_windows_of_the_per_window_path(synth_root):
         assert torch.equal(batch.mask[i], expected_mask)
         difference = (video[i] - expected_video).abs()
         assert difference.mean() < 5e-3 and difference.max() < 0.1, (difference.mean(), difference.max())
+
+
+def test_only_the_heads_of_the_chosen_tasks_are_built_and_summed():
+    torch.manual_seed(6)
+    model = build_bassl("resnet18", TINY_CRN, head_hidden=64, head_dim=16, tasks=("ssm", "pp"))
+    assert not hasattr(model.loss, "head_msm") and not hasattr(model.loss, "head_cgm")
+    output = model(torch.randn(4, 11, 3, 32, 32), torch.ones(4, 9))
+    assert set(output.terms) == {"ssm", "pp"} and torch.allclose(output.loss, output.terms["ssm"] + output.terms["pp"])

@@ -230,14 +230,25 @@ class MaskedShotHead(nn.Module):
 
 
 class PretextHeads(nn.Module):
-    """The heads of the four pretext tasks, named as BaSSL's loss module holds them (``loss.head_*``)."""
+    """The heads of the pretext tasks in ``tasks``, named as BaSSL's loss module holds them (``loss.head_*``); the SSM
+    head, which also finds the pseudo-boundary, always (as in the reference, which builds only the enabled heads)."""
 
-    def __init__(self, feature_dim: int = 2048, hidden: int = 768, head_hidden: int = 2048, head_dim: int = 128):
+    def __init__(
+        self,
+        feature_dim: int = 2048,
+        hidden: int = 768,
+        head_hidden: int = 2048,
+        head_dim: int = 128,
+        tasks: tuple[str, ...] = ("ssm", "cgm", "pp", "msm"),
+    ):
         super().__init__()
         self.head_nce = MlpHead(feature_dim, head_hidden, head_dim)
-        self.head_msm = MaskedShotHead(hidden, feature_dim)
-        self.head_pp = nn.Linear(hidden, 2)
-        self.head_cgm = nn.Linear(2 * hidden, 2)
+        if "msm" in tasks:
+            self.head_msm = MaskedShotHead(hidden, feature_dim)
+        if "pp" in tasks:
+            self.head_pp = nn.Linear(hidden, 2)
+        if "cgm" in tasks:
+            self.head_cgm = nn.Linear(2 * hidden, 2)
 
 
 @torch.no_grad()
@@ -398,7 +409,7 @@ def build_bassl(
     encoder = BasslShotEncoder(arch)
     if encoder.feature_dim != crn.input_dim:
         raise ValueError(f"a {arch} gives {encoder.feature_dim}-d features, the CRN takes {crn.input_dim}-d")
-    heads = PretextHeads(encoder.feature_dim, crn.hidden, head_hidden, head_dim)
+    heads = PretextHeads(encoder.feature_dim, crn.hidden, head_hidden, head_dim, tasks)
     return BaSSL(encoder, ContextualRelationNetwork(crn), heads, temperature, pp_negatives, tasks)
 
 
