@@ -32,8 +32,8 @@ segment_app = App(
 def embed(
     checkpoint: Path = typer.Argument(
         ...,
-        help="Encoder checkpoint: a vseg run's, the SCRL release's (state_dict, module.encoder_q.*) or a bare "
-        "encoder state dict.",
+        help="Encoder checkpoint: a vseg run's, the SCRL release's (state_dict, module.encoder_q.*), a bare "
+        "encoder state dict, or a BaSSL one (a vseg bassl run's or a released Lightning .ckpt: BaSSL's features).",
     ),
     data: Path | None = typer.Option(
         None, "--data", "-d", help="MovieNet-layout root (240P/, label318/, meta/split318.json) or a keyframe folder."
