@@ -152,3 +152,19 @@ def test_the_fine_tuning_schedule_is_pl_bolts_linear_warmup_decay():
 
     assert [linear_warmup_decay(s, 0, 100) for s in (0, 50, 100)] == pytest.approx([1.0, 0.5, 0.0])
     assert [linear_warmup_decay(s, 10, 110) for s in (0, 5, 10, 60)] == pytest.approx([0.0, 0.5, 1.0, 0.5])
+
+
+def test_keyframes_are_embedded_by_the_checkpoints_encoder_first(synth_root, tmp_path):
+    _checkpoint(tmp_path / "bassl.ckpt")
+    out = tmp_path / "run"
+    args = ["segment", "bassl", "--data", str(synth_root), "--init", str(tmp_path / "bassl.ckpt"), "--out", str(out),
+            "--config", "segment_bassl/cpu_tiny", "--epochs", "1", "--set", "batch_size=8",
+            "--set", "image_size=32"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (out / "embeddings" / "train.npz").is_file()
+    assert np.load(out / "embeddings" / "test.npz")["features"].shape[1] == 512
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "AP" in metrics["test"] and metrics["epochs"] == 1
+    refused = CliRunner().invoke(app, [*args[:6], "--out", str(tmp_path / "other"), "--train", str(tmp_path / "x")])
+    assert refused.exit_code == 2 and "no --train or --test" in refused.output

@@ -474,6 +474,7 @@ class BasslSegmentConfig(StageConfig):
     crn_intermediate: int = Field(3072, ge=1, description="feed-forward width of a fresh CRN (without --init)")
     dropout: float = Field(0.1, ge=0, lt=1, description="CRN hidden and attention dropout while training")
     fps: float = Field(24.0, gt=0, description="frame rate of Recall@3s (BaSSL: 24 for every movie)")
+    image_size: int = Field(224, ge=16, description="with --data: keyframes are embedded at this size (BaSSL: 224)")
     seed: int = Field(0, description="random seed of the initialisation and the shuffling")
     device: Device = Field("auto", description="auto: CUDA when available, else CPU")
 

@@ -316,8 +316,17 @@ def segment_predict(
 
 @segment_app.command("bassl")
 def segment_bassl(
-    train: Path = typer.Option(..., "--train", help=SPLIT_FILE_HELP.format("training")),
-    test: Path = typer.Option(..., "--test", help=SPLIT_FILE_HELP.format("test") + " Scored after the last epoch."),
+    train: Path | None = typer.Option(None, "--train", help=SPLIT_FILE_HELP.format("training")),
+    test: Path | None = typer.Option(
+        None, "--test", help=SPLIT_FILE_HELP.format("test") + " Scored after the last epoch."
+    ),
+    data: Path | None = typer.Option(
+        None,
+        "--data",
+        "-d",
+        help="Instead of --train/--val/--test: a MovieNet root (240P/, label318/, meta/split318.json), embedded "
+        "first by the --init checkpoint's shot encoder into OUT/embeddings (vseg embed).",
+    ),
     val: Path | None = typer.Option(
         None, "--val", help=SPLIT_FILE_HELP.format("validation") + " Also scored.", show_default="none"
     ),
@@ -344,9 +353,17 @@ def segment_bassl(
     features (vseg embed with a BaSSL checkpoint), Adam, 20 epochs, batch 1024; AP, F1, mIoU, Recall, Recall@3s as
     BaSSL computes them.
     """
-    from vseg.eval.bassl_segment import run_bassl_segment
+    from vseg.eval.bassl_segment import embed_splits, run_bassl_segment
 
     cfg = build_config(BasslSegmentConfig, config, overrides, {"epochs": epochs, "device": device})
+    if data is not None:
+        if init is None or train is not None or test is not None:
+            raise VsegError("vseg segment bassl --data ROOT needs --init CKPT (its encoder embeds the keyframes) and "
+                            "no --train or --test")  # fmt: skip
+        files = embed_splits(init, data, out, cfg)
+        train, val, test = files["train"], files.get("val"), files["test"]
+    elif train is None or test is None:
+        raise VsegError("vseg segment bassl needs --train and --test embeddings, or --data ROOT with --init CKPT")
     report = run_bassl_segment(train, test, out, cfg, init, val, shot_tables)
     for split, scores in report.scores.items():
         rows = [(name, "n/a (needs shot tables)" if v is None else f"{v:.2f}") for name, v in scores.items()]

@@ -8,7 +8,8 @@ with lr 2.5e-6 per 256 windows (1e-5 at the batch of 1024), no weight decay, a c
 warm-up), the incomplete last batch dropped; fp32. After the last epoch the test set is scored with BaSSL's metrics
 (:func:`vseg.eval.metrics.bassl_scores`): AP, F1, mIoU, Recall, Recall@3s (and AUC, Acc), in percent.
 
-The inputs are shot features from ``vseg embed`` (a BaSSL checkpoint gives BaSSL's 2048-d ones) and, with ``--init``,
+The inputs are shot features from ``vseg embed`` (a BaSSL checkpoint gives BaSSL's 2048-d ones; with ``--data`` the
+keyframes of a MovieNet root are embedded first by ``--init``'s encoder, :func:`embed_splits`) and, with ``--init``,
 the BaSSL checkpoint whose CRN is fine-tuned: a vseg bassl run's or a released Lightning one; every CRN tensor is
 mapped and shape-checked. Without ``--init`` a fresh CRN is trained (BaSSL's shot-level baselines, lr 2.5e-5).
 
@@ -31,8 +32,9 @@ import numpy as np
 import torch
 
 from vseg import ui
-from vseg.config import BasslSegmentConfig, config_to_yaml
+from vseg.config import BasslSegmentConfig, EmbedConfig, config_to_yaml
 from vseg.errors import ConfigError, DataError
+from vseg.eval.embed import run_embed
 from vseg.eval.metrics import bassl_scores
 from vseg.eval.segment import load_split
 from vseg.io import atomic
@@ -134,6 +136,20 @@ def score_split(model: BoundaryCRN, embeddings: Embeddings, config: BasslSegment
     prob = boundary_probabilities(model, embeddings, config.neighbor_size, device)
     frames = embeddings.per_movie(embeddings.frames) or None
     return bassl_scores(embeddings.per_movie(embeddings.labels), prob, frames, config.fps)
+
+
+def embed_splits(init: Path, root: Path, out: Path, config: BasslSegmentConfig) -> dict[str, Path]:
+    """The shot features of a MovieNet root's splits (train, val, test of ``meta/split318.json``) by the encoder of
+    the BaSSL checkpoint ``init`` (``vseg embed``, BaSSL's view at ``config.image_size``), written under
+    ``OUT/embeddings``: ``{split: .npz}``. The checkpoint's CRN is checked first, so a wrong file writes nothing."""
+    crn_from_checkpoint(Path(init), config)
+    embed = EmbedConfig(split="all", image_size=config.image_size, device=config.device)
+    report = run_embed(init, root, Path(out) / "embeddings", embed)
+    files = {split.name: split.files[0] for split in report.splits}
+    missing = [name for name in ("train", "test") if name not in files]
+    if missing:
+        raise DataError(root, f"has no {missing[0]} split to fine-tune and score on (meta/split318.json)")
+    return files
 
 
 def run_bassl_segment(
