@@ -1,12 +1,14 @@
-"""Everything issue 17 asks a GPU to show, in one command (under 8 minutes on one H100/H200), into one JSON file:
+"""Everything issues 17 and 24 ask a GPU to show, in one command (under 8 minutes on one H100/H200), into one JSON file:
 
 - ``scrl``: SCRL's ResNet-50 at 224 px (``scrl/without_imagenet``, batch 256, bf16, channels_last): model-only and
   end-to-end shots/s for both pipelines (``data.pipeline`` cpu and device) and each pipeline's worker CPU time per
   shot (:func:`pretrain_throughput.measure`); targets >= 1,800 shots/s end to end and >= 0.9 of model-only;
 - ``hico``: HiCo's S3D-G at 16 x 112^2 (``hico/hacs_s``, 8 videos x 3 clips, bf16, channels_last_3d): model-only
   clips/s, and end-to-end clips/s for both pipelines, on synthetic untrimmed videos;
+- ``bassl``: BaSSL's ResNet-50 and CRN at 224 px (``bassl/paper``, 32 windows x 19 images, bf16, channels_last):
+  model-only and end-to-end windows/s (:func:`bassl_throughput.measure`), on synthetic movies;
 - ``embed``: ``vseg embed``'s shots/s against the forward alone for both pipelines (``embed_throughput.py``, bf16);
-- ``torchrun_scrl`` / ``torchrun_hico``: a 1-rank ``torchrun`` of ``vseg pretrain scrl`` / ``hico`` (NCCL on CUDA),
+- ``torchrun_scrl`` / ``torchrun_hico`` / ``torchrun_bassl``: a 1-rank ``torchrun`` of ``vseg pretrain`` (NCCL on CUDA),
   two steps, exit code and checkpoint;
 - ``precision``: the bf16-vs-fp32 logit difference of one SCRL step (``benchmarks/scrl_precision.py``);
 - ``gpu_tests``: the test suite's CUDA-only tests (``pytest -m gpu``: K-means on CUDA, nvJPEG views, embedding on the
@@ -38,7 +40,8 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import pretrain_throughput  # noqa: E402  (a sibling script)
+import bassl_throughput  # noqa: E402  (sibling scripts)
+import pretrain_throughput  # noqa: E402
 
 from vseg import ui  # noqa: E402
 from vseg.config import ClipsConfig, load_config  # noqa: E402
@@ -46,7 +49,7 @@ from vseg.io import atomic  # noqa: E402
 from vseg.presets import preset  # noqa: E402
 
 REPO_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")]))}
-SECTIONS = ("scrl", "hico", "embed", "torchrun_scrl", "torchrun_hico", "precision", "gpu_tests")
+SECTIONS = ("scrl", "hico", "bassl", "embed", "torchrun_scrl", "torchrun_hico", "torchrun_bassl", "precision", "gpu_tests")
 
 
 def scrl(args: argparse.Namespace, work: Path) -> dict:
@@ -141,6 +144,22 @@ def hico(args: argparse.Namespace, work: Path) -> dict:
     return result
 
 
+def bassl(args: argparse.Namespace, work: Path) -> dict:
+    from vseg.config import SynthConfig
+    from vseg.prep.synth import make_synth
+    from vseg.train.methods.bassl import BasslConfig
+
+    movies, batch, steps, warmup = (2, 4, 2, 1) if args.tiny else (8, 32, 10, 3)
+    root = work / "bassl" / "movienet"
+    make_synth(root, SynthConfig(movies=movies, shots_per_movie=160, seed=0))
+    name = "bassl/cpu_tiny" if args.tiny else "bassl/paper"
+    overrides = [f"train.batch_size={batch}", f"train.device={args.device}", "data.split=null"]
+    if not args.tiny:
+        overrides.append(f"train.workers={os.cpu_count()}")
+    config = load_config(BasslConfig, preset(name), overrides, {"data.root": str(root)})
+    return {"config": name, "overrides": overrides, **bassl_throughput.measure(config, steps, warmup)}
+
+
 def run_json(command: list[str], timeout: float) -> dict:
     """Run a benchmark script and parse the JSON object its stdout ends with."""
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=REPO_ENV)
@@ -161,7 +180,7 @@ def embed(args: argparse.Namespace, work: Path) -> dict:
 def torchrun(method: str, args: argparse.Namespace, work: Path) -> dict:
     out = work / f"torchrun_{method}"
     data = ["--data", str(hico_clips(work, args.tiny))] if method == "hico" else []
-    batch = "train.batch_size=12" if method == "hico" else "train.batch_size=64"
+    batch = {"hico": "train.batch_size=12", "bassl": "train.batch_size=8"}.get(method, "train.batch_size=64")
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
         "-m", "vseg", "pretrain", method, "--config", f"{method}/cpu_tiny", "--out", str(out), *data,
@@ -204,6 +223,8 @@ RUNNERS = {
     "embed": embed,
     "torchrun_scrl": lambda args, work: torchrun("scrl", args, work),
     "torchrun_hico": lambda args, work: torchrun("hico", args, work),
+    "bassl": bassl,
+    "torchrun_bassl": lambda args, work: torchrun("bassl", args, work),
     "precision": precision,
     "gpu_tests": gpu_tests,
 }

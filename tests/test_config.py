@@ -6,6 +6,7 @@ import pytest
 from pydantic import BaseModel
 
 from vseg.config import (
+    BasslSegmentConfig,
     ClipsConfig,
     PuzzlesConfig,
     ScenesConfig,
@@ -124,13 +125,16 @@ def test_every_shipped_preset_validates():
     from vseg.adapt import AdaptConfig
     from vseg.presets import CONFIG_DIR
 
+    from vseg.train.methods import FINETUNE, load_method, method_names
+
+    methods = {name: load_method(name).config_model for name in [*method_names(), FINETUNE]}  # from the registry
+    assert methods["scrl"] is ScrlConfig and methods["hico"] is HicoConfig and methods[FINETUNE] is FinetuneConfig
     models = {
+        **methods,
         "synth": SynthConfig,
         "puzzles": PuzzlesConfig,
-        "scrl": ScrlConfig,
         "segment": SegmentConfig,
-        "hico": HicoConfig,
-        "finetune": FinetuneConfig,
+        "segment_bassl": BasslSegmentConfig,
         "clips": ClipsConfig,
         "shots": ShotsConfig,
         "scenes": ScenesConfig,
@@ -144,7 +148,10 @@ def test_every_shipped_preset_validates():
         model = models.get(path.parent.name)
         assert model is not None, f"no config model for preset folder {path.parent.name}"
         assert isinstance(load_config(model, path), BaseModel)
-    # the paper's boundary protocol is spelled out in segment/scrl.yaml and is also the default
+    # the paper's boundary protocol is spelled out in segment/scrl.yaml and is also the default; so is BaSSL's
+    # pre-training in bassl/paper.yaml
+    assert load_config(methods["bassl"], CONFIG_DIR / "bassl" / "paper.yaml") == methods["bassl"]()
+    assert load_config(BasslSegmentConfig, CONFIG_DIR / "segment_bassl" / "paper.yaml") == BasslSegmentConfig()
     assert load_config(SegmentConfig, CONFIG_DIR / "segment" / "scrl.yaml") == SegmentConfig()
     # prep shots and scenes ship PySceneDetect's and vseg's defaults; the demo's changes load for every stage
     assert load_config(ShotsConfig, CONFIG_DIR / "shots" / "default.yaml") == ShotsConfig()

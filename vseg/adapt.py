@@ -80,6 +80,8 @@ def _starting_backbone(init: Path, config: ScrlConfig) -> dict[str, torch.Tensor
     """The backbone weights of the ``init`` checkpoint (DataError for anything but a shot encoder); sets the config's
     architecture to the checkpoint's."""
     loaded = load_shot_encoder(init)
+    if loaded.view != "scrl":
+        raise DataError(init, f"a {loaded.layout} checkpoint: vseg adapt continues SCRL pre-training from an SCRL encoder")
     if loaded.keyframes_per_shot != config.data.keyframes_per_shot:
         raise DataError(
             init, f"takes {loaded.keyframes_per_shot} keyframes per shot, the config {config.data.keyframes_per_shot}"

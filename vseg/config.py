@@ -242,7 +242,10 @@ class OptimConfig(StageConfig):
     reference_batch: int = Field(
         1024, ge=1, description="global batch the lr is given for; the lr used is lr * batch_size / reference_batch"
     )
-    momentum: float = Field(0.9, ge=0, lt=1, description="momentum (Nesterov with lars)")
+    momentum: float = Field(0.9, ge=0, lt=1, description="momentum (Nesterov with lars unless nesterov is false)")
+    nesterov: bool = Field(
+        True, description="lars only: Nesterov momentum (HiCo); false: plain momentum (BaSSL's pl_bolts LARS)"
+    )
     betas: tuple[float, float] = Field((0.9, 0.999), description="adam only: Adam's beta1 and beta2")
     weight_decay: float = Field(
         1e-4, ge=0, description="weight decay: on every parameter with sgd (as SCRL); BN excluded with lars"
@@ -262,10 +265,11 @@ class OptimConfig(StageConfig):
         description="lars only: reference: biases other than BN's get weight decay and LARS scaling (HiCo); "
         "no_bias_decay: they are treated as BN",
     )
-    schedule: Literal["scrl_cosine", "cosine", "step"] = Field(
+    schedule: Literal["scrl_cosine", "cosine", "warmup_cosine", "step"] = Field(
         "scrl_cosine",
         description="scrl_cosine: lr0*0.5*(1+cos(0.5*pi*e/E)) per epoch, SCRL's quarter cosine that ends near "
-        "lr0/2; cosine: full cosine to 0, per step; step: x gamma at each milestone epoch",
+        "lr0/2; cosine: full cosine to 0, per step; warmup_cosine: full cosine to 0 over the epochs after the "
+        "warm-up, per step (pl_bolts' linear_warmup_decay); step: x gamma at each milestone epoch",
     )
     warmup_epochs: float = Field(
         0, ge=0, description="linear warm-up over this many epochs, per step, up to the schedule's value at its end"
@@ -492,6 +496,32 @@ class SegmentConfig(StageConfig):
     model: SegmentModelConfig = SegmentModelConfig()
     optim: SegmentOptimConfig = SegmentOptimConfig()
     train: SegmentTrainConfig = SegmentTrainConfig()
+
+
+class BasslSegmentConfig(StageConfig):
+    """``vseg segment bassl``: BaSSL's fine-tuning protocol (``finetune/cfg/default.yaml``): the pre-trained CRN and
+    a 2-way boundary head trained on windows of frozen shot features; the defaults are the reference's."""
+
+    neighbor_size: int = Field(8, ge=1, description="shots on each side of the scored shot: windows of 2N + 1 shots")
+    epochs: int = Field(20, ge=1, description="training epochs (max_epochs)")
+    batch_size: int = Field(1024, ge=1, description="windows per step (effective_batch_size); the tail is dropped")
+    lr: float = Field(
+        2.5e-6,
+        gt=0,
+        description="Adam lr per reference_batch windows: 2.5e-6 from a pre-trained CRN (BaSSL), 2.5e-5 from a fresh "
+        "one (BaSSL's shot-level baselines)",
+    )
+    reference_batch: int = Field(256, ge=1, description="the lr used is lr * batch_size / reference_batch")
+    warmup: float = Field(0.0, ge=0, lt=1, description="share of the steps in linear warm-up; then cosine to 0")
+    crn_heads: int = Field(8, ge=1, description="CRN attention heads (not readable from the weights)")
+    crn_hidden: int = Field(768, ge=1, description="width of a fresh CRN (without --init)")
+    crn_layers: int = Field(2, ge=1, description="layers of a fresh CRN (without --init)")
+    crn_intermediate: int = Field(3072, ge=1, description="feed-forward width of a fresh CRN (without --init)")
+    dropout: float = Field(0.1, ge=0, lt=1, description="CRN hidden and attention dropout while training")
+    fps: float = Field(24.0, gt=0, description="frame rate of Recall@3s (BaSSL: 24 for every movie)")
+    image_size: int = Field(224, ge=16, description="with --data: keyframes are embedded at this size (BaSSL: 224)")
+    seed: int = Field(0, description="random seed of the initialisation and the shuffling")
+    device: Device = Field("auto", description="auto: CUDA when available, else CPU")
 
 
 class SegmentEvalConfig(StageConfig):

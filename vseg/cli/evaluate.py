@@ -1,5 +1,6 @@
 """Evaluation commands: ``vseg embed`` (frozen encoders to embeddings), ``vseg probe`` (clip classifiers) and
-``vseg segment`` (the BiLSTM scene-boundary model: train, eval, predict)."""
+``vseg segment`` (the BiLSTM scene-boundary model: train, eval, predict; and ``vseg segment bassl``, BaSSL's
+fine-tuning protocol)."""
 
 from __future__ import annotations
 
@@ -10,19 +11,29 @@ import typer
 
 from vseg import ui
 from vseg.cli.options import App, build_config, config_file_option, config_option, set_option
-from vseg.config import EmbedConfig, ProbeConfig, SegmentConfig, SegmentEvalConfig, SegmentPredictConfig
+from vseg.config import (
+    BasslSegmentConfig,
+    EmbedConfig,
+    ProbeConfig,
+    SegmentConfig,
+    SegmentEvalConfig,
+    SegmentPredictConfig,
+)
 from vseg.errors import VsegError
 
 app = App()
-segment_app = App(no_args_is_help=False, help="Train and evaluate the BiLSTM scene-boundary model on shot embeddings.")
+segment_app = App(
+    no_args_is_help=False,
+    help="Train and evaluate the BiLSTM scene-boundary model on shot embeddings; vseg segment bassl: BaSSL's protocol.",
+)
 
 
 @app.command("embed")
 def embed(
     checkpoint: Path = typer.Argument(
         ...,
-        help="Encoder checkpoint: a vseg run's, the SCRL release's (state_dict, module.encoder_q.*) or a bare "
-        "encoder state dict.",
+        help="Encoder checkpoint: a vseg run's, the SCRL release's (state_dict, module.encoder_q.*), a bare "
+        "encoder state dict, or a BaSSL one (a vseg bassl run's or a released Lightning .ckpt: BaSSL's features).",
     ),
     data: Path | None = typer.Option(
         None, "--data", "-d", help="MovieNet-layout root (240P/, label318/, meta/split318.json) or a keyframe folder."
@@ -301,4 +312,65 @@ def segment_predict(
             ("threshold", report.threshold),
             ("files", ", ".join(f.name for f in report.files)),
         ],
+    )
+
+
+@segment_app.command("bassl")
+def segment_bassl(
+    train: Path | None = typer.Option(None, "--train", help=SPLIT_FILE_HELP.format("training")),
+    test: Path | None = typer.Option(
+        None, "--test", help=SPLIT_FILE_HELP.format("test") + " Scored after the last epoch."
+    ),
+    data: Path | None = typer.Option(
+        None,
+        "--data",
+        "-d",
+        help="Instead of --train/--val/--test: a MovieNet root (240P/, label318/, meta/split318.json), embedded "
+        "first by the --init checkpoint's shot encoder into OUT/embeddings (vseg embed).",
+    ),
+    val: Path | None = typer.Option(
+        None, "--val", help=SPLIT_FILE_HELP.format("validation") + " Also scored.", show_default="none"
+    ),
+    init: Path | None = typer.Option(
+        None,
+        "--init",
+        help="BaSSL checkpoint whose CRN is fine-tuned: a vseg bassl run's or a released Lightning one (bassl.ckpt).",
+        show_default="a fresh CRN (BaSSL's shot-level baselines; set lr=2.5e-5)",
+    ),
+    shot_tables: Path | None = typer.Option(
+        None, "--shot-tables", help="Folder of <imdb>.txt shot frame tables, for mIoU in frames and Recall@3s."
+    ),
+    epochs: int | None = config_option(BasslSegmentConfig, "epochs", "--epochs", min=1),
+    device: str | None = config_option(BasslSegmentConfig, "device", "--device"),
+    out: Path = typer.Option(
+        Path("runs/segment_bassl"), "--out", "-o", help="Run folder: metrics.json, model.pth, config.yaml."
+    ),
+    config: Path | None = config_file_option(
+        " BaSSL's protocol: segment_bassl/paper (the defaults); segment_bassl/cpu_tiny for a CPU."
+    ),
+    overrides: list[str] | None = set_option("lr=2.5e-5"),
+) -> None:
+    """BaSSL's fine-tuning protocol: its pre-trained CRN and a boundary head on windows of 2 x 8 + 1 frozen shot
+    features (vseg embed with a BaSSL checkpoint), Adam, 20 epochs, batch 1024; AP, F1, mIoU, Recall, Recall@3s as
+    BaSSL computes them.
+    """
+    from vseg.eval.bassl_segment import embed_splits, run_bassl_segment
+
+    cfg = build_config(BasslSegmentConfig, config, overrides, {"epochs": epochs, "device": device})
+    if data is not None:
+        if init is None or train is not None or test is not None:
+            raise VsegError("vseg segment bassl --data ROOT needs --init CKPT (its encoder embeds the keyframes) and "
+                            "no --train or --test")  # fmt: skip
+        files = embed_splits(init, data, out, cfg)
+        train, val, test = files["train"], files.get("val"), files["test"]
+    elif train is None or test is None:
+        raise VsegError("vseg segment bassl needs --train and --test embeddings, or --data ROOT with --init CKPT")
+    report = run_bassl_segment(train, test, out, cfg, init, val, shot_tables)
+    for split, scores in report.scores.items():
+        rows = [(name, "n/a (needs shot tables)" if v is None else f"{v:.2f}") for name, v in scores.items()]
+        ui.table(f"vseg segment bassl -> {report.out} ({split}, %)", ("metric", "value"), rows)
+    ui.summary(
+        "fine-tuning",
+        [("init", report.init), ("epochs", report.epochs), ("steps", report.steps),
+         ("time", f"{report.seconds:.1f} s")],  # fmt: skip
     )

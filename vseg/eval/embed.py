@@ -1,5 +1,10 @@
 """``vseg embed``: a frozen shot encoder turns every shot of a MovieNet-layout root into an embedding.
 
+A BaSSL checkpoint (a vseg bassl run's, or a released Lightning one: ``{"state_dict": {"shot_encoder.*", "crn.*",
+...}}``) gives BaSSL's shot features instead, as its ``pretrain/extract_shot_repr.py`` computes them: each of the 3
+keyframes resized (short side 256, bicubic) and centre-cropped to 224, encoded by the 3-channel ResNet-50, and the 3
+2048-d features averaged (:mod:`vseg.data.shots`, view ``bassl``).
+
 SCRL's ``extract_embeddings.py``, with its preprocessing kept exactly (:func:`vseg.data.shots.eval_view`:
 Resize(224) on the short side, CenterCrop(224), ImageNet normalisation, the 3 keyframes stacked as 9 channels) and
 its output kept readable by the original tools (the SCRL pickle next to vseg's ``.npz``). What changes:
@@ -41,7 +46,15 @@ from vseg.data.shots import EncodedShotBatch, device_eval_views, shots_for
 from vseg.errors import DataError
 from vseg.io import atomic
 from vseg.io.checkpoints import FORMAT as CHECKPOINT_FORMAT
-from vseg.io.checkpoints import fill_weights, load_checkpoint, method_note, strip_prefix
+from vseg.io.checkpoints import (
+    BasslWeights,
+    bassl_weights,
+    fill_all_weights,
+    fill_weights,
+    load_checkpoint,
+    method_note,
+    strip_prefix,
+)
 from vseg.io.embeddings import Embeddings, write_npz, write_scrl_pickle
 from vseg.io.movienet import (
     MovieKeyframes,
@@ -55,6 +68,7 @@ from vseg.io.movienet import (
     resolve_split_file,
     split_movies,
 )
+from vseg.models.bassl import BasslShotEncoder
 from vseg.models.encoder import ARCHS, ShotEncoder, arch_from_state_dict
 from vseg.parallel import default_workers
 from vseg.runtime import choose_device, out_of_memory, resolve_pipeline
@@ -72,9 +86,10 @@ class LoadedEncoder:
     encoder: ShotEncoder
     arch: str
     keyframes_per_shot: int
-    layout: str  # "vseg", "SCRL release" or "state dict"
+    layout: str  # "vseg", "SCRL release", "state dict", "vseg bassl" or "BaSSL release"
     prefix: str
     image_size: int | None = None  # the size it was trained at, when the checkpoint records it
+    view: str = "scrl"  # the evaluation preprocessing its features expect: "scrl" or "bassl" (vseg.data.shots)
 
 
 def recorded_image_size(checkpoint: dict[str, Any]) -> int | None:
@@ -141,6 +156,8 @@ def cache_key(checkpoint: Path, *settings: object) -> str:
 def load_shot_encoder(path: Path) -> LoadedEncoder:
     """Restore the backbone of a shot encoder from ``path``; DataError listing any backbone weight it lacks.
 
+    A BaSSL checkpoint gives BaSSL's shot encoder (:func:`load_bassl_encoder`).
+
     The ResNet depth is the checkpoint's ``arch`` when it names one, else read from the blocks in the weights. The
     projection head (``fc``) is not needed and may be absent; BatchNorm's ``num_batches_tracked`` counters are not
     weights and may be absent too. ``image_size``: the training size the checkpoint records
@@ -148,6 +165,9 @@ def load_shot_encoder(path: Path) -> LoadedEncoder:
     """
     path = Path(path)
     checkpoint = load_checkpoint(path)
+    bassl = bassl_weights(checkpoint, path)
+    if bassl is not None:
+        return load_bassl_encoder(path, bassl)
     state, layout, prefix = _encoder_state(checkpoint, path)
     try:
         arch = checkpoint["arch"] if checkpoint.get("arch") in ARCHS else arch_from_state_dict(state)
@@ -161,6 +181,19 @@ def load_shot_encoder(path: Path) -> LoadedEncoder:
     backbone = [name for name in own if not name.startswith("fc.")]
     encoder.load_state_dict(fill_weights(path, own, state, backbone, prefix, "backbone"))
     return LoadedEncoder(encoder.eval(), arch, in_channels // 3, layout, prefix, recorded_image_size(checkpoint))
+
+
+def load_bassl_encoder(path: Path, weights: BasslWeights) -> LoadedEncoder:
+    """BaSSL's shot encoder from the ``shot_encoder.*`` weights of a BaSSL checkpoint: every tensor of the ResNet must
+    be there with its shape, and every ``shot_encoder`` tensor of the file must be one of the ResNet's."""
+    state, prefix = weights.shot_encoder, f"{weights.prefix}shot_encoder."
+    try:
+        arch = arch_from_state_dict(state)
+    except ValueError as exc:
+        raise DataError(path, f"{prefix}*: {exc}") from None
+    encoder = BasslShotEncoder(arch)
+    encoder.load_state_dict(fill_all_weights(path, encoder.state_dict(), state, prefix, f"{arch} shot encoder"))
+    return LoadedEncoder(encoder.eval(), arch, 3, weights.layout, prefix, view="bassl")
 
 
 @torch.inference_mode()
@@ -222,7 +255,7 @@ def embed_keyframes(
     """``shots x D`` float32 features of every shot of one keyframe folder, as :func:`run_embed` computes them at
     ``image_size`` (:func:`resolve_image_size`), with nothing written (what ``vseg scenes --encoder`` uses).
     ``advance(shots)`` is called after each batch."""
-    kind, collate = shots_for(resolve_pipeline(config.pipeline, device), image_size)
+    kind, collate = shots_for(resolve_pipeline(config.pipeline, device), image_size, loaded.view)
     shots = kind(keyframes, image_size)
     workers = default_workers() if config.workers is None else config.workers
     batches = []
@@ -366,7 +399,7 @@ def run_embed(
         split_cache = cache / name
         pending = [p for p in movie_plans if not (split_cache / f"{p.imdb}.npy").is_file()]
         tick = time.perf_counter()
-        computed += _embed_movies(loaded.encoder, pending, split_cache, config, size, device, name)
+        computed += _embed_movies(loaded, pending, split_cache, config, size, device, name)
         compute_seconds += time.perf_counter() - tick
         embeddings = Embeddings.concat(
             {p.imdb: np.load(split_cache / f"{p.imdb}.npy") for p in movie_plans},
@@ -392,7 +425,7 @@ def run_embed(
 
 
 def _embed_movies(
-    encoder: ShotEncoder,
+    loaded: LoadedEncoder,
     plans: list[MoviePlan],
     cache: Path,
     config: EmbedConfig,
@@ -403,7 +436,8 @@ def _embed_movies(
     """Embed ``plans`` in one stream of batches (a batch may span movies); cache each movie when it is complete."""
     if not plans:
         return 0
-    kind, collate = shots_for(resolve_pipeline(config.pipeline, device), image_size)
+    encoder = loaded.encoder
+    kind, collate = shots_for(resolve_pipeline(config.pipeline, device), image_size, loaded.view)
     shots = ConcatDataset([kind(p.keyframes, image_size, p.num_shots) for p in plans])
     workers = default_workers() if config.workers is None else config.workers
     features = iter_features(

@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from sklearn.metrics import average_precision_score, recall_score
+from sklearn.metrics import average_precision_score, recall_score, roc_auc_score
 
 REFERENCE_FPS = 24.0  # the frame rate LGSS and BaSSL hard-code for every MovieNet movie
 EPS = 1e-5  # SCRL's and LGSS's epsilon in denominators
@@ -309,3 +309,45 @@ def evaluate(
         shots=len(all_gt),
         threshold=threshold,
     )
+
+
+BASSL_METRICS = ("AP", "F1", "mIoU", "Recall", "Recall@3s", "AUC", "Acc")
+
+
+def bassl_scores(
+    gt: Mapping[str, np.ndarray],
+    prob: Mapping[str, np.ndarray],
+    frames: Mapping[str, np.ndarray] | None = None,
+    fps: float = REFERENCE_FPS,
+) -> dict[str, float | None]:
+    """The scores of BaSSL's fine-tuning (``finetune/utils/metric.py``, ``validation_epoch_end``), in percent, under the
+    names of its paper's tables:
+
+    - ``AP``: scikit-learn's AP of all shots pooled (``SklearnAPMetric``); ``AUC``: ROC AUC pooled;
+    - ``F1``: torchmetrics' binary F1 of all shots pooled, a shot a boundary when ``prob >= 0.5``;
+    - ``Acc``: pooled accuracy at ``prob >= 0.5``, with BaSSL's 1e-5 in the denominator (``AccuracyMetric``);
+    - ``Recall``, ``Recall@3s``, ``mIoU``: per movie, then averaged (``MovieNetMetric``), on the argmax of the two
+      logits, i.e. ``prob > 0.5``; Recall@3s at 24 fps and mIoU in frames from the shot tables (None / in shots
+      without them).
+    """
+    movies = _check_inputs(gt, prob, frames)
+    tables = frames if frames is not None and all(movie in frames for movie in movies) else None
+    labels = {movie: _binary(gt[movie]) for movie in movies}
+    argmax = {movie: _predict(prob[movie], 0.5) for movie in movies}
+    all_gt = np.concatenate([labels[movie] for movie in movies])
+    all_prob = np.nan_to_num(np.concatenate([np.asarray(prob[movie], dtype=np.float64) for movie in movies]))
+    at_least = (all_prob >= 0.5).astype(np.int64)
+    tp, fp, fn = counts(all_gt, at_least)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Only one class present in y_true")
+        auc = float(roc_auc_score(all_gt, all_prob)) if 0 < all_gt.sum() < len(all_gt) else float("nan")
+    scores = {
+        "AP": average_precision(all_gt, all_prob),
+        "F1": _ratio(2 * tp, 2 * tp + fp + fn),
+        "mIoU": float(np.mean([miou(labels[m], argmax[m], None if tables is None else tables[m]) for m in movies])),
+        "Recall": float(np.mean([exact_recall(labels[m], argmax[m]) for m in movies])),
+        "Recall@3s": _mean_recall_at_3s(labels, argmax, tables, fps),
+        "AUC": auc,
+        "Acc": float(np.sum(all_gt == at_least)) / (len(all_gt) + EPS),
+    }
+    return {name: None if value is None else 100 * value for name, value in scores.items()}

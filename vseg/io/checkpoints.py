@@ -132,6 +132,17 @@ def fill_weights(
     return {**own, **{name: weights[name] for name in names if name in weights}}
 
 
+def fill_all_weights(
+    path: Path, own: dict[str, torch.Tensor], weights: dict[str, torch.Tensor], prefix: str, what: str
+) -> dict[str, torch.Tensor]:
+    """:func:`fill_weights` for every tensor of ``own``, and a DataError naming the first of ``weights`` that is none
+    of ``own``'s: every tensor of the checkpoint's module is mapped."""
+    unexpected = [name for name in weights if name not in own]
+    if unexpected:
+        raise DataError(path, f"{prefix}{unexpected[0]} is no tensor of the {what} ({len(unexpected)} such tensors)")
+    return fill_weights(path, own, weights, list(own), prefix, what)
+
+
 S3DG_PREFIXES = ("module.backbone.", "backbone.", "module.", "")
 """Where an S3D-G backbone sits in a checkpoint's state dict, tried in this order: a vseg HiCo (or fine-tuning) run's
 ``module.backbone.*``, the reference's ``backbone.*``, a DDP-wrapped or a bare S3D-G state dict."""
@@ -170,3 +181,39 @@ def read_s3dg_weights(path: Path) -> S3DGWeights:
     layout = f"vseg {checkpoint['method']}" if "method" in checkpoint else "state dict"
     size = checkpoint.get("image_size") if checkpoint.get("format") == FORMAT else None
     return S3DGWeights(weights, prefix, gating, layout, size if isinstance(size, int) else None)
+
+
+BASSL_PREFIXES = ("module.", "")
+"""Where BaSSL's modules sit in a checkpoint's state dict: a vseg bassl run's ``module.shot_encoder.*`` and
+``module.crn.*``, or BaSSL's released Lightning checkpoints' ``shot_encoder.*`` and ``crn.*``."""
+
+
+@dataclass
+class BasslWeights:
+    """The weights of a BaSSL checkpoint, by module (prefixes removed): ``shot_encoder``, ``crn`` (empty when the
+    checkpoint has none, as BaSSL's shot-level baselines), ``heads`` (the pretext heads, ``loss.*``)."""
+
+    shot_encoder: dict[str, torch.Tensor]
+    crn: dict[str, torch.Tensor]
+    heads: dict[str, torch.Tensor]
+    prefix: str
+    layout: str  # "vseg bassl" or "BaSSL release"
+
+
+def bassl_weights(checkpoint: dict[str, Any], path: Path) -> BasslWeights | None:
+    """The BaSSL weights of a loaded checkpoint, or None when it holds no ``shot_encoder.conv1.weight`` (under
+    ``module.`` or not). A tensor outside ``shot_encoder``, ``crn`` and ``loss`` is a DataError naming it, so that no
+    weight is dropped unnoticed."""
+    state = checkpoint.get("state_dict")
+    if not isinstance(state, dict):
+        return None
+    prefix = next((p for p in BASSL_PREFIXES if f"{p}shot_encoder.conv1.weight" in state), None)
+    if prefix is None:
+        return None
+    parts = {name: strip_prefix(state, f"{prefix}{name}.") for name in ("shot_encoder", "crn", "loss")}
+    known = sum(len(part) for part in parts.values())
+    if known != len(state):
+        other = next(k for k in state if not k.startswith(tuple(f"{prefix}{n}." for n in parts)))
+        raise DataError(path, f"{other} belongs to no BaSSL module (shot_encoder, crn, loss)")
+    layout = "vseg bassl" if checkpoint.get("format") == FORMAT else "BaSSL release"
+    return BasslWeights(parts["shot_encoder"], parts["crn"], parts["loss"], prefix, layout)

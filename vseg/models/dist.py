@@ -55,3 +55,27 @@ def all_gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     parts = list(all_gather_nograd(x.detach()).chunk(world_size()))
     parts[rank()] = x
     return torch.cat(parts)
+
+
+class _GatherWithFullGrad(torch.autograd.Function):
+    """All-gather whose backward sums every rank's gradient of the gathered tensor and hands each rank its slice."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.rows = x.shape[0]
+        return all_gather_nograd(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous()
+        dist.all_reduce(grad)
+        return grad[rank() * ctx.rows : (rank() + 1) * ctx.rows]
+
+
+def all_gather_full_grad(x: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``x`` from every rank along dim 0 (rank order), with the gradient of every rank's loss flowing back
+    into each rank's slice (VISSL's ``GatherLayer``, which BaSSL's ``gather_from_all`` is): the summed losses of all
+    ranks, averaged by DDP, get the gradient of one process holding the whole batch. Returns ``x`` in one process."""
+    if world_size() == 1:
+        return x
+    return _GatherWithFullGrad.apply(x)

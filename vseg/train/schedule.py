@@ -4,6 +4,8 @@
   the angle makes it a quarter cosine: the lr falls from lr0 to about 0.508 * lr0 at the last epoch, never to zero. Kept
   as the default to match the released checkpoints.
 - ``cosine``: the standard full cosine ``lr0 * 0.5 * (1 + cos(pi * t / E))``, updated every step, ending near 0.
+- ``warmup_cosine``: the full cosine over the epochs after the warm-up W,
+  ``lr0 * 0.5 * (1 + cos(pi * (t - W) / (E - W)))`` per step, so the warm-up ends at lr0 (pl_bolts' ``linear_warmup_decay(cosine=True)``, as BaSSL schedules).
 - ``step``: ``lr0 * gamma ** (number of milestones <= e)``, per epoch (the reference's alternative to cosine).
 
 All three take an optional linear warm-up over the first ``warmup_epochs``, per step, as SlowFast's (and so HiCo's)
@@ -38,6 +40,10 @@ def _scheduled(optim: OptimConfig, lr0: float, t: float, epochs: int) -> float:
         return lr0 * 0.5 * (1 + math.cos(0.5 * math.pi * epoch / epochs))
     if optim.schedule == "cosine":
         return lr0 * 0.5 * (1 + math.cos(math.pi * t / epochs))
+    if optim.schedule == "warmup_cosine":
+        warmup = min(optim.warmup_epochs, epochs)
+        progress = (t - warmup) / max(epochs - warmup, 1e-12)
+        return lr0 * 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
     return step_lr(lr0, optim.gamma, optim.milestones, epoch)
 
 

@@ -102,15 +102,16 @@ class TrainReport:
 
 def build_optimizer(model: nn.Module, optim: OptimConfig) -> torch.optim.Optimizer:
     """``optim.optimizer``: SGD with momentum and weight decay on every parameter, BN and biases included (SCRL);
-    or LARS with Nesterov momentum, BN without weight decay (and without LARS scaling when
-    ``optim.bn_lars_exclude``), as HiCo; ``optim.lars_groups`` says where the other biases go and
-    ``optim.lars_zero_norm`` what a zero norm gives; or Adam with the
+    or LARS with Nesterov momentum (plain momentum when not ``optim.nesterov``, as BaSSL), BN without weight decay
+    (and without LARS scaling when ``optim.bn_lars_exclude``), as HiCo; ``optim.lars_groups`` says where the other
+    biases go and ``optim.lars_zero_norm`` what a zero norm gives; or Adam with the
     same groups (BN without weight decay, as the reference's fine-tuning: TAdaConv's ``construct_optimizer``).
     Parameters that do not require gradients are left out."""
     if optim.optimizer == "lars":
         groups = lars_param_groups(model, optim.weight_decay, optim.bn_lars_exclude, optim.lars_groups)
         return LARS(
-            groups, lr=optim.lr, momentum=optim.momentum, eta=optim.trust_coefficient, zero_norm=optim.lars_zero_norm
+            groups, lr=optim.lr, momentum=optim.momentum, eta=optim.trust_coefficient, nesterov=optim.nesterov,
+            zero_norm=optim.lars_zero_norm,
         )
     if optim.optimizer == "adam":
         groups = lars_param_groups(model, optim.weight_decay, False, optim.lars_groups)
@@ -160,6 +161,16 @@ def build_loader(
             f"{env.world_size} ranks; " + (f"{advice}, or add data" if fits else "add data")
         )
     return loader, sampler
+
+
+def data_root(root: Path | None, what: str) -> Path:
+    """A method's ``data.root``: ConfigError when none is set (``what`` says what to pass), DataError when it is no
+    folder."""
+    if root is None:
+        raise ConfigError(f"no training data: pass --data DIR ({what}) or set data.root")
+    if not Path(root).is_dir():
+        raise DataError(root, "data folder not found")
+    return Path(root)
 
 
 def memory_format(train: TrainConfig, env: DistEnv, volumetric: bool = False) -> torch.memory_format:

@@ -41,7 +41,7 @@ from vseg.prep.puzzles import make_puzzles
 from vseg.prep.synth import make_synth
 from vseg.presets import preset
 from vseg.runtime import DistEnv, resolve_pipeline
-from vseg.train.trainer import memory_format
+from vseg.train.trainer import data_root, memory_format
 
 
 class ScrlDataConfig(StageConfig):
@@ -180,11 +180,7 @@ class ScrlMethod:
 
     def build_dataset(self, env: DistEnv) -> TwoViewClips:
         data = self.config.data
-        if data.root is None:
-            raise ConfigError("no training data: pass --data DIR (a puzzle folder or a keyframe root) or set data.root")
-        root = Path(data.root)
-        if not root.is_dir():
-            raise DataError(root, "data folder not found")
+        root = data_root(data.root, "a puzzle folder or a keyframe root")
         source = data.source if data.source != "auto" else ("puzzles" if is_puzzle_folder(root) else "keyframes")
         if source == "puzzles":
             warn_if_other_split(root, data)
