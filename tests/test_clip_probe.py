@@ -104,8 +104,11 @@ def test_clip_encoders_know_their_training_crop(tmp_path):
                run)  # fmt: skip
     bare = tmp_path / "bare.pth"
     torch.save(S3DG().state_dict(), bare)
+    older = tmp_path / "older.pth"  # a run written before checkpoints held the size: its config's crop
+    torch.save({"format": FORMAT, "method": "finetune", "config": {"data": {"crop_size": 48}},
+                "state_dict": with_prefix(S3DG().state_dict())}, older)  # fmt: skip
     trained, plain = load_clip_encoder(run), load_clip_encoder(bare)
-    assert (trained.image_size, plain.image_size) == (32, None)
+    assert (trained.image_size, plain.image_size, load_clip_encoder(older).image_size) == (32, None, 48)
     # vseg embed --clips views at the recorded crop, else at HiCo's 112
     sizes = [resolve_image_size(None, loaded, reference=REFERENCE_CLIP_SIZE) for loaded in (trained, plain)]
     assert sizes == [32, 112]

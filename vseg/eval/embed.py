@@ -53,6 +53,7 @@ from vseg.io.checkpoints import (
     fill_weights,
     load_checkpoint,
     method_note,
+    recorded_size,
     strip_prefix,
 )
 from vseg.io.embeddings import Embeddings, write_npz, write_scrl_pickle
@@ -77,6 +78,7 @@ from vseg.runtime import choose_device, out_of_memory, resolve_pipeline
 ENCODER_PREFIXES = ("module.encoder_q.", "encoder_q.", "module.", "")
 REFERENCE_SPLITS = ("train", "test", "val")  # the order of extract_embeddings.py --Type all
 REFERENCE_IMAGE_SIZE = 224  # extract_embeddings.py: Resize(224), CenterCrop(224)
+SHOT_SIZE_KEYS = {"scrl": "image_size"}  # where older SCRL runs' configs hold their training size
 
 
 @dataclass
@@ -90,17 +92,6 @@ class LoadedEncoder:
     prefix: str
     image_size: int | None = None  # the size it was trained at, when the checkpoint records it
     view: str = "scrl"  # the evaluation preprocessing its features expect: "scrl" or "bassl" (vseg.data.shots)
-
-
-def recorded_image_size(checkpoint: dict[str, Any]) -> int | None:
-    """The training image size a vseg checkpoint records: its ``image_size``, or for an SCRL run written before that
-    key existed, its config's ``data.image_size``; None for other checkpoints (the SCRL release, state dicts)."""
-    if checkpoint.get("format") != CHECKPOINT_FORMAT:
-        return None
-    size = checkpoint.get("image_size")
-    if size is None and checkpoint.get("method") == "scrl":
-        size = (checkpoint.get("config") or {}).get("data", {}).get("image_size")
-    return int(size) if isinstance(size, int) else None
 
 
 class TrainedAtSize(Protocol):
@@ -161,7 +152,7 @@ def load_shot_encoder(path: Path) -> LoadedEncoder:
     The ResNet depth is the checkpoint's ``arch`` when it names one, else read from the blocks in the weights. The
     projection head (``fc``) is not needed and may be absent; BatchNorm's ``num_batches_tracked`` counters are not
     weights and may be absent too. ``image_size``: the training size the checkpoint records
-    (:func:`recorded_image_size`).
+    (:func:`vseg.io.checkpoints.recorded_size`).
     """
     path = Path(path)
     checkpoint = load_checkpoint(path)
@@ -180,7 +171,8 @@ def load_shot_encoder(path: Path) -> LoadedEncoder:
     own = encoder.state_dict()
     backbone = [name for name in own if not name.startswith("fc.")]
     encoder.load_state_dict(fill_weights(path, own, state, backbone, prefix, "backbone"))
-    return LoadedEncoder(encoder.eval(), arch, in_channels // 3, layout, prefix, recorded_image_size(checkpoint))
+    size = recorded_size(checkpoint, SHOT_SIZE_KEYS)
+    return LoadedEncoder(encoder.eval(), arch, in_channels // 3, layout, prefix, size)
 
 
 def load_bassl_encoder(path: Path, weights: BasslWeights) -> LoadedEncoder:

@@ -34,6 +34,7 @@ from vseg.io import atomic
 FORMAT = "vseg-checkpoint/1"
 PREFIX = "module."
 LAST = "last.pth"
+CLIP_SIZE_KEYS = {"hico": "crop_size", "finetune": "crop_size"}  # where older runs' configs hold their crop size
 
 
 def epoch_name(epoch: int) -> str:
@@ -179,8 +180,20 @@ def read_s3dg_weights(path: Path) -> S3DGWeights:
     weights = strip_prefix(state, prefix)
     gating = any(name.startswith("Mixed_3b.gating") for name in weights)
     layout = f"vseg {checkpoint['method']}" if "method" in checkpoint else "state dict"
-    size = checkpoint.get("image_size") if checkpoint.get("format") == FORMAT else None
-    return S3DGWeights(weights, prefix, gating, layout, size if isinstance(size, int) else None)
+    return S3DGWeights(weights, prefix, gating, layout, recorded_size(checkpoint, CLIP_SIZE_KEYS))
+
+
+def recorded_size(checkpoint: Mapping[str, Any], config_keys: Mapping[str, str]) -> int | None:
+    """The image size a vseg checkpoint's encoder was trained at: its ``image_size``, or for a run written before that
+    key existed, its config's ``data.<key>`` where ``config_keys`` names the key for the checkpoint's method; None for
+    other checkpoints (a release, a bare state dict)."""
+    if checkpoint.get("format") != FORMAT:
+        return None
+    size = checkpoint.get("image_size")
+    key = config_keys.get(str(checkpoint.get("method")))
+    if size is None and key is not None:
+        size = (checkpoint.get("config") or {}).get("data", {}).get(key)
+    return size if isinstance(size, int) else None
 
 
 BASSL_PREFIXES = ("module.", "")
