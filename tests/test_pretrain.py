@@ -207,7 +207,7 @@ def test_imagenet_init_loads_all_but_stem_and_head(runner, puzzle_root, tmp_path
 
 def test_scrl_learns_scene_features_on_synthetic_movies(runner, builtin_synthetic, tmp_path):
     """4 epochs of cpu_tiny: held-out shots (the 4 val and test movies, 640 shots) find a shot of their own scene
-    as their nearest neighbour more often than with any of three random inits, by 0.03. Measured (torch 2.15, the
+    as their nearest neighbour more often than with any of three random inits, by 0.03. Measured (torch 2.14, the
     2-core VM): random inits 0.313, 0.319, 0.303 (a spread of 0.016), trained 0.370, 0.051 above the best of them.
     The training seed's spread was not measured; BENCHMARKS.md's demo run of the same setting gave 0.312 -> 0.369.
 
