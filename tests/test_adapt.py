@@ -1,5 +1,9 @@
-"""``vseg adapt``: SCRL on a user's own videos learns scene features without labels, its checkpoint is what
-``vseg scenes --encoder`` takes, and bad input (an empty folder, a video of one shot, a HiCo checkpoint) is one line."""
+"""``vseg adapt``: SCRL on a user's own videos, from shot detection through puzzles to a checkpoint that is what
+``vseg scenes --encoder`` takes, and bad input (an empty folder, a video of one shot, a HiCo checkpoint) is one line.
+
+That SCRL learns scene features is tested where its margin can be measured on enough held-out shots
+(``tests/test_pretrain.py::test_scrl_learns_scene_features_on_synthetic_movies``); here the 4 videos of 64 shots give
+one epoch of 3 steps, and the pipeline is checked stage by stage (BENCHMARKS.md has a 6-epoch run's probe)."""
 
 from __future__ import annotations
 
@@ -11,55 +15,57 @@ import torch
 from vseg.cli import app
 from vseg.config import SynthConfig
 from vseg.eval.embed import load_shot_encoder
-from vseg.eval.probe import scene_probe
-from vseg.models.encoder import ShotEncoder
-from vseg.prep.synth import make_synth, movie_id, write_movie_video
+from vseg.io.checkpoints import load_checkpoint, strip_prefix
+from vseg.io.movienet import index_movie
+from vseg.prep.synth import movie_id, write_movie_video
 
 from .synthetic_video import make_cut_video
 from .test_bad_checkpoints import _refused, files  # noqa: F401 (the fixture of checkpoints of every kind)
 
-# Small synthetic movies: short shots, 128 x 72 frames; 4 rendered as videos to adapt on, 2 held out for the probe.
+# Small synthetic movies: short shots, 128 x 72 frames, 4 rendered as videos to adapt on.
 COLLECTION = SynthConfig(
-    movies=6, shots_per_movie=64, scene_shots=(3, 8), shot_frames=(16, 24), width=128, height=72, workers=2
+    movies=4, shots_per_movie=64, scene_shots=(3, 8), shot_frames=(16, 24), width=128, height=72, workers=2
 )
-ADAPTED, HELD_OUT = range(4), [movie_id(4), movie_id(5)]
+ADAPTED = range(4)
 TINY = [
-    "--set", "shots.min_shot_frames=8", "--set", "scrl.train.epochs=6", "--set", "scrl.train.workers=0",
-    "--set", "scrl.train.checkpoint_every=6", "--set", "puzzles.workers=2",
+    "--set", "shots.min_shot_frames=8", "--set", "scrl.train.epochs=1", "--set", "scrl.train.workers=0",
+    "--set", "puzzles.workers=2",
 ]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def collection(tmp_path_factory) -> Path:
-    """``videos/`` (4 synthetic movies as H.264 files) and ``movienet/`` (all 6 as keyframes with scene labels)."""
+    """``videos/``: 4 synthetic movies as H.264 files."""
     root = tmp_path_factory.mktemp("collection")
-    make_synth(root / "movienet", COLLECTION)
     for index in ADAPTED:
         write_movie_video(COLLECTION, index, root / "videos" / f"{movie_id(index)}.mp4")
     return root
 
 
-def _probe(encoder: ShotEncoder, collection: Path) -> float:
-    return scene_probe(encoder, collection / "movienet", HELD_OUT, image_size=64)
-
-
-def test_adapting_on_unlabelled_videos_finds_scenes_better_than_random_init(runner, collection, tmp_path):
+def test_adapting_on_unlabelled_videos_trains_scrl_on_their_own_shots(runner, collection, tmp_path):
     out = tmp_path / "run"
     result = runner.invoke(app, ["adapt", str(collection / "videos"), "--out", str(out), *TINY])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (out / "shots" / "240P").iterdir()) == [movie_id(i) for i in ADAPTED]
+    # the adaptive detector finds most of each video's 64 shots (227 of 256 measured: some cuts join similar shots)
+    found = {m: index_movie(out / "shots" / "240P" / m).num_shots for m in map(movie_id, ADAPTED)}
+    assert all(40 <= n <= 64 for n in found.values()), found
+    puzzles = sorted((out / "puzzles").rglob("*.jpg"))
+    assert len(puzzles) == sum(n // 16 for n in found.values())  # 16 consecutive shots each, tail shots dropped
     checkpoint = out / "scrl" / "checkpoints" / "last.pth"
+    saved = load_checkpoint(checkpoint)
+    assert saved["epoch"] == 1 and saved["step"] == len(puzzles) * 16 // 64  # global batches of 64 shots
+    assert saved["config"]["data"]["root"] == str(out / "puzzles")
     assert "embeds at its 64 px" in result.output
     loaded = load_shot_encoder(checkpoint)  # what vseg embed and vseg scenes --encoder load
     assert loaded.arch == "resnet18" and loaded.keyframes_per_shot == 3
     assert loaded.image_size == 64  # the size it trained at, which embed and scenes use by default
-    torch.manual_seed(0)
-    at_init = _probe(ShotEncoder("resnet18", dim=128), collection)
-    adapted = _probe(loaded.encoder, collection)
-    print(f"same-scene nearest shot: random init {at_init:.3f}, adapted {adapted:.3f}")
-    assert adapted > at_init + 0.03, (at_init, adapted)
+    query = strip_prefix(saved["state_dict"], "module.encoder_q.")
+    backbone = {k: v for k, v in loaded.encoder.state_dict().items() if not k.startswith("fc.")}
+    assert len(backbone) > 100 and all(torch.equal(v, query[k]) for k, v in backbone.items())
     again = runner.invoke(app, ["adapt", str(collection / "videos"), "--out", str(out), *TINY])
     assert again.exit_code == 0 and "nothing to do" in again.output, again.output
+    assert load_checkpoint(checkpoint)["step"] == saved["step"]
 
 
 def test_an_empty_folder_is_one_line_and_leaves_no_run(runner, tmp_path):
@@ -88,7 +94,7 @@ def test_a_hico_checkpoint_to_start_from_is_one_line(runner, files, tmp_path):  
     assert "a vseg hico checkpoint, no ResNet encoder in it" in line and not out.exists()
 
 
-def test_starting_from_a_checkpoint_begins_with_its_backbone(runner, files, collection, tmp_path):  # noqa: F811
+def test_starting_from_a_checkpoint_begins_with_its_backbone(files):  # noqa: F811
     """--init puts the given encoder's backbone (stem included) into both SCRL encoders before the first step."""
     from vseg.adapt import _AdaptMethod, _starting_backbone
     from vseg.runtime import DistEnv

@@ -282,22 +282,64 @@ def _two_rank_vcl(rank, init_file, results):
         gathered = all_gather_with_grad(local)
         loss = dist.get_world_size() * vcl_loss(gathered, CLIPS)  # as HiCo.forward: every global anchor, x world
         loss.backward()
-        results[rank] = (gathered.detach(), local.grad.clone(), loss.detach())
+        results[rank] = (gathered.detach(), local.grad.clone(), loss.detach(), _one_step(rank, 2))
     finally:
         dist.destroy_process_group()
 
 
-def test_gather_with_grad_gives_the_global_gradient_with_two_gloo_ranks(tmp_path):
+def _one_step(rank: int, world_size: int) -> tuple[dict[str, torch.Tensor], float]:
+    """One LARS step (hico/cpu_tiny's optimiser) of HiCo with TCL groups of 2 videos on this rank's share of 4 videos
+    (DDP with 2 ranks: one TCL group each); BN in eval mode, whose output does not depend on how the batch is split
+    (on CPU, BN is per rank: only CUDA's SyncBN makes the train-mode statistics global). The weights after it and
+    this rank's L_tcl."""
+    from vseg.config import load_config
+    from vseg.presets import preset
+    from vseg.train.methods.hico import HicoConfig
+    from vseg.train.trainer import build_optimizer
+
+    model = _hico(tcl_group=2).eval()
+    optimizer = build_optimizer(model, load_config(HicoConfig, preset("hico/cpu_tiny")).optim)
+    wrapped = nn.parallel.DistributedDataParallel(model) if world_size > 1 else model
+    share = 4 // world_size
+    out = wrapped(_clips(4, 3)[share * rank : share * (rank + 1)])
+    optimizer.zero_grad()
+    out.loss.backward()
+    optimizer.step()
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}, float(out.tcl)
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory) -> dict:
+    """Both 2-rank checks in one spawn (process start-up is most of their cost)."""
     results = mp.Manager().dict()
-    mp.spawn(_two_rank_vcl, args=(str(tmp_path / "init"), results), nprocs=2, join=True)
+    mp.spawn(_two_rank_vcl, args=(str(tmp_path_factory.mktemp("gloo") / "init"), results), nprocs=2, join=True)
+    return dict(results)
+
+
+def test_gather_with_grad_gives_the_global_gradient_with_two_gloo_ranks(two_ranks):
+    results = two_ranks
     z = _global_z().requires_grad_()
     loss = vcl_loss(z, CLIPS)
     loss.backward()
     per_rank = GLOBAL_VIDEOS * CLIPS // 2
     for rank in (0, 1):
-        gathered, grad, rank_loss = results[rank]
+        gathered, grad, rank_loss, _ = results[rank]
         assert torch.equal(gathered, z.detach())  # rank order, every slice
         assert float(rank_loss) == pytest.approx(2 * loss.item(), abs=1e-5)
         # only rank r's loss reaches rank r's z; x world_size, so DDP's average gives the global gradient
         assert torch.allclose(grad, 2 * z.grad[rank * per_rank : (rank + 1) * per_rank], atol=1e-6)
     assert z.grad.abs().sum() > 0
+
+
+def test_one_step_with_tcl_groups_split_across_two_gloo_ranks_leaves_the_weights_of_one_process(two_ranks):
+    """4 videos in TCL groups of 2: one process averages L_tcl over both groups, each of 2 ranks holds one group and
+    DDP averages the gradients; VCL gathers across ranks. The same weights after one LARS step."""
+    results = two_ranks
+    single, tcl = _one_step(0, 1)
+    assert tcl == pytest.approx((results[0][3][1] + results[1][3][1]) / 2, abs=1e-6)
+    before = _hico(tcl_group=2).state_dict()
+    assert not torch.allclose(single["topic_head.predictor.0.weight"], before["topic_head.predictor.0.weight"])
+    for rank in (0, 1):
+        weights = results[rank][3][0]
+        far = {k: float((weights[k] - single[k]).abs().max()) for k in single}
+        assert max(far.values()) < 1e-5, sorted(far.items(), key=lambda kv: -kv[1])[:3]

@@ -14,14 +14,13 @@ import torch
 import yaml
 
 from vseg.cli import app
-from vseg.config import PuzzlesConfig, SynthConfig, load_config
+from vseg.config import load_config
 from vseg.train.methods.scrl import ScrlConfig
 from vseg.eval.probe import scene_probe
 from vseg.io.movienet import read_split
 from vseg.models.encoder import ShotEncoder
-from vseg.prep.puzzles import make_puzzles
-from vseg.prep.synth import make_synth
 from vseg.io.checkpoints import load_checkpoint, strip_prefix
+from vseg.train import trainer
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = REPO / "vseg" / "configs" / "scrl" / "cpu_tiny.yaml"
@@ -69,16 +68,23 @@ def test_a_run_writes_the_documented_files_and_checkpoint_keys(runner, puzzle_ro
     assert "checkpoint" in result.output and "last epoch loss" in result.output
 
 
-def test_torchrun_with_two_gloo_ranks_on_built_in_data(tmp_path):
-    """The issue's command as is: no --data, so rank 0 makes the built-in synthetic puzzles while rank 1 waits."""
-    out = tmp_path / "ddp"
+def _torchrun_scrl(out: Path, *args: str) -> subprocess.CompletedProcess:
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "vseg", "pretrain", "scrl", "--config", str(TINY), "--out", str(out),
-        "--epochs", "1", "--set", "train.workers=0", "--set", "train.steps_per_epoch=2",
+        "-m", "vseg", "pretrain", "scrl", "--config", str(TINY), "--out", str(out), "--set", "train.workers=0",
+        "--set", "train.steps_per_epoch=2", "--set", "train.deterministic=true", *args,
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=out.parent)
+
+
+def test_torchrun_with_two_gloo_ranks_on_built_in_data_resumes_exactly(builtin_synthetic, tmp_path):
+    """The issue's command as is: no --data, so rank 0 makes the built-in synthetic puzzles while rank 1 waits.
+    The synthetic movies are this session's (made once, kept by ``make_synth``); the puzzles are made here.
+    Then a resumed second epoch on 2 ranks ends with the weights of 2 epochs straight on 2 ranks."""
+    out = tmp_path / "ddp"
+    shutil.copytree(builtin_synthetic / "movienet", out / "synthetic" / "movienet")
+    done = _torchrun_scrl(out, "--epochs", "1")
     assert done.returncode == 0, done.stderr[-3000:]
     assert (out / "synthetic" / "puzzles" / "manifest.json").is_file()
     checkpoint = load_checkpoint(out / "checkpoints" / "last.pth")
@@ -90,6 +96,14 @@ def test_torchrun_with_two_gloo_ranks_on_built_in_data(tmp_path):
     assert checkpoint["config"]["data"]["root"] == str(out / "synthetic" / "puzzles")
     assert done.stdout.count("vseg pretrain scrl") == 1  # rank 0 alone prints the summary
 
+    resumed = _torchrun_scrl(out, "--epochs", "2", "--resume", "auto")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    straight = _torchrun_scrl(tmp_path / "straight", "--epochs", "2", "--data", str(out / "synthetic" / "puzzles"))
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    a, b = _weights(tmp_path / "straight" / "checkpoints" / "last.pth"), _weights(out / "checkpoints" / "last.pth")
+    assert a.keys() == b.keys() and a.pop("module._extra_state") == b.pop("module._extra_state") == {"steps": 4}
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:5]
+
 
 def test_no_data_and_no_built_in_data_is_one_line(runner, tmp_path):
     result = runner.invoke(
@@ -98,14 +112,25 @@ def test_no_data_and_no_built_in_data_is_one_line(runner, tmp_path):
     assert result.exit_code == 2 and "no training data: pass --data DIR" in result.output
 
 
-def test_resume_after_one_epoch_ends_with_the_same_weights(runner, puzzle_root, tmp_path):
+def test_ctrl_c_exits_130_and_the_resumed_run_ends_with_the_same_weights(runner, puzzle_root, tmp_path, monkeypatch):
     deterministic = [*SMALL, "--set", "train.deterministic=true"]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     assert _pretrain(runner, puzzle_root, straight, "--epochs", "2", *deterministic).exit_code == 0
-    assert _pretrain(runner, puzzle_root, resumed, "--epochs", "1", *deterministic).exit_code == 0
-    # a run killed in epoch 2 leaves metric rows of the unfinished epoch; resume drops them
-    with (resumed / "metrics.jsonl").open("a") as log:
-        log.write(json.dumps({"event": "step", "epoch": 2, "step": 4, "loss": 9.9}) + "\n")
+    done, step = [], trainer.train_step
+
+    def interrupted(*args, **kwargs):
+        if len(done) == 4:  # Ctrl-C during the second step of epoch 2
+            raise KeyboardInterrupt
+        done.append(step(*args, **kwargs))
+        return done[-1]
+
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer, "train_step", interrupted)
+        stopped = _pretrain(runner, puzzle_root, resumed, "--epochs", "2", *deterministic)
+    assert stopped.exit_code == 130 and "interrupted: finished work is kept" in stopped.output, stopped.output
+    assert load_checkpoint(resumed / "checkpoints" / "last.pth")["epoch"] == 1
+    rows = [json.loads(line) for line in (resumed / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["event"] == "step" and rows[-1]["epoch"] == 2  # a row of the unfinished epoch
     result = _pretrain(runner, puzzle_root, resumed, "--epochs", "2", "--resume", "auto", *deterministic)
     assert result.exit_code == 0, result.output
     a, b = _weights(straight / "checkpoints" / "last.pth"), _weights(resumed / "checkpoints" / "last.pth")
@@ -113,7 +138,9 @@ def test_resume_after_one_epoch_ends_with_the_same_weights(runner, puzzle_root, 
     assert a.pop("module._extra_state") == b.pop("module._extra_state") == {"steps": 6}  # the step counter resumed
     assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:5]
     rows = [json.loads(line) for line in (resumed / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in rows if r["event"] == "epoch"] == [1, 2] and all(r["loss"] != 9.9 for r in rows)
+    assert [(r["event"], r["epoch"]) for r in rows] == [("step", 1)] * 3 + [("epoch", 1)] + [("step", 2)] * 3 + [
+        ("epoch", 2)
+    ]  # resume dropped the unfinished epoch's row
 
 
 def test_an_existing_run_is_not_overwritten_and_resume_refuses_another_config(runner, puzzle_root, tmp_path):
@@ -178,33 +205,29 @@ def test_imagenet_init_loads_all_but_stem_and_head(runner, puzzle_root, tmp_path
     assert state["module.encoder_q.conv1.weight"].shape[1] == 9
 
 
-@pytest.fixture(scope="module")
-def tiny_movies(tmp_path_factory) -> Path:
-    """The demo's synthetic set (8 movies x 160 shots) and the puzzles of its train split."""
-    root = tmp_path_factory.mktemp("tiny")
-    make_synth(root / "movienet", load_config(SynthConfig, REPO / "vseg" / "configs" / "synth" / "cpu_tiny.yaml"))
-    make_puzzles(root / "movienet" / "240P", root / "puzzles", PuzzlesConfig(split="train", workers=2))
-    return root
+def test_scrl_learns_scene_features_on_synthetic_movies(runner, builtin_synthetic, tmp_path):
+    """4 epochs of cpu_tiny: held-out shots (the 4 val and test movies, 640 shots) find a shot of their own scene
+    as their nearest neighbour more often than with any of three random inits, by 0.03. Measured (torch 2.14, the
+    2-core VM): random inits 0.313, 0.319, 0.303 (a spread of 0.016), trained 0.370, 0.051 above the best of them.
+    The training seed's spread was not measured; BENCHMARKS.md's demo run of the same setting gave 0.312 -> 0.369.
 
-
-def test_scrl_learns_scene_features_on_synthetic_movies(runner, tiny_movies, tmp_path):
-    """4 epochs of cpu_tiny: the loss falls, acc@1 rises, and held-out shots find their scene better than at init."""
+    Epoch losses are not compared: the queue starts random (easy negatives) and holds only real keys from step 17,
+    and epochs 3 and 4 differed by 0.13 in loss and 0.9 points of acc@1 (torch 2.14), too little to rest on."""
     out = tmp_path / "run"
-    result = _pretrain(runner, tiny_movies / "puzzles", out)
+    result = _pretrain(runner, builtin_synthetic / "puzzles", out)
     assert result.exit_code == 0, result.output
     epochs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    epochs = [row for row in epochs if row["event"] == "epoch"]
-    # The queue of 1024 keys starts random (easy negatives) and holds only real keys from step 17 (64 keys a step):
-    # epochs 1-2 are not comparable, epoch 3 is the first with a full queue of real keys. Measured with torch 2.14:
-    # loss 4.75, 5.88, 6.01, 5.88 and acc@1 13.9, 2.0, 2.7, 3.6 (%).
-    assert epochs[-1]["loss"] < epochs[2]["loss"] and epochs[-1]["acc1"] > epochs[2]["acc1"], epochs
-    split = read_split(tiny_movies / "movienet" / "meta" / "split318.json")
+    assert [row["epoch"] for row in epochs if row["event"] == "epoch"] == [1, 2, 3, 4]
+    split = read_split(builtin_synthetic / "movienet" / "meta" / "split318.json")
     held_out = split["val"] + split["test"]
-    torch.manual_seed(0)
+    at_init = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        at_init.append(scene_probe(ShotEncoder("resnet18", dim=128), builtin_synthetic / "movienet", held_out, 64))
     encoder = ShotEncoder("resnet18", dim=128)
-    at_init = scene_probe(encoder, tiny_movies / "movienet", held_out, image_size=64)
     state = strip_prefix(load_checkpoint(out / "checkpoints" / "last.pth")["state_dict"], "module.encoder_q.")
     encoder.load_state_dict(state)
-    trained = scene_probe(encoder, tiny_movies / "movienet", held_out, image_size=64)
-    assert trained > at_init + 0.03, (at_init, trained)
+    trained = scene_probe(encoder, builtin_synthetic / "movienet", held_out, image_size=64)
+    print(f"same-scene nearest shot: random inits {at_init}, trained {trained:.3f}")
+    assert trained > max(at_init) + 0.03, (at_init, trained)
     assert yaml.safe_load((out / "config.yaml").read_text())["model"]["positive"] == "cluster"
