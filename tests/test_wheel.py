@@ -71,7 +71,9 @@ print(len(split_movies(resolve_split_file("movie1K", CONFIG_DIR), "train")))
         cwd=elsewhere,
         env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
     )
-    assert cli.returncode == 2 and "presets: adapt/cpu, adapt/gpu, clips/default, demo/default" in cli.stderr + cli.stdout
+    shown = cli.stderr + cli.stdout
+    assert cli.returncode == 2 and "scrl/nope: no such config file or preset (presets: adapt/cpu, adapt/gpu, " in shown
+    assert "scrl/cpu_tiny" in shown and "synth/default)" in shown
 
 
 def test_pip_installs_the_wheel_and_its_vseg_command_runs(wheel, tmp_path):
