@@ -124,12 +124,16 @@ class _Keyframes:
 
 
 def shot_video(
-    job: ShotJob, advance: Callable[[int], None] | None = None, sink: KeyframeSink | None = None
+    job: ShotJob,
+    advance: Callable[[int], None] | None = None,
+    sink: KeyframeSink | None = None,
+    times: FrameTimes | None = None,
 ) -> VideoShots:
     """Detect the shots of one video and hand their keyframes to ``sink`` (by default JPEG files in ``job.folder``);
-    DataError naming the video when it cannot be decoded. ``advance(frames)`` is called as frames are decoded."""
+    DataError naming the video when it cannot be decoded. ``advance(frames)`` is called as frames are decoded;
+    ``times``: the video's frame times when the caller has read them already."""
     config, info = job.config, job.info
-    times = read_frame_times(job.source)
+    times = read_frame_times(job.source) if times is None else times
     frames = len(times)  # fewer than info.frames when the file ends early
     size = (keyframe_width(info, config.keyframe_height), config.keyframe_height)
     reader = FrameReader(job.source, times, *size, threads=job.threads)

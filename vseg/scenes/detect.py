@@ -167,7 +167,8 @@ def detect_shots(
     if not video.is_file():
         raise DataError(video, "no such video file")
     video_id = file_video_id(video)  # any file name will do: the id names the keyframe folder, never a clip
-    info = stream_info(video, read_frame_times(video))
+    times = read_frame_times(video)  # one pass over the packets serves the header's frame count and the shots
+    info = stream_info(video, times)
     layout = MovieNetLayout(keyframes) if keyframes is not None else None
     staging = atomic.staging_dir(layout.keyframes / video_id) if layout is not None else None
     if staging is not None:
@@ -182,7 +183,7 @@ def detect_shots(
         progress("shots", decoded, info.frames)
 
     try:
-        shots = shot_video(job, advance if progress else None, sink)
+        shots = shot_video(job, advance if progress else None, sink, times)
         if layout is not None:
             shutil.rmtree(layout.keyframes / video_id, ignore_errors=True)
             finish_video(layout, job, shots, staging)
