@@ -185,12 +185,11 @@ def test_bassl_learns_scene_features_on_synthetic_movies(runner, synth_root, tmp
     assert steps[-1]["ssm"] < steps[0]["ssm"], steps
     movies = sorted(p.name for p in (synth_root / "240P").iterdir())
     torch.manual_seed(0)
-    encoder = BasslShotEncoder("resnet18")
-    at_init = scene_probe(encoder, synth_root, movies, image_size=32)
+    random_init, encoder = BasslShotEncoder("resnet18"), BasslShotEncoder("resnet18")
     state = load_checkpoint(out / "checkpoints" / "last.pth")
     assert state["method"] == "bassl"
     encoder.load_state_dict(strip_prefix(state["state_dict"], "module.shot_encoder."))
-    trained = scene_probe(encoder, synth_root, movies, image_size=32)
+    at_init, trained = scene_probe([random_init, encoder], synth_root, movies, image_size=32)
     assert trained > at_init + 0.03, (at_init, trained)
 
 

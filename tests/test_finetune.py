@@ -40,6 +40,7 @@ from vseg.runtime import DistEnv
 from vseg.train.methods.finetune import FinetuneConfig, FinetuneMethod, class_count
 from vseg.train.methods.hico import HicoConfig, HicoMethod, hico_view
 from vseg.train.schedule import base_lr, lr_at
+from vseg.train.trainer import build_optimizer, train_step
 
 REPO = Path(__file__).resolve().parent.parent
 ONE_RANK = DistEnv(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
@@ -162,26 +163,72 @@ def _test_phase(rank, world_size, init_file, out, results):
         method.classes = 4
         method.test_videos = [SimpleNamespace(path=Path(f"v{i}.mp4"), label=i) for i in range(4)]
         env = DistEnv(rank=rank, world_size=world_size, local_rank=rank, device=torch.device("cpu"))
-        results[rank] = (method._test_scores(_TableModel(), env), method.finish(_TableModel(), env, Path(out)))
+        scores, metrics = method._test_scores(_TableModel(), env), method.finish(_TableModel(), env, Path(out))
+        results[rank] = (scores, metrics, _one_training_step(env))
     finally:
         if world_size > 1:
             dist.destroy_process_group()
 
 
-def test_the_test_phase_sums_view_softmaxes_and_gathers_every_ranks_share(tmp_path):
-    """2 gloo ranks score videos 0, 2 and 1, 3; the gathered scores are every video's, in list order."""
+def _one_training_step(env: DistEnv) -> dict[str, torch.Tensor]:
+    """One step of ``finetune/cpu_tiny`` (Adam, BN in groups of 2 clips) on this rank's share of a global batch of 4
+    clips, through the trainer's ``train_step`` and DDP when there are ranks; the weights after it. In float64: Adam's
+    first step moves a weight by about lr x sign(gradient), so in float32 the weights whose gradient is rounding
+    noise (deep S3D-G layers on 32 px clips) would land 2 lr apart depending on the order of the sums."""
+    config = load_config(FinetuneConfig, preset("finetune/cpu_tiny"), ["model.bn_group=2"])
+    method = FinetuneMethod(config)
+    method.classes = 4
+    torch.manual_seed(0)
+    model = method.build_model(env, 4).double().train()
+    optimizer = build_optimizer(model, config.optim)
+    wrapped = nn.parallel.DistributedDataParallel(model) if env.world_size > 1 else model
+    clips = torch.randn(4, 3, 8, 32, 32, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    labels = torch.arange(4)
+    share = slice(2 * env.rank, 2 * env.rank + 2) if env.world_size > 1 else slice(None)
+    train_step(method, wrapped, optimizer, (clips[share], labels[share]), env, amp=False)
+    return {name: value.detach().clone() for name, value in model.named_parameters()}
+
+
+@pytest.fixture(scope="module")
+def two_ranks_and_one(tmp_path_factory) -> tuple[dict, dict, Path]:
+    """:func:`_test_phase` on 2 gloo ranks (one spawn for both tests below) and in one process; rank 0's folder."""
+    out = tmp_path_factory.mktemp("test_phase")
     results = mp.Manager().dict()
-    mp.spawn(_test_phase, args=(2, str(tmp_path / "init"), str(tmp_path), results), nprocs=2, join=True)
+    mp.spawn(_test_phase, args=(2, str(out / "init"), str(out), results), nprocs=2, join=True)
+    one = {}
+    _test_phase(0, 1, None, str(out / "one"), one)
+    return dict(results), one, out
+
+
+def test_the_test_phase_sums_view_softmaxes_and_gathers_every_ranks_share(two_ranks_and_one):
+    """2 gloo ranks score videos 0, 2 and 1, 3; the gathered scores are every video's, in list order."""
+    results, one, out = two_ranks_and_one
     expected = torch.softmax(VIEW_LOGITS, dim=2)
     for rank in (0, 1):
-        scores, metrics = results[rank]
+        scores, metrics, _ = results[rank]
         assert torch.allclose(scores, expected, atol=1e-6)
         assert metrics["top1"] == 0.75 and metrics["single_view_top1"] == 0.5 and metrics["views"] == 4
         assert metrics["top5"] == metrics["single_view_top5"] == 1.0 and metrics["test_videos"] == 4
-    assert json.loads((tmp_path / "metrics.json").read_text())["top1"] == 0.75  # written by rank 0
-    one = {}
-    _test_phase(0, 1, None, str(tmp_path / "one"), one)
+    assert json.loads((out / "metrics.json").read_text())["top1"] == 0.75  # written by rank 0
     assert torch.allclose(one[0][0], expected, atol=1e-6) and one[0][1]["top1"] == 0.75
+
+
+def test_one_fine_tuning_step_on_two_gloo_ranks_leaves_the_weights_of_one_process(two_ranks_and_one):
+    """With BN over groups of 2 clips (``model.bn_group``, as the reference's per-GPU BN), one process with the global
+    batch of 4 and 2 gloo ranks with 2 clips each normalise the same groups, and DDP averages the ranks' mean losses'
+    gradients into the global mean's: one Adam step of ``train_step`` leaves the same weights."""
+    results, one, _ = two_ranks_and_one
+    single = one[0][2]
+    torch.manual_seed(0)
+    method = FinetuneMethod(load_config(FinetuneConfig, preset("finetune/cpu_tiny")))
+    method.classes = 4
+    before = dict(method.build_model(ONE_RANK, 4).double().named_parameters())
+    moved = [name for name in single if not torch.equal(single[name], before[name])]
+    assert "head.weight" in moved and "backbone.Conv_1a.conv1.weight" in moved
+    for rank in (0, 1):
+        weights = results[rank][2]
+        far = {name: float((weights[name] - single[name]).abs().max()) for name in single}
+        assert max(far.values()) < 1e-12, sorted(far.items(), key=lambda kv: -kv[1])[:3]
 
 
 def test_a_fine_tuning_step_learns_a_fixed_batch(lists):

@@ -81,13 +81,13 @@ def _torchrun_scrl(out: Path, *args: str) -> subprocess.CompletedProcess:
 def test_torchrun_with_two_gloo_ranks_on_built_in_data_resumes_exactly(builtin_synthetic, tmp_path):
     """The issue's command as is: no --data, so rank 0 makes the built-in synthetic puzzles while rank 1 waits.
     The synthetic movies are this session's (made once, kept by ``make_synth``); the puzzles are made here.
-    Then a resumed second epoch on 2 ranks ends with the weights of 2 epochs straight on 2 ranks."""
+    Then 2 ranks resumed from the run's epoch-1 checkpoint end epoch 2 with the weights of the 2 epochs straight."""
     out = tmp_path / "ddp"
     shutil.copytree(builtin_synthetic / "movienet", out / "synthetic" / "movienet")
-    done = _torchrun_scrl(out, "--epochs", "1")
+    done = _torchrun_scrl(out, "--epochs", "2", "--set", "train.checkpoint_every=1")
     assert done.returncode == 0, done.stderr[-3000:]
     assert (out / "synthetic" / "puzzles" / "manifest.json").is_file()
-    checkpoint = load_checkpoint(out / "checkpoints" / "last.pth")
+    checkpoint = load_checkpoint(out / "checkpoints" / "epoch_0001.pth")
     assert checkpoint["world_size"] == 2 and len(checkpoint["rng"]) == 2
     assert not torch.equal(checkpoint["rng"][0]["torch"], checkpoint["rng"][1]["torch"])  # ranks seeded apart
     assert checkpoint["state_dict"]["module.encoder_q.conv1.weight"].shape == (64, 9, 7, 7)
@@ -96,11 +96,13 @@ def test_torchrun_with_two_gloo_ranks_on_built_in_data_resumes_exactly(builtin_s
     assert checkpoint["config"]["data"]["root"] == str(out / "synthetic" / "puzzles")
     assert done.stdout.count("vseg pretrain scrl") == 1  # rank 0 alone prints the summary
 
-    resumed = _torchrun_scrl(out, "--epochs", "2", "--resume", "auto")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    straight = _torchrun_scrl(tmp_path / "straight", "--epochs", "2", "--data", str(out / "synthetic" / "puzzles"))
-    assert straight.returncode == 0, straight.stderr[-3000:]
-    a, b = _weights(tmp_path / "straight" / "checkpoints" / "last.pth"), _weights(out / "checkpoints" / "last.pth")
+    resumed = tmp_path / "resumed"
+    again = _torchrun_scrl(resumed, "--epochs", "2", "--set", "train.checkpoint_every=1",
+                           "--data", str(out / "synthetic" / "puzzles"),
+                           "--resume", str(out / "checkpoints" / "epoch_0001.pth"))  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert not (resumed / "checkpoints" / "epoch_0001.pth").exists()  # epoch 1 was not trained again
+    a, b = _weights(out / "checkpoints" / "last.pth"), _weights(resumed / "checkpoints" / "last.pth")
     assert a.keys() == b.keys() and a.pop("module._extra_state") == b.pop("module._extra_state") == {"steps": 4}
     assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:5]
 
@@ -220,14 +222,14 @@ def test_scrl_learns_scene_features_on_synthetic_movies(runner, builtin_syntheti
     assert [row["epoch"] for row in epochs if row["event"] == "epoch"] == [1, 2, 3, 4]
     split = read_split(builtin_synthetic / "movienet" / "meta" / "split318.json")
     held_out = split["val"] + split["test"]
-    at_init = []
+    random_inits = []
     for seed in range(3):
         torch.manual_seed(seed)
-        at_init.append(scene_probe(ShotEncoder("resnet18", dim=128), builtin_synthetic / "movienet", held_out, 64))
+        random_inits.append(ShotEncoder("resnet18", dim=128))
     encoder = ShotEncoder("resnet18", dim=128)
     state = strip_prefix(load_checkpoint(out / "checkpoints" / "last.pth")["state_dict"], "module.encoder_q.")
     encoder.load_state_dict(state)
-    trained = scene_probe(encoder, builtin_synthetic / "movienet", held_out, image_size=64)
+    *at_init, trained = scene_probe([*random_inits, encoder], builtin_synthetic / "movienet", held_out, 64)
     print(f"same-scene nearest shot: random inits {at_init}, trained {trained:.3f}")
     assert trained > max(at_init) + 0.03, (at_init, trained)
     assert yaml.safe_load((out / "config.yaml").read_text())["model"]["positive"] == "cluster"

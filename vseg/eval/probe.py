@@ -37,25 +37,29 @@ def same_scene_precision(features: np.ndarray, scenes: np.ndarray, k: int = 1) -
 
 
 def encode_movie(
-    encoder: ShotEncoder, shots: MovieShots, batch_size: int = 64, device: str | torch.device = "cpu"
+    encoder: ShotEncoder, shots: Sequence[torch.Tensor] | MovieShots, batch_size: int = 64, device: str | torch.device = "cpu"
 ) -> np.ndarray:
     """The pooled backbone features (before the head) of every shot of a movie, in eval mode: ``shots x D``."""
     return np.concatenate(list(iter_features(encoder, shots, batch_size, device=torch.device(device))))
 
 
 def scene_probe(
-    encoder: ShotEncoder,
+    encoders: Sequence[ShotEncoder],
     root: Path,
     movies: Sequence[str],
     image_size: int = 224,
     k: int = 1,
     device: str | torch.device = "cpu",
-) -> float:
-    """:func:`same_scene_precision` averaged over ``movies`` of a MovieNet-layout ``root`` (keyframes and labels)."""
+) -> list[float]:
+    """:func:`same_scene_precision` of each encoder, averaged over ``movies`` of a MovieNet-layout ``root`` (keyframes
+    and labels). Each movie's keyframes are decoded once and given to every encoder (random inits beside a trained
+    one)."""
     layout = MovieNetLayout(Path(root))
-    scores = []
-    for movie in movies:
+    scores = np.zeros((len(movies), len(encoders)))
+    for m, movie in enumerate(movies):
         scenes = scene_ids(read_labels(layout.label_file(movie)))
         shots = MovieShots(index_movie(layout.keyframes / movie), image_size, num_shots=len(scenes))
-        scores.append(same_scene_precision(encode_movie(encoder, shots, device=device), scenes, k))
-    return float(np.mean(scores))
+        decoded = [shots[i] for i in range(len(shots))]
+        for e, encoder in enumerate(encoders):
+            scores[m, e] = same_scene_precision(encode_movie(encoder, decoded, device=device), scenes, k)
+    return scores.mean(0).tolist()
