@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from vseg.cli import app
 from vseg.config import ClipsConfig
@@ -56,6 +57,11 @@ def probe_lists(tmp_path_factory) -> tuple[Path, Path]:
     return write_labelled_videos(folder, "train", 32, seed=100), write_labelled_videos(folder, "test", 32, seed=200)
 
 
+def _equal(a, b) -> bool:
+    """Tensors bit for bit (torch.equal), anything else (a module's ``_extra_state``) by ``==``."""
+    return torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b
+
+
 def _probe(runner, checkpoint: Path, lists: tuple[Path, Path], out: Path) -> dict:
     for listing in lists:
         result = runner.invoke(
@@ -80,15 +86,22 @@ def _probe(runner, checkpoint: Path, lists: tuple[Path, Path], out: Path) -> dic
     return json.loads((out / "p.json").read_text())
 
 
-def test_torchrun_two_gloo_ranks_trains_and_the_probe_reads_the_checkpoint(runner, clip_root, probe_lists, tmp_path):
-    out = tmp_path / "run"
+def _torchrun_hico(clip_root: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    """``vseg pretrain hico`` (hico/cpu_tiny, EPOCHS epochs) on 2 gloo ranks, one thread each."""
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
         "-m", "vseg", "pretrain", "hico", "--config", str(TINY), "--data", str(clip_root), "--out", str(out),
-        "--set", "train.workers=0", "--set", f"train.epochs={EPOCHS}",
+        "--set", "train.workers=0", "--set", f"train.epochs={EPOCHS}", *extra,
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=out.parent)
+
+
+def test_torchrun_two_gloo_ranks_trains_resumes_exactly_and_the_probe_reads_the_checkpoint(
+    runner, clip_root, probe_lists, tmp_path
+):
+    out = tmp_path / "run"
+    done = _torchrun_hico(clip_root, out, "--set", f"train.checkpoint_every={EPOCHS - 1}")
     assert done.returncode == 0, done.stderr[-3000:]
     checkpoint = load_checkpoint(out / "checkpoints" / "last.pth")
     assert checkpoint["method"] == "hico" and checkpoint["world_size"] == 2
@@ -113,3 +126,16 @@ def test_torchrun_two_gloo_ranks_trains_and_the_probe_reads_the_checkpoint(runne
     embedded = read_embeddings(tmp_path / "trained" / "test.npz")
     assert embedded.features.shape == (32, 1024) and embedded.labels.tolist() == [i % 4 for i in range(32)]
     assert embedded.movies[0] == "test_00.mp4" and np.isfinite(embedded.features).all()
+
+    # the last epoch again on 2 ranks, resumed from the straight run's epoch checkpoint into another folder, ends
+    # with the same weights bit for bit (BN running statistics, the step counter and the optimiser state included)
+    resumed = tmp_path / "resumed"
+    again = _torchrun_hico(clip_root, resumed, "--resume", str(out / "checkpoints" / f"epoch_{EPOCHS - 1:04d}.pth"))
+    assert again.returncode == 0, again.stderr[-3000:]
+    a, b = load_checkpoint(out / "checkpoints" / "last.pth"), load_checkpoint(resumed / "checkpoints" / "last.pth")
+    assert a["epoch"] == b["epoch"] == EPOCHS and a["step"] == b["step"] == 4 * EPOCHS
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    different = [k for k, v in a["state_dict"].items() if not _equal(v, b["state_dict"][k])]
+    assert not different, different[:5]
+    rows = [json.loads(line) for line in (resumed / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows if r["event"] == "epoch"] == [EPOCHS]
