@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ from vseg.config import PuzzlesConfig, SynthConfig
 from vseg.prep.puzzles import make_puzzles
 from vseg.prep.synth import make_synth
 from vseg.train.methods.scrl import builtin_puzzles
+
+from .gloo import GlooRanks
 
 SYNTH = SynthConfig(movies=3, shots_per_movie=40, seed=7, workers=1)
 
@@ -51,6 +54,14 @@ def builtin_synthetic(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("builtin")
     builtin_puzzles(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def gloo_ranks(tmp_path_factory) -> Iterator[GlooRanks]:
+    """Two gloo ranks that every 2-rank check of the session shares (:mod:`tests.gloo`)."""
+    ranks = GlooRanks(tmp_path_factory.mktemp("gloo"))
+    yield ranks
+    ranks.close()
 
 
 @pytest.fixture

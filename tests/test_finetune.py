@@ -18,8 +18,6 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch import nn
 
 import vseg.train.methods.finetune as finetune_module
@@ -152,11 +150,12 @@ class _TableModel(nn.Module):
         return VIEW_LOGITS[code // 10, code % 10]
 
 
-def _test_phase(rank, world_size, init_file, out, results):
-    if world_size > 1:
-        dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
+def _test_phase(rank: int, world_size: int, out: str) -> tuple:
+    """The test phase over :class:`_NumberedViews` with :class:`_TableModel`, and :func:`_one_training_step`, as
+    ``rank`` of ``world_size`` (2: on the session's gloo ranks)."""
+    views = finetune_module.VideoViews
+    finetune_module.VideoViews = _NumberedViews
     try:
-        finetune_module.VideoViews = _NumberedViews
         config = FinetuneConfig()
         config.test.views, config.test.batch_size, config.train.workers = 4, 1, 0
         method = FinetuneMethod(config)
@@ -164,10 +163,9 @@ def _test_phase(rank, world_size, init_file, out, results):
         method.test_videos = [SimpleNamespace(path=Path(f"v{i}.mp4"), label=i) for i in range(4)]
         env = DistEnv(rank=rank, world_size=world_size, local_rank=rank, device=torch.device("cpu"))
         scores, metrics = method._test_scores(_TableModel(), env), method.finish(_TableModel(), env, Path(out))
-        results[rank] = (scores, metrics, _one_training_step(env))
     finally:
-        if world_size > 1:
-            dist.destroy_process_group()
+        finetune_module.VideoViews = views
+    return scores, metrics, _one_training_step(env)
 
 
 def _one_training_step(env: DistEnv) -> dict[str, torch.Tensor]:
@@ -190,14 +188,10 @@ def _one_training_step(env: DistEnv) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def two_ranks_and_one(tmp_path_factory) -> tuple[dict, dict, Path]:
-    """:func:`_test_phase` on 2 gloo ranks (one spawn for both tests below) and in one process; rank 0's folder."""
+def two_ranks_and_one(gloo_ranks, tmp_path_factory) -> tuple[list, tuple, Path]:
+    """:func:`_test_phase` on 2 gloo ranks and in one process; rank 0's folder."""
     out = tmp_path_factory.mktemp("test_phase")
-    results = mp.Manager().dict()
-    mp.spawn(_test_phase, args=(2, str(out / "init"), str(out), results), nprocs=2, join=True)
-    one = {}
-    _test_phase(0, 1, None, str(out / "one"), one)
-    return dict(results), one, out
+    return gloo_ranks.run(_test_phase, 2, str(out)), _test_phase(0, 1, str(out / "one")), out
 
 
 def test_the_test_phase_sums_view_softmaxes_and_gathers_every_ranks_share(two_ranks_and_one):
@@ -210,7 +204,7 @@ def test_the_test_phase_sums_view_softmaxes_and_gathers_every_ranks_share(two_ra
         assert metrics["top1"] == 0.75 and metrics["single_view_top1"] == 0.5 and metrics["views"] == 4
         assert metrics["top5"] == metrics["single_view_top5"] == 1.0 and metrics["test_videos"] == 4
     assert json.loads((out / "metrics.json").read_text())["top1"] == 0.75  # written by rank 0
-    assert torch.allclose(one[0][0], expected, atol=1e-6) and one[0][1]["top1"] == 0.75
+    assert torch.allclose(one[0], expected, atol=1e-6) and one[1]["top1"] == 0.75
 
 
 def test_one_fine_tuning_step_on_two_gloo_ranks_leaves_the_weights_of_one_process(two_ranks_and_one):
@@ -218,7 +212,7 @@ def test_one_fine_tuning_step_on_two_gloo_ranks_leaves_the_weights_of_one_proces
     batch of 4 and 2 gloo ranks with 2 clips each normalise the same groups, and DDP averages the ranks' mean losses'
     gradients into the global mean's: one Adam step of ``train_step`` leaves the same weights."""
     results, one, _ = two_ranks_and_one
-    single = one[0][2]
+    single = one[2]
     torch.manual_seed(0)
     method = FinetuneMethod(load_config(FinetuneConfig, preset("finetune/cpu_tiny")))
     method.classes = 4

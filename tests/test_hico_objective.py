@@ -7,7 +7,6 @@ import math
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch import nn
 
@@ -274,17 +273,14 @@ def _global_z() -> torch.Tensor:
     return _unit(GLOBAL_VIDEOS * CLIPS, DIM, seed=11).float()
 
 
-def _two_rank_vcl(rank, init_file, results):
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
-    try:
-        per_rank = GLOBAL_VIDEOS * CLIPS // 2
-        local = _global_z()[rank * per_rank : (rank + 1) * per_rank].clone().requires_grad_()
-        gathered = all_gather_with_grad(local)
-        loss = dist.get_world_size() * vcl_loss(gathered, CLIPS)  # as HiCo.forward: every global anchor, x world
-        loss.backward()
-        results[rank] = (gathered.detach(), local.grad.clone(), loss.detach(), _one_step(rank, 2))
-    finally:
-        dist.destroy_process_group()
+def _two_rank_vcl(rank: int) -> tuple:
+    """Both 2-rank checks in one call, on the session's gloo ranks."""
+    per_rank = GLOBAL_VIDEOS * CLIPS // 2
+    local = _global_z()[rank * per_rank : (rank + 1) * per_rank].clone().requires_grad_()
+    gathered = all_gather_with_grad(local)
+    loss = dist.get_world_size() * vcl_loss(gathered, CLIPS)  # as HiCo.forward: every global anchor, x world
+    loss.backward()
+    return gathered.detach(), local.grad.clone(), loss.detach(), _one_step(rank, 2)
 
 
 def _one_step(rank: int, world_size: int) -> tuple[dict[str, torch.Tensor], float]:
@@ -309,11 +305,8 @@ def _one_step(rank: int, world_size: int) -> tuple[dict[str, torch.Tensor], floa
 
 
 @pytest.fixture(scope="module")
-def two_ranks(tmp_path_factory) -> dict:
-    """Both 2-rank checks in one spawn (process start-up is most of their cost)."""
-    results = mp.Manager().dict()
-    mp.spawn(_two_rank_vcl, args=(str(tmp_path_factory.mktemp("gloo") / "init"), results), nprocs=2, join=True)
-    return dict(results)
+def two_ranks(gloo_ranks) -> dict:
+    return dict(enumerate(gloo_ranks.run(_two_rank_vcl)))
 
 
 def test_gather_with_grad_gives_the_global_gradient_with_two_gloo_ranks(two_ranks):

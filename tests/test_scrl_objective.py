@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch import nn
 
@@ -200,26 +198,22 @@ def test_topk_accuracy_by_hand():
 GROUPS = {"cluster_group": 16, "bn_group": 8}
 
 
-def _two_ranks(rank, init_file, results):
-    """Both 2-rank checks in one spawn (process start-up is most of their cost)."""
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
-    try:
-        torch.manual_seed(rank)  # the global RNGs differ; the permutation comes from the generator seeded alike
-        x = torch.arange(8, dtype=torch.float32).view(4, 2) + 100 * rank
-        shuffled, inverse = shuffle_across_ranks(x, torch.Generator().manual_seed(5))
-        restored = unshuffle_across_ranks(shuffled * 2, inverse)
-        model = _model(positive="cluster", **GROUPS)
-        torch.manual_seed(100 + rank)  # the ranks' global RNGs differ, as under torchrun
-        view_q, view_k = _views()
-        outputs = [model(view_q[16 * rank : 16 * (rank + 1)], view_k[16 * rank : 16 * (rank + 1)]) for _ in range(2)]
-        indices = [o.positive_index + 16 * rank for o in outputs]
-        results[rank] = {
-            "shuffle": (x, shuffled, restored),
-            "step": (indices, [o.loss.detach() for o in outputs], model.queue.clone()),
-            "trained": _trainer_step(rank, 2),
-        }
-    finally:
-        dist.destroy_process_group()
+def _two_ranks(rank: int) -> dict:
+    """Both 2-rank checks in one call, on the session's gloo ranks."""
+    torch.manual_seed(rank)  # the global RNGs differ; the permutation comes from the generator seeded alike
+    x = torch.arange(8, dtype=torch.float32).view(4, 2) + 100 * rank
+    shuffled, inverse = shuffle_across_ranks(x, torch.Generator().manual_seed(5))
+    restored = unshuffle_across_ranks(shuffled * 2, inverse)
+    model = _model(positive="cluster", **GROUPS)
+    torch.manual_seed(100 + rank)  # the ranks' global RNGs differ, as under torchrun
+    view_q, view_k = _views()
+    outputs = [model(view_q[16 * rank : 16 * (rank + 1)], view_k[16 * rank : 16 * (rank + 1)]) for _ in range(2)]
+    indices = [o.positive_index + 16 * rank for o in outputs]
+    return {
+        "shuffle": (x, shuffled, restored),
+        "step": (indices, [o.loss.detach() for o in outputs], model.queue.clone()),
+        "trained": _trainer_step(rank, 2),
+    }
 
 
 TRAINER_STEP = ["model.dim=16", "model.queue_size=128"]
@@ -244,10 +238,8 @@ def _trainer_step(rank: int, world_size: int) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def two_ranks(tmp_path_factory) -> dict:
-    results = mp.Manager().dict()
-    mp.spawn(_two_ranks, args=(str(tmp_path_factory.mktemp("gloo") / "init"), results), nprocs=2, join=True)
-    return dict(results)
+def two_ranks(gloo_ranks) -> dict:
+    return dict(enumerate(gloo_ranks.run(_two_ranks)))
 
 
 def test_cross_rank_shuffle_and_unshuffle_with_two_gloo_ranks(two_ranks):
