@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from typer.testing import CliRunner
 
 from vseg.cli import app
 from vseg.config import load_config
@@ -38,10 +39,21 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(path)["state_dict"]
 
 
-def test_a_run_writes_the_documented_files_and_checkpoint_keys(runner, puzzle_root, tmp_path):
-    out = tmp_path / "run"
-    result = _pretrain(runner, puzzle_root, out, "--epochs", "2", *SMALL, "--set", "train.checkpoint_every=1")
+# The run that several tests read and none changes: 2 epochs of 3 steps, a checkpoint after each.
+TWO_EPOCHS = ["--epochs", "2", *SMALL, "--set", "train.deterministic=true", "--set", "train.checkpoint_every=1"]
+
+
+@pytest.fixture(scope="module")
+def two_epochs(puzzle_root, tmp_path_factory) -> tuple[Path, str]:
+    """Read-only: a ``TWO_EPOCHS`` run's folder and its terminal output."""
+    out = tmp_path_factory.mktemp("two_epochs") / "run"
+    result = _pretrain(CliRunner(), puzzle_root, out, *TWO_EPOCHS)
     assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_a_run_writes_the_documented_files_and_checkpoint_keys(two_epochs, puzzle_root):
+    out, output = two_epochs
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["epoch_0001.pth", "epoch_0002.pth", "last.pth"]
     checkpoint = load_checkpoint(out / "checkpoints" / "last.pth")
     assert {"state_dict", "optimizer", "scheduler", "epoch", "step", "rng", "config", "arch"} <= set(checkpoint)
@@ -65,7 +77,7 @@ def test_a_run_writes_the_documented_files_and_checkpoint_keys(runner, puzzle_ro
     assert {"loss", "acc1", "acc5", "lr", "shots_per_s"} <= set(rows[-1])
     saved = load_config(ScrlConfig, out / "config.yaml")
     assert saved.train.epochs == 2 and saved.data.root == puzzle_root and saved.model.arch == "resnet18"
-    assert "checkpoint" in result.output and "last epoch loss" in result.output
+    assert "checkpoint" in output and "last epoch loss" in output
 
 
 def _torchrun_scrl(out: Path, *args: str) -> subprocess.CompletedProcess:
@@ -114,10 +126,10 @@ def test_no_data_and_no_built_in_data_is_one_line(runner, tmp_path):
     assert result.exit_code == 2 and "no training data: pass --data DIR" in result.output
 
 
-def test_ctrl_c_exits_130_and_the_resumed_run_ends_with_the_same_weights(runner, puzzle_root, tmp_path, monkeypatch):
-    deterministic = [*SMALL, "--set", "train.deterministic=true"]
-    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    assert _pretrain(runner, puzzle_root, straight, "--epochs", "2", *deterministic).exit_code == 0
+def test_ctrl_c_exits_130_and_the_resumed_run_ends_with_the_same_weights(
+    runner, two_epochs, puzzle_root, tmp_path, monkeypatch
+):
+    (straight, _), resumed = two_epochs, tmp_path / "resumed"
     done, step = [], trainer.train_step
 
     def interrupted(*args, **kwargs):
@@ -128,12 +140,12 @@ def test_ctrl_c_exits_130_and_the_resumed_run_ends_with_the_same_weights(runner,
 
     with monkeypatch.context() as patch:
         patch.setattr(trainer, "train_step", interrupted)
-        stopped = _pretrain(runner, puzzle_root, resumed, "--epochs", "2", *deterministic)
+        stopped = _pretrain(runner, puzzle_root, resumed, *TWO_EPOCHS)
     assert stopped.exit_code == 130 and "interrupted: finished work is kept" in stopped.output, stopped.output
     assert load_checkpoint(resumed / "checkpoints" / "last.pth")["epoch"] == 1
     rows = [json.loads(line) for line in (resumed / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["event"] == "step" and rows[-1]["epoch"] == 2  # a row of the unfinished epoch
-    result = _pretrain(runner, puzzle_root, resumed, "--epochs", "2", "--resume", "auto", *deterministic)
+    result = _pretrain(runner, puzzle_root, resumed, *TWO_EPOCHS, "--resume", "auto")
     assert result.exit_code == 0, result.output
     a, b = _weights(straight / "checkpoints" / "last.pth"), _weights(resumed / "checkpoints" / "last.pth")
     assert a.keys() == b.keys()
@@ -145,17 +157,16 @@ def test_ctrl_c_exits_130_and_the_resumed_run_ends_with_the_same_weights(runner,
     ]  # resume dropped the unfinished epoch's row
 
 
-def test_an_existing_run_is_not_overwritten_and_resume_refuses_another_config(runner, puzzle_root, tmp_path):
-    out = tmp_path / "run"
-    assert _pretrain(runner, puzzle_root, out, "--epochs", "1", *SMALL).exit_code == 0
-    before = (out / "checkpoints" / "last.pth").read_bytes()
-    again = _pretrain(runner, puzzle_root, out, "--epochs", "1", *SMALL)
+def test_an_existing_run_is_not_overwritten_and_resume_refuses_another_config(runner, two_epochs, puzzle_root):
+    out, _ = two_epochs
+    before = {path.name: path.read_bytes() for path in (out / "checkpoints").iterdir()}
+    again = _pretrain(runner, puzzle_root, out, *TWO_EPOCHS)
     assert again.exit_code == 2 and "already holds a run" in again.output and "--resume auto" in again.output
-    changed = _pretrain(runner, puzzle_root, out, "--resume", "auto", *SMALL, "--set", "optim.lr=0.5")
+    changed = _pretrain(runner, puzzle_root, out, *TWO_EPOCHS, "--resume", "auto", "--set", "optim.lr=0.5")
     assert changed.exit_code == 2 and "cannot resume with a different config (optim.lr: 0.03 -> 0.5)" in changed.output
-    done = _pretrain(runner, puzzle_root, out, "--epochs", "1", "--resume", "auto", *SMALL)
+    done = _pretrain(runner, puzzle_root, out, *TWO_EPOCHS, "--resume", "auto")
     assert done.exit_code == 0 and "nothing to do" in done.output
-    assert (out / "checkpoints" / "last.pth").read_bytes() == before
+    assert {path.name: path.read_bytes() for path in (out / "checkpoints").iterdir()} == before
 
 
 @pytest.mark.parametrize(
