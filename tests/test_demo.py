@@ -73,10 +73,24 @@ def test_demo_runs_every_stage_into_one_folder_and_resumes(runner, tmp_path):
 
     checkpoint = out / "scrl" / "checkpoints" / "last.pth"
     trained_at = checkpoint.stat().st_mtime_ns
+    outputs = [out / "video" / f"{split['test'][0]}.mp4", out / "scenes" / "report.html", out / "embeddings" /
+               "pretrained" / "test.npz"]  # fmt: skip
+    written_at = [path.stat().st_mtime_ns for path in outputs]
     again = runner.invoke(app, args, env={"COLUMNS": "200"})
     assert again.exit_code == 0, again.output
-    assert "done before" in again.output and checkpoint.stat().st_mtime_ns == trained_at  # finished stages skipped
-    assert json.loads((out / "demo_results.json").read_text())["pretrained"] == results["pretrained"]
+    assert checkpoint.stat().st_mtime_ns == trained_at  # finished stages are skipped, and say so
+    rows = {row["stage"]: row for row in json.loads((out / "demo_results.json").read_text())["stages"]}
+    for stage in ("pretrain scrl", "embed (pretrained)", "embed (random_init)", "render video", "scenes"):
+        assert rows[stage]["result"].startswith("done before") and rows[stage]["seconds"] == 0.0, rows[stage]
+    assert [path.stat().st_mtime_ns for path in outputs] == written_at
+    again_results = json.loads((out / "demo_results.json").read_text())
+    assert again_results["pretrained"] == results["pretrained"] and again_results["scenes"] == results["scenes"]
+
+    # a changed setting redoes the stages it shapes, and only those
+    changed = runner.invoke(app, [*args, "--set", "scenes.min_scene_shots=2"], env={"COLUMNS": "200"})
+    assert changed.exit_code == 0, changed.output
+    rows = {row["stage"]: row for row in json.loads((out / "demo_results.json").read_text())["stages"]}
+    assert not rows["scenes"]["result"].startswith("done before") and rows["render video"]["seconds"] == 0.0
 
 
 def test_demo_overrides_reach_their_stage_and_unknown_stages_are_refused():

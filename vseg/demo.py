@@ -39,7 +39,7 @@ from vseg.config import (
 )
 from vseg.train.methods.scrl import ScrlConfig
 from vseg.errors import ConfigError, DataError
-from vseg.eval.embed import run_embed
+from vseg.eval.embed import cache_key, run_embed
 from vseg.eval.metrics import cut_recall_precision
 from vseg.eval.segment import run_segment
 from vseg.io import atomic
@@ -53,6 +53,7 @@ from vseg.train.methods.scrl import ScrlMethod
 from vseg.train.trainer import pretrain
 
 RESULTS_FILE = "demo_results.json"
+STAGES_DIR = ".stages"  # OUT/.stages/STAGE.json: a finished stage's inputs, settings and result, to skip it next time
 METRICS = (("AP", "ap_movie"), ("F1", "f1_movie"), ("mIoU", "miou"))  # (label, SceneMetrics field)
 # The stages whose configs --set reaches, with their presets (None: the model's defaults).
 STAGES = {
@@ -150,9 +151,16 @@ def run_demo(out: Path, workers: int | None = None, overrides: Sequence[str] = (
 
     encoders = {"pretrained": trained.checkpoint, "random_init": _random_init_encoder(scrl, out / "random_init")}
     for name, checkpoint in encoders.items():
-        embedded = run_embed(checkpoint, layout.root, out / "embeddings" / name, configs["embed"])
-        shots = sum(s.shots for s in embedded.splits)
-        report.rows.append((f"embed ({name})", f"{shots:,} shots, {embedded.checkpoint.arch}", embedded.seconds))
+        folder = out / "embeddings" / name
+        key = {"encoder": cache_key(checkpoint), "data": str(layout.root), "embed": _settings(configs["embed"])}
+        done = _finished(out, f"embed-{name}", key)
+        if done is None:
+            embedded = run_embed(checkpoint, layout.root, folder, configs["embed"])
+            done = {"shots": sum(s.shots for s in embedded.splits), "arch": embedded.checkpoint.arch}
+            _finish(out, f"embed-{name}", key, done)
+            report.rows.append((f"embed ({name})", f"{done['shots']:,} shots, {done['arch']}", embedded.seconds))
+        else:
+            report.rows.append((f"embed ({name})", f"done before: {done['shots']:,} shots, {done['arch']}", 0.0))
     for name in encoders:
         report.compared[name], seconds = _segment_seeds(out, name, configs["segment"])
         shown = ", ".join(f"{label} {report.compared[name][key]:.3f}" for label, key in METRICS)
@@ -197,36 +205,68 @@ def _scenes_on_video(out: Path, configs: dict[str, Any], layout: MovieNetLayout,
     """Render the first scenes of the first test movie as a video and run ``vseg scenes`` on it with the best
     combination measured on the demo's test movies (BENCHMARKS.md, "Scene methods"): colour histograms and optimal
     sequential grouping (the scenes config's method). The true scenes are drawn beside the found ones."""
-    synth = configs["synth"]
     test_movie = read_split(layout.split_file)["test"][0]
     video_path = out / "video" / f"{test_movie}.mp4"
-    started = time.perf_counter()
-    video = write_movie_video(synth, movie_index(test_movie), video_path, scenes=VIDEO_SCENES)
-    seconds = time.perf_counter() - started
-    report.rows.append(
-        ("render video", f"{VIDEO_SCENES} held-out scenes, {video.frames:,} frames of {test_movie}", seconds)
-    )
+    key = {"synth": _settings(configs["synth"]), "movie": test_movie, "scenes": VIDEO_SCENES}
+    video = _finished(out, "render-video", key)
+    if video is None:
+        started = time.perf_counter()
+        rendered = write_movie_video(configs["synth"], movie_index(test_movie), video_path, scenes=VIDEO_SCENES)
+        video = {"frames": rendered.frames, "fps": rendered.fps, "scene_starts": list(rendered.scene_starts)}
+        _finish(out, "render-video", key, video)
+        seconds, before = time.perf_counter() - started, ""
+    else:
+        seconds, before = 0.0, "done before: "
+    shown = f"{before}{VIDEO_SCENES} held-out scenes, {video['frames']:,} frames of {test_movie}"
+    report.rows.append(("render video", shown, seconds))
+
     config = configs["scenes"]
-    found = run_scenes(video_path, out / "scenes", config, truth_frames=video.scene_starts[1:])
-    truth = np.asarray(video.scene_starts[1:]) / video.fps
-    cuts = np.asarray([scene.start_time for scene in found.scenes[1:]])
-    recall, precision = cut_recall_precision(truth, cuts, TOLERANCE_SECONDS)
+    key = {"video": key, "scenes": _settings(config)}
+    found = _finished(out, "scenes", key)
+    if found is None:
+        scenes = run_scenes(video_path, out / "scenes", config, truth_frames=video["scene_starts"][1:])
+        found = {"starts": [scene.start_time for scene in scenes.scenes]}
+        _finish(out, "scenes", key, found)
+        seconds, before = sum(scenes.seconds.values()), ""
+    else:
+        seconds, before = 0.0, "done before: "
+    truth = np.asarray(video["scene_starts"][1:]) / video["fps"]
+    recall, precision = cut_recall_precision(truth, np.asarray(found["starts"][1:]), TOLERANCE_SECONDS)
     result = (
-        f"{config.method}: {len(found.scenes)} scenes found, {len(video.scene_starts)} true; cuts within "
-        f"{TOLERANCE_SECONDS:g} s: recall {recall:.2f}, precision {precision:.2f}"
+        f"{before}{config.method}: {len(found['starts'])} scenes found, {len(video['scene_starts'])} true; cuts "
+        f"within {TOLERANCE_SECONDS:g} s: recall {recall:.2f}, precision {precision:.2f}"
     )
-    report.rows.append(("scenes", result, sum(found.seconds.values())))
+    report.rows.append(("scenes", result, seconds))
     return {
         "video": str(video_path),
         "report": str(out / "scenes" / "report.html"),
         "method": config.method,
         "features": "histogram",
-        "scenes_found": len(found.scenes),
-        "scenes_true": len(video.scene_starts),
+        "scenes_found": len(found["starts"]),
+        "scenes_true": len(video["scene_starts"]),
         "tolerance_seconds": TOLERANCE_SECONDS,
         "recall": recall,
         "precision": precision,
     }
+
+
+def _settings(config: Any) -> dict[str, Any]:
+    return config.model_dump(mode="json")
+
+
+def _finished(out: Path, stage: str, key: dict[str, Any]) -> dict[str, Any] | None:
+    """What ``stage`` recorded when it finished from the same inputs and settings (``key``), else None: a run of the
+    demo again skips the stages it finished."""
+    try:
+        saved = json.loads((out / STAGES_DIR / f"{stage}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return saved.get("result") if isinstance(saved, dict) and saved.get("key") == key else None
+
+
+def _finish(out: Path, stage: str, key: dict[str, Any], result: dict[str, Any]) -> None:
+    (out / STAGES_DIR).mkdir(exist_ok=True)
+    atomic.write_text(out / STAGES_DIR / f"{stage}.json", json.dumps({"key": key, "result": result}, indent=1) + "\n")
 
 
 def _print(report: DemoReport) -> None:
