@@ -86,11 +86,16 @@ def test_demo_runs_every_stage_into_one_folder_and_resumes(runner, tmp_path):
     again_results = json.loads((out / "demo_results.json").read_text())
     assert again_results["pretrained"] == results["pretrained"] and again_results["scenes"] == results["scenes"]
 
-    # a changed setting redoes the stages it shapes, and only those
+    # a changed setting redoes the stages it shapes, and a removed output its stage; the others stay done
+    outputs[0].unlink()  # the video
     changed = runner.invoke(app, [*args, "--set", "scenes.min_scene_shots=2"], env={"COLUMNS": "200"})
     assert changed.exit_code == 0, changed.output
     rows = {row["stage"]: row for row in json.loads((out / "demo_results.json").read_text())["stages"]}
-    assert not rows["scenes"]["result"].startswith("done before") and rows["render video"]["seconds"] == 0.0
+    assert [stage for stage, row in rows.items() if not row["result"].startswith("done before")] == [
+        "prep synth", "prep check", "prep puzzles", "segment (pretrained)", "segment (random_init)", "render video",
+        "scenes",
+    ]  # fmt: skip
+    assert outputs[0].is_file() and rows["embed (pretrained)"]["seconds"] == 0.0
 
 
 def test_demo_overrides_reach_their_stage_and_unknown_stages_are_refused():

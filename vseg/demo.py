@@ -153,7 +153,7 @@ def run_demo(out: Path, workers: int | None = None, overrides: Sequence[str] = (
     for name, checkpoint in encoders.items():
         folder = out / "embeddings" / name
         key = {"encoder": cache_key(checkpoint), "data": str(layout.root), "embed": _settings(configs["embed"])}
-        done = _finished(out, f"embed-{name}", key)
+        done = _finished(out, f"embed-{name}", key, *(folder / f"{split}.npz" for split in ("train", "val", "test")))
         if done is None:
             embedded = run_embed(checkpoint, layout.root, folder, configs["embed"])
             done = {"shots": sum(s.shots for s in embedded.splits), "arch": embedded.checkpoint.arch}
@@ -208,7 +208,7 @@ def _scenes_on_video(out: Path, configs: dict[str, Any], layout: MovieNetLayout,
     test_movie = read_split(layout.split_file)["test"][0]
     video_path = out / "video" / f"{test_movie}.mp4"
     key = {"synth": _settings(configs["synth"]), "movie": test_movie, "scenes": VIDEO_SCENES}
-    video = _finished(out, "render-video", key)
+    video = _finished(out, "render-video", key, video_path)
     if video is None:
         started = time.perf_counter()
         rendered = write_movie_video(configs["synth"], movie_index(test_movie), video_path, scenes=VIDEO_SCENES)
@@ -222,7 +222,7 @@ def _scenes_on_video(out: Path, configs: dict[str, Any], layout: MovieNetLayout,
 
     config = configs["scenes"]
     key = {"video": key, "scenes": _settings(config)}
-    found = _finished(out, "scenes", key)
+    found = _finished(out, "scenes", key, out / "scenes" / "scenes.json", out / "scenes" / "report.html")
     if found is None:
         scenes = run_scenes(video_path, out / "scenes", config, truth_frames=video["scene_starts"][1:])
         found = {"starts": [scene.start_time for scene in scenes.scenes]}
@@ -254,9 +254,11 @@ def _settings(config: Any) -> dict[str, Any]:
     return config.model_dump(mode="json")
 
 
-def _finished(out: Path, stage: str, key: dict[str, Any]) -> dict[str, Any] | None:
-    """What ``stage`` recorded when it finished from the same inputs and settings (``key``), else None: a run of the
-    demo again skips the stages it finished."""
+def _finished(out: Path, stage: str, key: dict[str, Any], *outputs: Path) -> dict[str, Any] | None:
+    """What ``stage`` recorded when it finished from the same inputs and settings (``key``), else None (also when one
+    of its ``outputs`` is gone): a run of the demo again skips the stages it finished."""
+    if not all(path.is_file() for path in outputs):
+        return None
     try:
         saved = json.loads((out / STAGES_DIR / f"{stage}.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
