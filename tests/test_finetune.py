@@ -150,9 +150,9 @@ class _TableModel(nn.Module):
         return VIEW_LOGITS[code // 10, code % 10]
 
 
-def _test_phase(rank: int, world_size: int, out: str) -> tuple:
-    """The test phase over :class:`_NumberedViews` with :class:`_TableModel`, and :func:`_one_training_step`, as
-    ``rank`` of ``world_size`` (2: on the session's gloo ranks)."""
+def _test_phase(rank: int, world_size: int, out: str) -> tuple[torch.Tensor, dict]:
+    """The test phase over :class:`_NumberedViews` with :class:`_TableModel` as ``rank`` of ``world_size`` (2: on the
+    session's gloo ranks): the gathered scores and the metrics."""
     views = finetune_module.VideoViews
     finetune_module.VideoViews = _NumberedViews
     try:
@@ -162,17 +162,17 @@ def _test_phase(rank: int, world_size: int, out: str) -> tuple:
         method.classes = 4
         method.test_videos = [SimpleNamespace(path=Path(f"v{i}.mp4"), label=i) for i in range(4)]
         env = DistEnv(rank=rank, world_size=world_size, local_rank=rank, device=torch.device("cpu"))
-        scores, metrics = method._test_scores(_TableModel(), env), method.finish(_TableModel(), env, Path(out))
+        return method._test_scores(_TableModel(), env), method.finish(_TableModel(), env, Path(out))
     finally:
         finetune_module.VideoViews = views
-    return scores, metrics, _one_training_step(env)
 
 
-def _one_training_step(env: DistEnv) -> dict[str, torch.Tensor]:
+def _one_training_step(rank: int, world_size: int) -> dict[str, torch.Tensor]:
     """One step of ``finetune/cpu_tiny`` (Adam, BN in groups of 2 clips) on this rank's share of a global batch of 4
     clips, through the trainer's ``train_step`` and DDP when there are ranks; the weights after it. In float64: Adam's
     first step moves a weight by about lr x sign(gradient), so in float32 the weights whose gradient is rounding
     noise (deep S3D-G layers on 32 px clips) would land 2 lr apart depending on the order of the sums."""
+    env = DistEnv(rank=rank, world_size=world_size, local_rank=rank, device=torch.device("cpu"))
     config = load_config(FinetuneConfig, preset("finetune/cpu_tiny"), ["model.bn_group=2"])
     method = FinetuneMethod(config)
     method.classes = 4
@@ -187,32 +187,25 @@ def _one_training_step(env: DistEnv) -> dict[str, torch.Tensor]:
     return {name: value.detach().clone() for name, value in model.named_parameters()}
 
 
-@pytest.fixture(scope="module")
-def two_ranks_and_one(gloo_ranks, tmp_path_factory) -> tuple[list, tuple, Path]:
-    """:func:`_test_phase` on 2 gloo ranks and in one process; rank 0's folder."""
-    out = tmp_path_factory.mktemp("test_phase")
-    return gloo_ranks.run(_test_phase, 2, str(out)), _test_phase(0, 1, str(out / "one")), out
-
-
-def test_the_test_phase_sums_view_softmaxes_and_gathers_every_ranks_share(two_ranks_and_one):
+def test_the_test_phase_sums_view_softmaxes_and_gathers_every_ranks_share(gloo_ranks, tmp_path):
     """2 gloo ranks score videos 0, 2 and 1, 3; the gathered scores are every video's, in list order."""
-    results, one, out = two_ranks_and_one
+    results, one = gloo_ranks.run(_test_phase, 2, str(tmp_path)), _test_phase(0, 1, str(tmp_path / "one"))
     expected = torch.softmax(VIEW_LOGITS, dim=2)
     for rank in (0, 1):
-        scores, metrics, _ = results[rank]
+        scores, metrics = results[rank]
         assert torch.allclose(scores, expected, atol=1e-6)
         assert metrics["top1"] == 0.75 and metrics["single_view_top1"] == 0.5 and metrics["views"] == 4
         assert metrics["top5"] == metrics["single_view_top5"] == 1.0 and metrics["test_videos"] == 4
-    assert json.loads((out / "metrics.json").read_text())["top1"] == 0.75  # written by rank 0
+    assert json.loads((tmp_path / "metrics.json").read_text())["top1"] == 0.75  # written by rank 0
     assert torch.allclose(one[0], expected, atol=1e-6) and one[1]["top1"] == 0.75
 
 
-def test_one_fine_tuning_step_on_two_gloo_ranks_leaves_the_weights_of_one_process(two_ranks_and_one):
+def test_one_fine_tuning_step_on_two_gloo_ranks_leaves_the_weights_of_one_process(gloo_ranks):
     """With BN over groups of 2 clips (``model.bn_group``, as the reference's per-GPU BN), one process with the global
     batch of 4 and 2 gloo ranks with 2 clips each normalise the same groups, and DDP averages the ranks' mean losses'
     gradients into the global mean's: one Adam step of ``train_step`` leaves the same weights."""
-    results, one, _ = two_ranks_and_one
-    single = one[2]
+    results = gloo_ranks.run(_one_training_step, 2)
+    single = _one_training_step(0, 1)
     torch.manual_seed(0)
     method = FinetuneMethod(load_config(FinetuneConfig, preset("finetune/cpu_tiny")))
     method.classes = 4
@@ -220,7 +213,7 @@ def test_one_fine_tuning_step_on_two_gloo_ranks_leaves_the_weights_of_one_proces
     moved = [name for name in single if not torch.equal(single[name], before[name])]
     assert "head.weight" in moved and "backbone.Conv_1a.conv1.weight" in moved
     for rank in (0, 1):
-        weights = results[rank][2]
+        weights = results[rank]
         far = {name: float((weights[name] - single[name]).abs().max()) for name in single}
         assert max(far.values()) < 1e-12, sorted(far.items(), key=lambda kv: -kv[1])[:3]
 

@@ -274,13 +274,14 @@ def _global_z() -> torch.Tensor:
 
 
 def _two_rank_vcl(rank: int) -> tuple:
-    """Both 2-rank checks in one call, on the session's gloo ranks."""
+    """VCL over the gathered z of 2 ranks (on the session's gloo ranks): what rank ``rank`` gathered, its z's
+    gradient, and its loss."""
     per_rank = GLOBAL_VIDEOS * CLIPS // 2
     local = _global_z()[rank * per_rank : (rank + 1) * per_rank].clone().requires_grad_()
     gathered = all_gather_with_grad(local)
     loss = dist.get_world_size() * vcl_loss(gathered, CLIPS)  # as HiCo.forward: every global anchor, x world
     loss.backward()
-    return gathered.detach(), local.grad.clone(), loss.detach(), _one_step(rank, 2)
+    return gathered.detach(), local.grad.clone(), loss.detach()
 
 
 def _one_step(rank: int, world_size: int) -> tuple[dict[str, torch.Tensor], float]:
@@ -304,19 +305,14 @@ def _one_step(rank: int, world_size: int) -> tuple[dict[str, torch.Tensor], floa
     return {k: v.detach().clone() for k, v in model.state_dict().items()}, float(out.tcl)
 
 
-@pytest.fixture(scope="module")
-def two_ranks(gloo_ranks) -> dict:
-    return dict(enumerate(gloo_ranks.run(_two_rank_vcl)))
-
-
-def test_gather_with_grad_gives_the_global_gradient_with_two_gloo_ranks(two_ranks):
-    results = two_ranks
+def test_gather_with_grad_gives_the_global_gradient_with_two_gloo_ranks(gloo_ranks):
+    results = gloo_ranks.run(_two_rank_vcl)
     z = _global_z().requires_grad_()
     loss = vcl_loss(z, CLIPS)
     loss.backward()
     per_rank = GLOBAL_VIDEOS * CLIPS // 2
     for rank in (0, 1):
-        gathered, grad, rank_loss, _ = results[rank]
+        gathered, grad, rank_loss = results[rank]
         assert torch.equal(gathered, z.detach())  # rank order, every slice
         assert float(rank_loss) == pytest.approx(2 * loss.item(), abs=1e-5)
         # only rank r's loss reaches rank r's z; x world_size, so DDP's average gives the global gradient
@@ -324,15 +320,15 @@ def test_gather_with_grad_gives_the_global_gradient_with_two_gloo_ranks(two_rank
     assert z.grad.abs().sum() > 0
 
 
-def test_one_step_with_tcl_groups_split_across_two_gloo_ranks_leaves_the_weights_of_one_process(two_ranks):
+def test_one_step_with_tcl_groups_split_across_two_gloo_ranks_leaves_the_weights_of_one_process(gloo_ranks):
     """4 videos in TCL groups of 2: one process averages L_tcl over both groups, each of 2 ranks holds one group and
     DDP averages the gradients; VCL gathers across ranks. The same weights after one LARS step."""
-    results = two_ranks
+    results = gloo_ranks.run(_one_step, 2)
     single, tcl = _one_step(0, 1)
-    assert tcl == pytest.approx((results[0][3][1] + results[1][3][1]) / 2, abs=1e-6)
+    assert tcl == pytest.approx((results[0][1] + results[1][1]) / 2, abs=1e-6)
     before = _hico(tcl_group=2).state_dict()
     assert not torch.allclose(single["topic_head.predictor.0.weight"], before["topic_head.predictor.0.weight"])
     for rank in (0, 1):
-        weights = results[rank][3][0]
+        weights = results[rank][0]
         far = {k: float((weights[k] - single[k]).abs().max()) for k in single}
         assert max(far.values()) < 1e-5, sorted(far.items(), key=lambda kv: -kv[1])[:3]

@@ -20,7 +20,7 @@ from vseg.train.methods.scrl import ScrlConfig
 from vseg.eval.probe import scene_probe
 from vseg.io.movienet import read_split
 from vseg.models.encoder import ShotEncoder
-from vseg.io.checkpoints import load_checkpoint, strip_prefix
+from vseg.io.checkpoints import epoch_name, load_checkpoint, strip_prefix
 from vseg.train import trainer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -99,7 +99,7 @@ def test_torchrun_with_two_gloo_ranks_on_built_in_data_resumes_exactly(builtin_s
     done = _torchrun_scrl(out, "--epochs", "2", "--set", "train.checkpoint_every=1")
     assert done.returncode == 0, done.stderr[-3000:]
     assert (out / "synthetic" / "puzzles" / "manifest.json").is_file()
-    checkpoint = load_checkpoint(out / "checkpoints" / "epoch_0001.pth")
+    checkpoint = load_checkpoint(out / "checkpoints" / epoch_name(1))
     assert checkpoint["world_size"] == 2 and len(checkpoint["rng"]) == 2
     assert not torch.equal(checkpoint["rng"][0]["torch"], checkpoint["rng"][1]["torch"])  # ranks seeded apart
     assert checkpoint["state_dict"]["module.encoder_q.conv1.weight"].shape == (64, 9, 7, 7)
@@ -111,9 +111,9 @@ def test_torchrun_with_two_gloo_ranks_on_built_in_data_resumes_exactly(builtin_s
     resumed = tmp_path / "resumed"
     again = _torchrun_scrl(resumed, "--epochs", "2", "--set", "train.checkpoint_every=1",
                            "--data", str(out / "synthetic" / "puzzles"),
-                           "--resume", str(out / "checkpoints" / "epoch_0001.pth"))  # fmt: skip
+                           "--resume", str(out / "checkpoints" / epoch_name(1)))  # fmt: skip
     assert again.returncode == 0, again.stderr[-3000:]
-    assert not (resumed / "checkpoints" / "epoch_0001.pth").exists()  # epoch 1 was not trained again
+    assert not (resumed / "checkpoints" / epoch_name(1)).exists()  # epoch 1 was not trained again
     a, b = _weights(out / "checkpoints" / "last.pth"), _weights(resumed / "checkpoints" / "last.pth")
     assert a.keys() == b.keys() and a.pop("module._extra_state") == b.pop("module._extra_state") == {"steps": 4}
     assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:5]

@@ -33,7 +33,7 @@ from vseg.config import ClipsConfig
 from vseg.io.embeddings import read_embeddings
 from vseg.prep.clips import make_clips
 from vseg.prep.synth_video import write_labelled_videos, write_untrimmed_video
-from vseg.io.checkpoints import load_checkpoint
+from vseg.io.checkpoints import epoch_name, load_checkpoint
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = REPO / "vseg" / "configs" / "hico" / "cpu_tiny.yaml"
@@ -136,7 +136,7 @@ def test_torchrun_two_gloo_ranks_trains_resumes_exactly_and_the_probe_reads_the_
     # the last epoch again on 2 ranks, resumed from the straight run's epoch checkpoint into another folder, ends
     # with the same weights and BN statistics bit for bit, and the same optimiser state (LARS's momentum buffers)
     resumed = tmp_path / "resumed"
-    again = _torchrun_hico(clip_root, resumed, "--resume", str(out / "checkpoints" / f"epoch_{EPOCHS - 1:04d}.pth"))
+    again = _torchrun_hico(clip_root, resumed, "--resume", str(out / "checkpoints" / epoch_name(EPOCHS - 1)))
     assert again.returncode == 0, again.stderr[-3000:]
     a, b = load_checkpoint(out / "checkpoints" / "last.pth"), load_checkpoint(resumed / "checkpoints" / "last.pth")
     assert a["epoch"] == b["epoch"] == EPOCHS and a["step"] == b["step"] == 4 * EPOCHS

@@ -198,22 +198,21 @@ def test_topk_accuracy_by_hand():
 GROUPS = {"cluster_group": 16, "bn_group": 8}
 
 
-def _two_ranks(rank: int) -> dict:
-    """Both 2-rank checks in one call, on the session's gloo ranks."""
+def _shuffle_on_rank(rank: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """This rank's rows, the rows the shuffle gave it, and its own rows (doubled) back from the unshuffle."""
     torch.manual_seed(rank)  # the global RNGs differ; the permutation comes from the generator seeded alike
     x = torch.arange(8, dtype=torch.float32).view(4, 2) + 100 * rank
     shuffled, inverse = shuffle_across_ranks(x, torch.Generator().manual_seed(5))
-    restored = unshuffle_across_ranks(shuffled * 2, inverse)
+    return x, shuffled, unshuffle_across_ranks(shuffled * 2, inverse)
+
+
+def _objective_on_rank(rank: int) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+    """Two forwards of SCRL on this rank's 16 of 32 shots: the positives' global indices, the losses, the queue."""
     model = _model(positive="cluster", **GROUPS)
     torch.manual_seed(100 + rank)  # the ranks' global RNGs differ, as under torchrun
     view_q, view_k = _views()
     outputs = [model(view_q[16 * rank : 16 * (rank + 1)], view_k[16 * rank : 16 * (rank + 1)]) for _ in range(2)]
-    indices = [o.positive_index + 16 * rank for o in outputs]
-    return {
-        "shuffle": (x, shuffled, restored),
-        "step": (indices, [o.loss.detach() for o in outputs], model.queue.clone()),
-        "trained": _trainer_step(rank, 2),
-    }
+    return [o.positive_index + 16 * rank for o in outputs], [o.loss.detach() for o in outputs], model.queue.clone()
 
 
 TRAINER_STEP = ["model.dim=16", "model.queue_size=128"]
@@ -237,13 +236,8 @@ def _trainer_step(rank: int, world_size: int) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items() if torch.is_tensor(v) and v.is_floating_point()}
 
 
-@pytest.fixture(scope="module")
-def two_ranks(gloo_ranks) -> dict:
-    return dict(enumerate(gloo_ranks.run(_two_ranks)))
-
-
-def test_cross_rank_shuffle_and_unshuffle_with_two_gloo_ranks(two_ranks):
-    results = {rank: two_ranks[rank]["shuffle"] for rank in (0, 1)}
+def test_cross_rank_shuffle_and_unshuffle_with_two_gloo_ranks(gloo_ranks):
+    results = gloo_ranks.run(_shuffle_on_rank)
     everything = torch.cat([results[0][0], results[1][0]])
     shuffled = torch.cat([results[0][1], results[1][1]])
     assert sorted(shuffled[:, 0].tolist()) == sorted(everything[:, 0].tolist())  # a permutation of the global batch
@@ -252,10 +246,10 @@ def test_cross_rank_shuffle_and_unshuffle_with_two_gloo_ranks(two_ranks):
         assert torch.equal(results[rank][2], results[rank][0] * 2)  # each rank gets its own rows back
 
 
-def test_one_process_and_two_gloo_ranks_train_the_same_objective(two_ranks):
+def test_one_process_and_two_gloo_ranks_train_the_same_objective(gloo_ranks):
     """The same global batch of 32 shots, once in one process and once as 2 ranks of 16: the same K-means groups
     and assignments, the same keys (shuffle-BN over the global batch), the same loss and queue, for two steps."""
-    results = {rank: two_ranks[rank]["step"] for rank in (0, 1)}
+    results = gloo_ranks.run(_objective_on_rank)
     model = _model(positive="cluster", **GROUPS)
     view_q, view_k = _views()
     single = [model(view_q, view_k) for _ in range(2)]
@@ -268,13 +262,14 @@ def test_one_process_and_two_gloo_ranks_train_the_same_objective(two_ranks):
         assert torch.allclose(results[rank][2], model.queue, atol=1e-5)
 
 
-def test_one_training_step_leaves_the_same_weights_on_one_process_and_two_gloo_ranks(two_ranks):
+def test_one_training_step_leaves_the_same_weights_on_one_process_and_two_gloo_ranks(gloo_ranks):
     """The whole step, not only the forward: after SGD with momentum and weight decay, DDP's averaged gradients on 2
     ranks of 32 shots give the weights, EMA key encoder and queue that one process gets from all 64. BN running
     statistics are each rank's own (DDP copies rank 0's at the next forward), so they are left out."""
+    trained = gloo_ranks.run(_trainer_step, 2)
     single = _trainer_step(0, 1)
     for rank in (0, 1):
-        ranks = two_ranks[rank]["trained"]
+        ranks = trained[rank]
         assert ranks.keys() == single.keys()
         compared = [k for k in single if ".running_" not in k]
         assert len(compared) > 100 and "queue" in compared and "encoder_k.fc.2.weight" in compared

@@ -267,7 +267,6 @@ def _finished(out: Path, stage: str, key: dict[str, Any], *outputs: Path) -> dic
 
 
 def _finish(out: Path, stage: str, key: dict[str, Any], result: dict[str, Any]) -> None:
-    (out / STAGES_DIR).mkdir(exist_ok=True)
     atomic.write_text(out / STAGES_DIR / f"{stage}.json", json.dumps({"key": key, "result": result}, indent=1) + "\n")
 
 

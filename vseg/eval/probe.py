@@ -37,7 +37,10 @@ def same_scene_precision(features: np.ndarray, scenes: np.ndarray, k: int = 1) -
 
 
 def encode_movie(
-    encoder: ShotEncoder, shots: Sequence[torch.Tensor] | MovieShots, batch_size: int = 64, device: str | torch.device = "cpu"
+    encoder: ShotEncoder,
+    shots: Sequence[torch.Tensor] | MovieShots,
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
 ) -> np.ndarray:
     """The pooled backbone features (before the head) of every shot of a movie, in eval mode: ``shots x D``."""
     return np.concatenate(list(iter_features(encoder, shots, batch_size, device=torch.device(device))))
